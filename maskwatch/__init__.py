@@ -1,0 +1,3 @@
+"""maskwatch: face-mask compliance from camera feeds."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The long-running maskwatch services: capture, detector and dashboard."""

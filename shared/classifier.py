@@ -1,0 +1,80 @@
+"""Face classification with a TFLite MobileNetV2 exported by the training job."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from shared.crops import DEFAULT_MARGIN
+from shared.model_store import ModelError, ModelVersion
+
+TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def preprocess_crops(crops_bgr: Sequence[np.ndarray], mode: str) -> np.ndarray:
+    """Stack BGR uint8 crops into the float batch a model expects ('torch' or 'keras' normalisation)."""
+    batch = np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2RGB) for c in crops_bgr]).astype(np.float32)
+    if mode == "torch":
+        return (batch / 255.0 - TORCH_MEAN) / TORCH_STD
+    if mode == "keras":
+        return batch / 127.5 - 1.0
+    if mode == "raw":
+        return batch
+    raise ModelError(f"unknown preprocessing {mode!r}")
+
+
+class FaceClassifier:
+    """Classifies square face crops; one `predict` call runs one batch through the interpreter."""
+
+    def __init__(
+        self,
+        model_path: str,
+        labels: Sequence[str],
+        input_size: int,
+        preprocessing: str = "torch",
+        crop_margin: float = DEFAULT_MARGIN,
+        threads: int | None = None,
+        name: str = "classifier",
+    ) -> None:
+        self.labels = list(labels)
+        self.input_size, self.preprocessing = int(input_size), preprocessing
+        self.crop_margin, self.name = float(crop_margin), name
+        try:
+            self.interpreter = Interpreter(model_path=model_path, num_threads=threads)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot load classifier {model_path}: {exc}") from None
+        self._input = self.interpreter.get_input_details()[0]["index"]
+        self._output = self.interpreter.get_output_details()[0]["index"]
+        self._batch = 0
+
+    @classmethod
+    def from_version(cls, version: ModelVersion, **options: Any) -> FaceClassifier:
+        """Build from a classifier version of the model store."""
+        meta = version.meta
+        return cls(
+            str(version.file()),
+            labels=meta["labels"],
+            input_size=meta["input_size"],
+            preprocessing=meta.get("preprocessing", "torch"),
+            crop_margin=meta.get("crop_margin", DEFAULT_MARGIN),
+            name=version.name,
+            **options,
+        )
+
+    def predict(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities (N x len(labels)) for N square BGR crops of `input_size`."""
+        if not crops_bgr:
+            return np.zeros((0, len(self.labels)), np.float32)
+        batch = preprocess_crops(crops_bgr, self.preprocessing)
+        if len(batch) != self._batch:
+            self.interpreter.resize_tensor_input(self._input, list(batch.shape))
+            self.interpreter.allocate_tensors()
+            self._batch = len(batch)
+        self.interpreter.set_tensor(self._input, batch)
+        self.interpreter.invoke()
+        return np.array(self.interpreter.get_tensor(self._output), dtype=np.float32)

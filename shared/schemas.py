@@ -1,0 +1,60 @@
+"""Message schemas shared by the command line, the services and the API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+MASK_LABELS: tuple[str, ...] = ("with_mask", "without_mask", "mask_incorrect")
+NOT_FACE = "not_face"
+COMPLIANT_LABELS: frozenset[str] = frozenset({"with_mask"})
+
+
+class Face(BaseModel):
+    """One classified face; `box` is [x1, y1, x2, y2] in pixels of the original image."""
+
+    box: list[int] = Field(min_length=4, max_length=4)
+    score: float
+    label: str
+    confidence: float
+    probs: dict[str, float]
+    track_id: int | None = None
+    track_label: str | None = None
+
+
+class FrameResult(BaseModel):
+    """The result for one image or video frame (one line of `maskwatch detect --json`)."""
+
+    type: Literal["frame"] = "frame"
+    source: str
+    frame: int | None = None
+    time: float | None = None
+    width: int
+    height: int
+    faces: list[Face] = Field(default_factory=list)
+    camera: str | None = None
+    captured_at: float | None = None
+    processed_at: float | None = None
+    model_version: str | None = None
+
+    def to_json(self) -> str:
+        """Serialise as one compact JSON line, leaving out unset optional fields."""
+        return self.model_dump_json(exclude_none=True)
+
+
+class PersonRecord(BaseModel):
+    """One tracked person, published once when its track ends."""
+
+    type: Literal["person"] = "person"
+    camera: str
+    track_id: int
+    label: str
+    first_seen: float
+    last_seen: float
+    frames: int
+    best_box: list[int] = Field(min_length=4, max_length=4)
+
+    def to_json(self) -> str:
+        """Serialise as one compact JSON line."""
+        return self.model_dump_json(exclude_none=True)

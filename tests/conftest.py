@@ -1,0 +1,56 @@
+"""Fixtures shared by every test area: the ../shared data, model stores and Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_WEIGHTS = REPO.parent / "shared" / "weights"
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the ../shared data set is not beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, or skip."""
+    return _need(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def scene_photos(shared_data: Path) -> list[Path]:
+    """The annotated ilc2021 scene photos, sorted."""
+    return sorted(_need(shared_data / "scenes" / "ilc2021" / "images").glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def airport_video(shared_data: Path) -> Path:
+    """The 640x360 airport crowd clip."""
+    return _need(shared_data / "video" / "airport.mp4")
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory):
+    """A model store with the stock detector and a tiny, untrained 3-class TFLite classifier.
+
+    For tests of plumbing, not accuracy; tests of accuracy use the shipped default model.
+    """
+    from shared.model_store import ModelStore
+    from tests.tiny_classifier import build_tiny_classifier
+
+    root = tmp_path_factory.mktemp("store")
+    shutil.copytree(REPO / "models" / "detector", root / "detector")
+    store = ModelStore(root)
+    build_tiny_classifier(store, "tiny-test")
+    store.promote("classifier", "tiny-test")
+    return store

@@ -1,0 +1,1 @@
+"""Training and evaluation jobs that write versioned models into the model store."""
