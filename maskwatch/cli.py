@@ -8,6 +8,11 @@ import logging
 import os
 import sys
 
+# Quiet the native libraries before anything imports them: our own messages are the one-line errors.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 COMMAND_MODULES: tuple[str, ...] = (
     "maskwatch.detect_command",
 )
@@ -25,7 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, configure logging, run the chosen subcommand and return its exit code."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

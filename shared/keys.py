@@ -24,3 +24,22 @@ def latest_result(camera: str) -> str:
 def latest_jpeg(camera: str) -> str:
     """JPEG bytes of the frame that `latest_result` describes."""
     return f"{PREFIX}:camera:{camera}:latest_jpeg"
+
+
+# Dashboard aggregation (rolling counts kept in Redis so restarts and replicas agree).
+DASHBOARD_GROUP = "dashboard"
+
+
+def stats_bucket(camera: str, resolution: str, start: int) -> str:
+    """Hash of counts for one camera over one time bucket (`resolution` "m" or "h", `start` unix s)."""
+    return f"{PREFIX}:stats:{camera}:{resolution}:{start}"
+
+
+def stats_totals(camera: str) -> str:
+    """Hash of all-time counts for one camera (faces/people per label, frames, latency histogram)."""
+    return f"{PREFIX}:stats:{camera}:totals"
+
+
+def camera_events(camera: str) -> str:
+    """Capped list of recent events (JSON) of one camera, newest first."""
+    return f"{PREFIX}:camera:{camera}:events"

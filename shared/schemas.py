@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -39,8 +40,16 @@ class FrameResult(BaseModel):
     model_version: str | None = None
 
     def to_json(self) -> str:
-        """Serialise as one compact JSON line, leaving out unset optional fields."""
-        return self.model_dump_json(exclude_none=True)
+        """Serialise as one compact JSON line; `frame` and `time` stay (null for photos), other unset fields go."""
+        data = self.model_dump(mode="json")
+        for key in ("camera", "captured_at", "processed_at", "model_version"):
+            if data[key] is None:
+                del data[key]
+        for face in data["faces"]:
+            for key in ("track_id", "track_label"):
+                if face[key] is None:
+                    del face[key]
+        return json.dumps(data, separators=(",", ":"))
 
 
 class PersonRecord(BaseModel):

@@ -10,15 +10,20 @@ from shared.schemas import MASK_LABELS
 
 
 def build_tiny_classifier(store: ModelStore, name: str, labels: tuple[str, ...] = MASK_LABELS,
-                          input_size: int = 32) -> ModelVersion:
-    """Write a seeded random-weight classifier version `name` into `store` and return it."""
+                          input_size: int = 32, favour: str | None = None) -> ModelVersion:
+    """Write a seeded random-weight classifier version `name` into `store` and return it.
+
+    `favour` names a label that every crop gets (a large output bias), for tests that need a known answer.
+    """
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
     inputs = tf.keras.Input((input_size, input_size, 3))
     x = tf.keras.layers.Conv2D(4, 3, strides=2, activation="relu")(inputs)
     x = tf.keras.layers.GlobalAveragePooling2D()(x)
-    outputs = tf.keras.layers.Dense(len(labels), activation="softmax")(x)
+    bias = [10.0 if label == favour else 0.0 for label in labels]
+    outputs = tf.keras.layers.Dense(len(labels), activation="softmax",
+                                    bias_initializer=tf.keras.initializers.Constant(bias))(x)
     model = tf.keras.Model(inputs, outputs)
     folder = store.kind_dir("classifier") / name
     folder.mkdir(parents=True)

@@ -1,0 +1,145 @@
+"""`maskwatch detect`: run the pipeline once over photos, folders, videos, cameras or stream URLs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from maskwatch.detect_outputs import AnnotatedSink, JsonLinesSink, LiveWindow, Summary, face_table
+from shared.drawing import draw_faces
+from shared.imaging import DEFAULT_MAX_PIXELS
+from shared.model_store import ModelError, ModelStore
+from shared.pipeline import Pipeline, load_pipeline
+from shared.schemas import FrameResult
+from shared.sources import Source, SourceError, describe, expand, frame_count, iter_frames
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `detect` subcommand."""
+    p = sub.add_parser(
+        "detect",
+        help="detect faces and mask use in photos, folders, videos, cameras or streams",
+        description="Detect faces and classify mask use. SOURCE: image file, folder (recursive), glob, "
+        "video file, camera index (0) or rtsp/http URL.",
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--json", metavar="FILE", help="write JSON Lines (one object per image/frame); - for stdout")
+    p.add_argument("--save-dir", type=Path, metavar="DIR", help="save annotated images and videos here")
+    p.add_argument("--show", action="store_true", help="show a live window (q quits)")
+    p.add_argument("--stride", type=int, default=1, help="process every N-th video frame (default 1)")
+    p.add_argument("--min-face", type=int, default=16,
+                   help="smallest face size in pixels to find; below 16 upscales the image (default 16)")
+    p.add_argument("--threshold", type=float, default=0.5, help="face detector score threshold (default 0.5)")
+    p.add_argument("--nms", type=float, default=0.4, help="face detector NMS IoU threshold (default 0.4)")
+    p.add_argument("--models", type=Path, help="model store folder (default $MASKWATCH_MODELS or ./models)")
+    p.add_argument("--classifier", metavar="VERSION", help="classifier version (default: the promoted one)")
+    p.add_argument("--detector", metavar="VERSION", help="face detector version (default: the promoted one)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Process every source; one error line per bad source; non-zero exit when any failed."""
+    if args.stride < 1 or args.min_face < 2 or not 0 < args.threshold < 1 or not 0 < args.nms <= 1:
+        print("error: --stride >= 1, --min-face >= 2, 0 < --threshold < 1 and 0 < --nms <= 1 are required",
+              file=sys.stderr)
+        return 2
+    sources: list[Source] = []
+    failed = 0
+    for argument in args.sources:
+        found, error = expand(argument)
+        if error:
+            print(f"error: {error}", file=sys.stderr)
+            failed += 1
+        sources.extend(found)
+    try:
+        pipeline = load_pipeline(
+            ModelStore(args.models) if args.models else None, args.classifier, args.detector,
+            min_face=args.min_face, score_threshold=args.threshold, nms_threshold=args.nms,
+        )
+    except ModelError as exc:
+        print(f"error: no usable model: {exc}", file=sys.stderr)
+        return 2
+    runner = DetectRun(pipeline, args)
+    try:
+        for source in tqdm(sources, desc="sources", unit="src", file=sys.stderr,
+                           disable=args.no_progress or len(sources) < 2):
+            try:
+                runner.process(source)
+            except SourceError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed += 1
+            if runner.window.quit:
+                break
+    except KeyboardInterrupt:
+        print("interrupted: results written so far are kept", file=sys.stderr)
+        return 130
+    finally:
+        runner.close()
+        runner.summary.failed = failed
+        print(runner.summary.text(), file=sys.stderr)
+    return 1 if failed else 0
+
+
+class DetectRun:
+    """One `maskwatch detect` run: the pipeline and the outputs it feeds."""
+
+    def __init__(self, pipeline: Pipeline, args: argparse.Namespace) -> None:
+        self.pipeline = pipeline
+        self.stride, self.max_pixels = args.stride, args.max_pixels
+        self.progress = not args.no_progress
+        self.print_tables = args.json != "-"
+        self.jsonl = JsonLinesSink(args.json) if args.json else None
+        self.saver = AnnotatedSink(args.save_dir) if args.save_dir else None
+        self.window = LiveWindow()
+        self.show = args.show
+        self.summary = Summary()
+
+    def process(self, source: Source) -> None:
+        """Run every frame of one source through the pipeline and the outputs."""
+        name = describe(source)
+        frames = iter_frames(source, self.stride, self.max_pixels)
+        if source.kind != "image":
+            total = frame_count(source)
+            frames = tqdm(frames, desc=Path(name).name[:40], unit="frame", file=sys.stderr,
+                          total=-(-total // self.stride) if total else None, disable=not self.progress)
+        started_video = False
+        try:
+            for frame in frames:
+                h, w = frame.image.shape[:2]
+                result = FrameResult(source=name, frame=frame.index, time=frame.time, width=w, height=h,
+                                     faces=self.pipeline.process(frame.image),
+                                     model_version=self.pipeline.model_version)
+                self.summary.add(result)
+                if self.jsonl:
+                    self.jsonl.write(result)
+                if source.kind == "image" and self.print_tables:
+                    print(face_table(result), flush=True)
+                if self.saver or self.show:
+                    annotated = draw_faces(frame.image, result.faces)
+                    if self.saver and source.kind == "image":
+                        self.saver.save_image(source, annotated)
+                    elif self.saver:
+                        if not started_video:
+                            self.saver.start_video(source, (frame.fps or 10.0) / self.stride, (w, h))
+                            started_video = True
+                        self.saver.write_frame(annotated)
+                    if self.show:
+                        self.window.show(annotated)
+                        if self.window.quit:
+                            break
+        finally:
+            if self.saver:
+                self.saver.end_video()
+
+    def close(self) -> None:
+        """Flush and close every output."""
+        if self.jsonl:
+            self.jsonl.close()
+        if self.saver:
+            self.saver.end_video()
+        self.window.close()

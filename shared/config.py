@@ -1,0 +1,203 @@
+"""The maskwatch configuration file (cameras.yaml), validated with pydantic.
+
+Top-level sections are validated as a whole (a mistake there is a `ConfigError`); camera entries are
+validated one by one, so a bad entry is reported in `Config.problems` and the other cameras still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL_ENV = "MASKWATCH_REDIS_URL"
+CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_URL_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+SECTIONS = frozenset({"redis_url", "capture", "detector", "dashboard"})  # besides "cameras"
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used at all; the message is one line for the user."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraConfig(_Strict):
+    """One camera: `url` is an rtsp/http URL, a webcam index ("0") or a video file path."""
+
+    id: str
+    url: str
+    fps: float = Field(10.0, gt=0, le=60)
+    loop: bool = False
+    enabled: bool = True
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not CAMERA_ID_RE.match(value):
+            raise ValueError("must be 1-64 letters, digits, '_' or '-' (starting with a letter or digit)")
+        return value
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _coerce_url(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class CaptureConfig(_Strict):
+    """Capture service options."""
+
+    jpeg_quality: int = Field(85, ge=30, le=100)
+    stream_maxlen: int = Field(100, ge=2, description="frames kept per camera stream (MAXLEN ~)")
+    reconnect_max: float = Field(30.0, gt=0, description="longest wait between reconnect attempts (s)")
+    reload_interval: float = Field(1.0, gt=0, description="how often the config file is checked for edits (s)")
+
+
+class DetectorConfig(_Strict):
+    """Detector service options."""
+
+    max_frame_age: float = Field(2.0, gt=0, description="frames older than this (s) are skipped and counted")
+    min_face: int = Field(16, ge=2)
+    score_threshold: float = Field(0.5, gt=0, lt=1)
+    nms_threshold: float = Field(0.4, gt=0, lt=1)
+    threads: int = Field(1, ge=0, description="ONNX Runtime threads per worker (0 = all cores)")
+    claim_idle: float = Field(10.0, gt=0, description="pending frames idle this long (s) are claimed from dead workers")
+    read_count: int = Field(4, ge=1, description="frames read per stream per call; older ones in a batch are skipped")
+    results_maxlen: int = Field(10_000, ge=10, description="results stream length (MAXLEN ~)")
+
+    def detector_options(self) -> dict[str, Any]:
+        """Keyword options for `RetinaFaceDetector` / `load_pipeline`."""
+        return {"min_face": self.min_face, "score_threshold": self.score_threshold,
+                "nms_threshold": self.nms_threshold, "threads": self.threads}
+
+
+class DashboardConfig(_Strict):
+    """Dashboard options."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class Config(BaseModel):
+    """The whole configuration; `problems` lists camera entries that were left out and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    redis_url: str = Field(default_factory=lambda: os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL))
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    problems: list[str] = Field(default_factory=list, exclude=True)
+    invalid_camera_ids: list[str] = Field(default_factory=list, exclude=True)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @property
+    def enabled_cameras(self) -> list[CameraConfig]:
+        """Cameras that should be running."""
+        return [cam for cam in self.cameras if cam.enabled]
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; raises `ConfigError` (one line) when it is unusable as a whole."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    return parse_config(text, base_dir=path.parent, name=str(path))
+
+
+def parse_config(text: str, base_dir: Path | None = None, name: str = "config") -> Config:
+    """Validate config YAML text; relative video file paths are resolved against `base_dir`."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{name}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: expected a mapping with a 'cameras:' list, got {type(raw).__name__}")
+    raw = dict(raw)
+    entries = raw.pop("cameras", None) or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{name}: 'cameras' must be a list")
+    for section in sorted(set(raw) - SECTIONS):
+        log.warning("%s: unknown section %r ignored", name, section)
+        raw.pop(section)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{name}: {_describe(exc)}") from None
+    cameras, problems, bad_ids = [], [], []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        label = _entry_label(index, entry)
+        try:
+            camera = CameraConfig.model_validate(entry)
+        except ValidationError as exc:
+            problems.append(f"{label}: {_describe(exc)}")
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and CAMERA_ID_RE.match(entry["id"]):
+                bad_ids.append(entry["id"])
+            continue
+        if camera.id in seen:
+            problems.append(f"{label}: duplicate camera id {camera.id!r}")
+            continue
+        seen.add(camera.id)
+        cameras.append(_resolve_path(camera, base_dir))
+    return config.model_copy(update={"cameras": cameras, "problems": problems,
+                                     "invalid_camera_ids": [i for i in bad_ids if i not in seen]})
+
+
+def is_file_source(url: str) -> bool:
+    """True for a video file path (not a URL and not a webcam index)."""
+    return not url.isdigit() and not _URL_SCHEME_RE.match(url)
+
+
+def _resolve_path(camera: CameraConfig, base_dir: Path | None) -> CameraConfig:
+    if base_dir is None or not is_file_source(camera.url):
+        return camera
+    path = Path(camera.url).expanduser()
+    if path.is_absolute():
+        return camera
+    return camera.model_copy(update={"url": str((base_dir / path).resolve())})
+
+
+def _entry_label(index: int, entry: Any) -> str:
+    if isinstance(entry, dict) and entry.get("id") is not None:
+        return f"cameras[{index}] (id {entry['id']!r})"
+    return f"cameras[{index}]"
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line from a pydantic error: 'field: message; field: message'."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "entry"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown option"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)

@@ -1,0 +1,118 @@
+"""People, not frames: tracks faces of one camera or video, votes a label per track, reports ended tracks.
+
+Public API:
+- `PeopleTracker(camera, fps, lost_after_s=1.0, min_frames=3, switch_margin=1.5, activation_score=0.6)`
+- `.update(result, t) -> (result with track_id/track_label on every tracked face, ended PersonRecords)`;
+  `t` is the frame's time in seconds (video position, or unix capture time for cameras).
+- `.expire(t) -> list[PersonRecord]`: end every track when no frame came for `lost_after_s` (a camera
+  that stopped); `update` does the same by itself when frames resume after such a gap.
+- `.flush() -> list[PersonRecord]`: end every track (end of a video or stream).
+
+A track shorter than `min_frames` frames (a passing false detection) ends without a record.
+A record's label is the track label at its last frame; `best_box` is the box of its highest-scoring
+detection (ties: the larger box).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.schemas import Face, FrameResult, PersonRecord
+from shared.tracking import FaceTracker
+from shared.voting import LabelVote
+
+
+@dataclass
+class _Track:
+    """What is known about one live track."""
+
+    vote: LabelVote
+    first_seen: float
+    last_seen: float
+    best_box: list[int]
+    best_key: tuple[float, int] = (-1.0, -1)
+    frames: int = 0
+
+    def add(self, face: Face, t: float) -> str:
+        """Count one frame of this track; return the track label."""
+        self.frames += 1
+        self.last_seen = t
+        x1, y1, x2, y2 = face.box
+        key = (face.score, (x2 - x1) * (y2 - y1))
+        if key > self.best_key:
+            self.best_box, self.best_key = list(face.box), key
+        return self.vote.add(face.label, face.confidence)
+
+
+class PeopleTracker:
+    """Per-camera tracking + voting that turns frame results into person records."""
+
+    def __init__(
+        self,
+        camera: str,
+        fps: float,
+        lost_after_s: float = 1.0,
+        min_frames: int = 3,
+        switch_margin: float = 1.5,
+        activation_score: float = 0.6,
+    ) -> None:
+        if min_frames < 1:
+            raise ValueError(f"min_frames must be at least 1, got {min_frames}")
+        self.camera, self.lost_after_s, self.min_frames = camera, lost_after_s, min_frames
+        self.switch_margin = switch_margin
+        self._tracker = FaceTracker(fps, lost_after_s, activation_score)
+        self._tracks: dict[int, _Track] = {}
+        self._last_t: float | None = None
+
+    def update(self, result: FrameResult, t: float) -> tuple[FrameResult, list[PersonRecord]]:
+        """Track one frame; return it with track ids and labels, plus the records of tracks that ended."""
+        ended = self.expire(t)
+        self._last_t = t
+        ids = self._tracker.update(result.faces)
+        faces = []
+        for face, track_id in zip(result.faces, ids):
+            if track_id is None:
+                faces.append(face)
+                continue
+            track = self._tracks.get(track_id)
+            if track is None:
+                track = self._tracks[track_id] = _Track(
+                    LabelVote(self.switch_margin), first_seen=t, last_seen=t, best_box=list(face.box)
+                )
+            label = track.add(face, t)
+            faces.append(face.model_copy(update={"track_id": track_id, "track_label": label}))
+        alive = self._tracker.active_ids()
+        ended += self._end([tid for tid in self._tracks if tid not in alive])
+        return result.model_copy(update={"faces": faces}), ended
+
+    def expire(self, t: float) -> list[PersonRecord]:
+        """End every track if the last frame came more than `lost_after_s` before `t`."""
+        if self._last_t is not None and t - self._last_t > self.lost_after_s:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[PersonRecord]:
+        """End every track now (end of a video or stream)."""
+        ended = self._end(list(self._tracks))
+        self._tracker.reset()
+        return ended
+
+    @property
+    def active_tracks(self) -> int:
+        """Number of tracks currently alive."""
+        return len(self._tracks)
+
+    def _end(self, track_ids: list[int]) -> list[PersonRecord]:
+        records = []
+        for tid in sorted(track_ids):
+            track = self._tracks.pop(tid)
+            if track.frames < self.min_frames:
+                continue
+            records.append(
+                PersonRecord(
+                    camera=self.camera, track_id=tid, label=track.vote.label,
+                    first_seen=round(track.first_seen, 3), last_seen=round(track.last_seen, 3),
+                    frames=track.frames, best_box=track.best_box,
+                )
+            )
+        return records

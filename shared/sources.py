@@ -1,0 +1,171 @@
+"""Input sources for one-off runs: image files, folders, globs, video files, camera indices and URLs."""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from shared.imaging import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageError, read_image
+
+VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"})
+STREAM_PREFIXES: tuple[str, ...] = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+OPEN_TIMEOUT_MS = 10_000
+READ_TIMEOUT_MS = 10_000
+
+
+class SourceError(RuntimeError):
+    """A source that cannot be used; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One thing to process: kind is 'image', 'video', 'camera' or 'stream'."""
+
+    kind: str
+    location: str
+
+    @property
+    def is_live(self) -> bool:
+        """Cameras and network streams have no end and no frame count."""
+        return self.kind in ("camera", "stream")
+
+
+@dataclass
+class Frame:
+    """A decoded frame with its position in the source."""
+
+    image: np.ndarray
+    index: int | None
+    time: float | None
+    fps: float | None = None
+
+
+def redact_url(url: str) -> str:
+    """A URL with any user:password@ removed, safe to print and publish."""
+    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def classify(location: str) -> Source:
+    """Decide what kind of source a path, index or URL is (no I/O beyond a stat)."""
+    if location.isdigit():
+        return Source("camera", location)
+    if location.lower().startswith(STREAM_PREFIXES):
+        return Source("stream", location)
+    suffix = Path(location).suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return Source("video", location)
+    return Source("image", location)
+
+
+def expand(argument: str) -> tuple[list[Source], str | None]:
+    """Expand one command-line argument into sources, or return an error line when it yields none."""
+    if argument.isdigit() or argument.lower().startswith(STREAM_PREFIXES):
+        return [classify(argument)], None
+    path = Path(argument)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_media(p))
+        if not files:
+            return [], f"{argument}: folder holds no images or videos"
+        return [classify(str(p)) for p in files], None
+    if any(ch in argument for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(argument, recursive=True) if Path(p).is_file())
+        files = [p for p in files if _is_media(p)]
+        if not files:
+            return [], f"{argument}: pattern matches no images or videos"
+        return [classify(str(p)) for p in files], None
+    if not path.exists():
+        return [], f"{argument}: no such file, folder, camera index or URL"
+    if not _is_media(path):
+        return [], f"{argument}: unsupported file type {path.suffix or '(none)'}"
+    return [classify(argument)], None
+
+
+def open_video(location: str) -> cv2.VideoCapture:
+    """Open a video file, camera index or stream URL with timeouts; raises SourceError on failure."""
+    if location.isdigit():
+        cap = cv2.VideoCapture(int(location))
+        what = f"camera {location}"
+    else:
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+        cap = cv2.VideoCapture(location, cv2.CAP_FFMPEG, params)
+        what = redact_url(location)
+    if not cap.isOpened():
+        cap.release()
+        raise SourceError(f"{what}: cannot open (missing, unsupported, corrupt or unreachable)")
+    return cap
+
+
+def iter_frames(source: Source, stride: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Frame]:
+    """Yield the frames of a source (every `stride`-th for videos and streams); raises SourceError."""
+    if source.kind == "image":
+        try:
+            yield Frame(read_image(source.location, max_pixels), None, None)
+        except ImageError as exc:
+            raise SourceError(str(exc)) from None
+        return
+    yield from _iter_video(source, max(1, stride))
+
+
+def frame_count(source: Source) -> int | None:
+    """Number of frames a video file reports, or None for images and live sources."""
+    if source.kind != "video":
+        return None
+    cap = cv2.VideoCapture(source.location)
+    try:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
+    return count if count > 0 else None
+
+
+def video_fps(cap: cv2.VideoCapture, default: float = 25.0) -> float:
+    """Frames per second a capture reports, or `default` when it reports nonsense."""
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    return fps if 0 < fps < 1000 else default
+
+
+def _iter_video(source: Source, stride: int) -> Iterator[Frame]:
+    cap = open_video(source.location)
+    try:
+        fps = video_fps(cap)
+        expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == "video" else 0
+        index = -1
+        while True:
+            ok, image = cap.read()
+            if not ok or image is None:
+                break
+            index += 1
+            if index % stride:
+                continue
+            t = time.time() if source.is_live else index / fps
+            yield Frame(image, index, t, fps)
+        if index < 0:
+            raise SourceError(f"{redact_url(source.location)}: no frame could be decoded (corrupt or empty video)")
+        if source.is_live:
+            raise SourceError(f"{redact_url(source.location)}: stream ended or stopped answering after frame {index}")
+        if expected and index + 1 < expected * 0.98 - 1:
+            raise SourceError(
+                f"{source.location}: video ended early at frame {index + 1} of {expected} (truncated or corrupt)"
+            )
+    finally:
+        cap.release()
+
+
+def _is_media(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    return suffix in IMAGE_SUFFIXES or suffix in VIDEO_SUFFIXES
+
+
+def describe(source: Source) -> str:
+    """Printable name of a source (URLs without credentials)."""
+    return redact_url(source.location) if source.kind == "stream" else os.fspath(source.location)

@@ -1,0 +1,105 @@
+"""Compliance statistics per camera and period, counted over people (person records), not frames.
+
+Public API:
+- `StatsAccumulator(period_s, origin=0.0)`: `.add_person(record)` files a person under the period
+  holding its `first_seen` (periods are [origin + k * period_s, origin + (k + 1) * period_s));
+  `.rows(end=None) -> list[StatsRow]` gives every period of every camera from its first period with
+  people to its last (or to `end`), empty periods included, in time order; `.write_csv(path)`.
+- `StatsRow`: camera, period_start, period_end, people, one count per label, compliance_rate
+  (share of people `with_mask`; None when the period has nobody).
+- `compliance_rate(counts)`; `CSV_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from shared.schemas import COMPLIANT_LABELS, MASK_LABELS, PersonRecord
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "camera", "period_start", "period_end", "people", *MASK_LABELS, "compliance_rate",
+)
+
+
+def compliance_rate(counts: Mapping[str, int]) -> float | None:
+    """Share of people with a compliant label, or None when there are no people."""
+    people = sum(counts.values())
+    if not people:
+        return None
+    return sum(n for label, n in counts.items() if label in COMPLIANT_LABELS) / people
+
+
+class StatsRow(BaseModel):
+    """People counted in one period of one camera."""
+
+    camera: str
+    period_start: float
+    period_end: float
+    people: int
+    with_mask: int = 0
+    without_mask: int = 0
+    mask_incorrect: int = 0
+    compliance_rate: float | None = None
+
+
+class StatsAccumulator:
+    """Counts person records into fixed periods, per camera."""
+
+    def __init__(self, period_s: float, origin: float = 0.0) -> None:
+        if not period_s > 0 or not math.isfinite(period_s):
+            raise ValueError(f"the statistics period must be a positive number of seconds, got {period_s}")
+        self.period_s, self.origin = float(period_s), float(origin)
+        self._counts: dict[str, dict[int, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+
+    def add_camera(self, camera: str) -> None:
+        """Make a camera appear in the rows even if it never sees anybody."""
+        self._counts.setdefault(camera, defaultdict(Counter))
+
+    def add_person(self, record: PersonRecord) -> None:
+        """Count one person in the period where it was first seen."""
+        index = math.floor((record.first_seen - self.origin) / self.period_s)
+        self._counts[record.camera][index][record.label] += 1
+
+    def rows(self, end: float | None = None) -> list[StatsRow]:
+        """One row per camera and period, empty periods included, ordered by period then camera."""
+        rows = []
+        for camera, periods in self._counts.items():
+            first, last = (min(periods), max(periods)) if periods else (0, 0)
+            if end is not None:
+                first, last = min(first, 0), max(last, math.ceil((end - self.origin) / self.period_s) - 1)
+            for index in range(first, last + 1):
+                counts = periods.get(index, Counter())
+                start = self.origin + index * self.period_s
+                rows.append(
+                    StatsRow(
+                        camera=camera,
+                        period_start=round(start, 3),
+                        period_end=round(start + self.period_s, 3),
+                        people=sum(counts.values()),
+                        **{label: counts.get(label, 0) for label in MASK_LABELS},
+                        compliance_rate=_round(compliance_rate(counts)),
+                    )
+                )
+        return sorted(rows, key=lambda r: (r.period_start, r.camera))
+
+    def write_csv(self, path: str | Path, end: float | None = None) -> int:
+        """Write `rows(end)` as CSV with a header line; returns the number of rows."""
+        rows = self.rows(end)
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                values = row.model_dump()
+                values["compliance_rate"] = "" if row.compliance_rate is None else row.compliance_rate
+                writer.writerow(values)
+        return len(rows)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

@@ -1,0 +1,34 @@
+"""The shared crop function: square, margin-padded, edge-replicated, fixed size."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.crops import crop_face, square_box
+
+
+def test_square_box_grows_by_margin_around_centre() -> None:
+    assert square_box([10, 20, 30, 60], margin=0.0) == (0, 20, 40, 60)
+    x1, y1, x2, y2 = square_box([10, 20, 30, 60], margin=0.25)
+    assert (x2 - x1, y2 - y1) == (60, 60)
+    assert ((x1 + x2) / 2, (y1 + y2) / 2) == (20, 40)
+
+
+def test_crop_inside_image_keeps_content() -> None:
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[40:60, 40:60] = 255
+    crop = crop_face(image, [40, 40, 60, 60], size=20, margin=0.0)
+    assert crop.shape == (20, 20, 3)
+    assert crop.min() == 255
+
+
+def test_crop_at_border_replicates_edges() -> None:
+    image = np.full((50, 50, 3), 7, np.uint8)
+    crop = crop_face(image, [-10, -10, 20, 20], size=32, margin=0.2)
+    assert crop.shape == (32, 32, 3)
+    assert (crop == 7).all()
+
+
+def test_crop_fully_outside_is_still_a_valid_crop() -> None:
+    image = np.full((50, 50, 3), 9, np.uint8)
+    assert crop_face(image, [200, 200, 220, 220], size=16).shape == (16, 16, 3)

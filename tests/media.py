@@ -1,0 +1,77 @@
+"""Generated test media: clips made from real photos, broken files, and a loopback MJPEG stream."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def write_clip(path: Path, image: np.ndarray, frames: int = 30, fps: float = 10.0, shift: int = 2) -> Path:
+    """Write an MP4 of `image` drifting right by `shift` pixels a frame (a face moving across the view)."""
+    h, w = image.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for i in range(frames):
+        matrix = np.float32([[1, 0, i * shift], [0, 1, 0]])
+        writer.write(cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE))
+    writer.release()
+    return path
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels but holds no pixel data (a decompression bomb probe)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+class MjpegServer:
+    """Serves frames as multipart MJPEG on http://127.0.0.1:PORT/stream.mjpg until stopped or cut."""
+
+    def __init__(self, image: np.ndarray, fps: float = 10.0, frames: int | None = None, port: int = 0) -> None:
+        self.jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+        self.fps, self.frames = fps, frames
+        self.cut = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                sent = 0
+                try:
+                    while not server.cut.is_set() and (server.frames is None or sent < server.frames):
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
+                        self.wfile.write(f"Content-Length: {len(server.jpeg)}\r\n\r\n".encode())
+                        self.wfile.write(server.jpeg + b"\r\n")
+                        sent += 1
+                        time.sleep(1 / server.fps)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> MjpegServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cut.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
