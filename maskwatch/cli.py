@@ -15,6 +15,10 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 COMMAND_MODULES: tuple[str, ...] = (
     "maskwatch.detect_command",
+    "services.dashboard.cli",
+    "services.cli",
+    "training.cli",
+    "training.detector.cli",
 )
 
 

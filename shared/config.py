@@ -93,7 +93,11 @@ class DashboardConfig(_Strict):
 
 
 class Config(BaseModel):
-    """The whole configuration; `problems` lists camera entries that were left out and why."""
+    """The whole configuration.
+
+    `problems` lists every camera entry that was left out and why; `invalid_cameras` maps the ids of
+    those whose id itself is usable to their problem (so they can be shown as failed cameras).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -103,7 +107,7 @@ class Config(BaseModel):
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     problems: list[str] = Field(default_factory=list, exclude=True)
-    invalid_camera_ids: list[str] = Field(default_factory=list, exclude=True)
+    invalid_cameras: dict[str, str] = Field(default_factory=dict, exclude=True)  # id -> problem
 
     @field_validator("redis_url")
     @classmethod
@@ -151,8 +155,9 @@ def parse_config(text: str, base_dir: Path | None = None, name: str = "config") 
         config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{name}: {_describe(exc)}") from None
-    cameras, problems, bad_ids = [], [], []
-    seen: set[str] = set()
+    cameras: list[CameraConfig] = []
+    problems: list[str] = []
+    invalid: dict[str, str] = {}
     for index, entry in enumerate(entries):
         label = _entry_label(index, entry)
         try:
@@ -160,15 +165,15 @@ def parse_config(text: str, base_dir: Path | None = None, name: str = "config") 
         except ValidationError as exc:
             problems.append(f"{label}: {_describe(exc)}")
             if isinstance(entry, dict) and isinstance(entry.get("id"), str) and CAMERA_ID_RE.match(entry["id"]):
-                bad_ids.append(entry["id"])
+                invalid.setdefault(entry["id"], problems[-1])
             continue
-        if camera.id in seen:
+        if any(c.id == camera.id for c in cameras):
             problems.append(f"{label}: duplicate camera id {camera.id!r}")
             continue
-        seen.add(camera.id)
         cameras.append(_resolve_path(camera, base_dir))
-    return config.model_copy(update={"cameras": cameras, "problems": problems,
-                                     "invalid_camera_ids": [i for i in bad_ids if i not in seen]})
+    valid_ids = {c.id for c in cameras}
+    invalid = {cam_id: problem for cam_id, problem in invalid.items() if cam_id not in valid_ids}
+    return config.model_copy(update={"cameras": cameras, "problems": problems, "invalid_cameras": invalid})
 
 
 def is_file_source(url: str) -> bool:

@@ -43,3 +43,8 @@ def stats_totals(camera: str) -> str:
 def camera_events(camera: str) -> str:
     """Capped list of recent events (JSON) of one camera, newest first."""
     return f"{PREFIX}:camera:{camera}:events"
+
+
+def detector_worker(name: str) -> str:
+    """Hash of one detector worker (frames_processed, frames_skipped, last_seen, model_version); expires when it dies."""
+    return f"{PREFIX}:detector:{name}"

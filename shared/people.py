@@ -1,22 +1,28 @@
 """People, not frames: tracks faces of one camera or video, votes a label per track, reports ended tracks.
 
 Public API:
-- `PeopleTracker(camera, fps, lost_after_s=1.0, min_frames=3, switch_margin=1.5, activation_score=0.6)`
-- `.update(result, t) -> (result with track_id/track_label on every tracked face, ended PersonRecords)`;
-  `t` is the frame's time in seconds (video position, or unix capture time for cameras).
+- `PeopleTracker(camera, fps, lost_after_s=1.0, min_frames=3, switch_margin=1.5, activation_score=0.6,
+  crop_size=None)`
+- `.update(result, t, image=None) -> (result with track_id/track_label on every tracked face, ended
+  PersonRecords)`; `t` is the frame's time in seconds (video position, or unix capture time for cameras).
+  With `crop_size` set and the frame's `image` given, each track keeps a crop of its best face, and
+  `.ended_crops` maps the track ids of the records just returned to those crops (BGR, square).
 - `.expire(t) -> list[PersonRecord]`: end every track when no frame came for `lost_after_s` (a camera
   that stopped); `update` does the same by itself when frames resume after such a gap.
 - `.flush() -> list[PersonRecord]`: end every track (end of a video or stream).
 
-A track shorter than `min_frames` frames (a passing false detection) ends without a record.
-A record's label is the track label at its last frame; `best_box` is the box of its highest-scoring
-detection (ties: the larger box).
+A track shorter than `min_frames` frames (a passing false detection) ends without a record. A record's
+label is the track label at its last frame; `best_box` is the box of its highest-scoring detection
+(ties: the larger box). A frame older than the last one tracked (late) is returned untracked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from shared.crops import crop_face
 from shared.schemas import Face, FrameResult, PersonRecord
 from shared.tracking import FaceTracker
 from shared.voting import LabelVote
@@ -31,9 +37,10 @@ class _Track:
     last_seen: float
     best_box: list[int]
     best_key: tuple[float, int] = (-1.0, -1)
+    best_crop: np.ndarray | None = None
     frames: int = 0
 
-    def add(self, face: Face, t: float) -> str:
+    def add(self, face: Face, t: float, image: np.ndarray | None, crop_size: int | None) -> str:
         """Count one frame of this track; return the track label."""
         self.frames += 1
         self.last_seen = t
@@ -41,6 +48,8 @@ class _Track:
         key = (face.score, (x2 - x1) * (y2 - y1))
         if key > self.best_key:
             self.best_box, self.best_key = list(face.box), key
+            if image is not None and crop_size:
+                self.best_crop = crop_face(image, face.box, crop_size)
         return self.vote.add(face.label, face.confidence)
 
 
@@ -55,17 +64,23 @@ class PeopleTracker:
         min_frames: int = 3,
         switch_margin: float = 1.5,
         activation_score: float = 0.6,
+        crop_size: int | None = None,
     ) -> None:
         if min_frames < 1:
             raise ValueError(f"min_frames must be at least 1, got {min_frames}")
         self.camera, self.lost_after_s, self.min_frames = camera, lost_after_s, min_frames
-        self.switch_margin = switch_margin
+        self.switch_margin, self.crop_size = switch_margin, crop_size
+        self.ended_crops: dict[int, np.ndarray] = {}
         self._tracker = FaceTracker(fps, lost_after_s, activation_score)
         self._tracks: dict[int, _Track] = {}
         self._last_t: float | None = None
 
-    def update(self, result: FrameResult, t: float) -> tuple[FrameResult, list[PersonRecord]]:
+    def update(self, result: FrameResult, t: float,
+               image: np.ndarray | None = None) -> tuple[FrameResult, list[PersonRecord]]:
         """Track one frame; return it with track ids and labels, plus the records of tracks that ended."""
+        self.ended_crops = {}
+        if self._last_t is not None and t < self._last_t:
+            return result, []  # a late frame (claimed from a dead worker): too late to track
         ended = self.expire(t)
         self._last_t = t
         ids = self._tracker.update(result.faces)
@@ -79,7 +94,7 @@ class PeopleTracker:
                 track = self._tracks[track_id] = _Track(
                     LabelVote(self.switch_margin), first_seen=t, last_seen=t, best_box=list(face.box)
                 )
-            label = track.add(face, t)
+            label = track.add(face, t, image, self.crop_size)
             faces.append(face.model_copy(update={"track_id": track_id, "track_label": label}))
         alive = self._tracker.active_ids()
         ended += self._end([tid for tid in self._tracks if tid not in alive])
@@ -87,12 +102,13 @@ class PeopleTracker:
 
     def expire(self, t: float) -> list[PersonRecord]:
         """End every track if the last frame came more than `lost_after_s` before `t`."""
-        if self._last_t is not None and t - self._last_t > self.lost_after_s:
-            return self.flush()
-        return []
+        if self._last_t is None or t - self._last_t <= self.lost_after_s:
+            return []
+        return self.flush()
 
     def flush(self) -> list[PersonRecord]:
         """End every track now (end of a video or stream)."""
+        self.ended_crops, self._last_t = {}, None
         ended = self._end(list(self._tracks))
         self._tracker.reset()
         return ended
@@ -108,6 +124,8 @@ class PeopleTracker:
             track = self._tracks.pop(tid)
             if track.frames < self.min_frames:
                 continue
+            if track.best_crop is not None:
+                self.ended_crops[tid] = track.best_crop
             records.append(
                 PersonRecord(
                     camera=self.camera, track_id=tid, label=track.vote.label,

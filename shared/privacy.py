@@ -1,6 +1,7 @@
 """Privacy: make faces unrecognisable in images that leave the detector (annotated output, crops, dashboard).
 
 Public API:
+- `PrivacyConfig` (the `privacy:` section of the config): `blur_faces` blurs the frames the stack shows.
 - `blur_faces(image, boxes, margin=0.15) -> image`: a copy of a BGR image where each [x1, y1, x2, y2]
   box, grown by `margin` of its size on each side and clipped to the image, is pixelated to a coarse
   grid and then blurred, which removes identity while keeping the scene readable.
@@ -12,8 +13,17 @@ from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 BLOCKS = 6  # cells across the longer side of a face after pixelation
+
+
+class PrivacyConfig(BaseModel):
+    """The `privacy:` section of the config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    blur_faces: bool = False
 
 
 def blur_faces(image: np.ndarray, boxes: Iterable[Sequence[float]], margin: float = 0.15) -> np.ndarray:

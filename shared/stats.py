@@ -3,8 +3,9 @@
 Public API:
 - `StatsAccumulator(period_s, origin=0.0)`: `.add_person(record)` files a person under the period
   holding its `first_seen` (periods are [origin + k * period_s, origin + (k + 1) * period_s));
-  `.rows(end=None) -> list[StatsRow]` gives every period of every camera from its first period with
-  people to its last (or to `end`), empty periods included, in time order; `.write_csv(path)`.
+  `.observe(camera, t)` notes that a camera was watched at time `t`, so quiet periods get rows too;
+  `.rows() -> list[StatsRow]` gives every period of every camera from the first to the last it was
+  watched or saw someone in, empty periods included, in time order; `.write_csv(path)`.
 - `StatsRow`: camera, period_start, period_end, people, one count per label, compliance_rate
   (share of people `with_mask`; None when the period has nobody).
 - `compliance_rate(counts)`; `CSV_COLUMNS`.
@@ -56,26 +57,28 @@ class StatsAccumulator:
             raise ValueError(f"the statistics period must be a positive number of seconds, got {period_s}")
         self.period_s, self.origin = float(period_s), float(origin)
         self._counts: dict[str, dict[int, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        self._span: dict[str, tuple[int, int]] = {}
 
-    def add_camera(self, camera: str) -> None:
-        """Make a camera appear in the rows even if it never sees anybody."""
-        self._counts.setdefault(camera, defaultdict(Counter))
+    def observe(self, camera: str, t: float) -> None:
+        """Note that `camera` was watched at time `t` (its rows cover every period it was watched in)."""
+        index = self._index(t)
+        first, last = self._span.get(camera, (index, index))
+        self._span[camera] = (min(first, index), max(last, index))
 
     def add_person(self, record: PersonRecord) -> None:
         """Count one person in the period where it was first seen."""
-        index = math.floor((record.first_seen - self.origin) / self.period_s)
-        self._counts[record.camera][index][record.label] += 1
+        self.observe(record.camera, record.first_seen)
+        self._counts[record.camera][self._index(record.first_seen)][record.label] += 1
 
-    def rows(self, end: float | None = None) -> list[StatsRow]:
+    def rows(self) -> list[StatsRow]:
         """One row per camera and period, empty periods included, ordered by period then camera."""
         rows = []
-        for camera, periods in self._counts.items():
-            first, last = (min(periods), max(periods)) if periods else (0, 0)
-            if end is not None:
-                first, last = min(first, 0), max(last, math.ceil((end - self.origin) / self.period_s) - 1)
+        for camera, (first, last) in self._span.items():
+            periods = self._counts[camera]
             for index in range(first, last + 1):
                 counts = periods.get(index, Counter())
                 start = self.origin + index * self.period_s
+                rate = compliance_rate(counts)
                 rows.append(
                     StatsRow(
                         camera=camera,
@@ -83,14 +86,14 @@ class StatsAccumulator:
                         period_end=round(start + self.period_s, 3),
                         people=sum(counts.values()),
                         **{label: counts.get(label, 0) for label in MASK_LABELS},
-                        compliance_rate=_round(compliance_rate(counts)),
+                        compliance_rate=None if rate is None else round(rate, 4),
                     )
                 )
         return sorted(rows, key=lambda r: (r.period_start, r.camera))
 
-    def write_csv(self, path: str | Path, end: float | None = None) -> int:
-        """Write `rows(end)` as CSV with a header line; returns the number of rows."""
-        rows = self.rows(end)
+    def write_csv(self, path: str | Path) -> int:
+        """Write `rows()` as CSV with a header line; returns the number of rows."""
+        rows = self.rows()
         with open(path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
             writer.writeheader()
@@ -100,6 +103,5 @@ class StatsAccumulator:
                 writer.writerow(values)
         return len(rows)
 
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+    def _index(self, t: float) -> int:
+        return math.floor((t - self.origin) / self.period_s)

@@ -38,11 +38,10 @@ class Backoff:
         self.attempts = 0
 
 
-def connect(url: str) -> redis.Redis:
-    """A Redis client (binary replies) with short timeouts; it reconnects by itself on the next command."""
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=15, decode_responses=False
-    )
+def connect(url: str, name: str | None = None) -> redis.Redis:
+    """A Redis client (binary replies, CLIENT LIST name `name`) with short timeouts; reconnects on the next command."""
+    return redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=15,
+                                decode_responses=False, client_name=name)
 
 
 def describe_redis_error(exc: Exception) -> str:

@@ -14,6 +14,7 @@ Ids are small integers counted per tracker (1, 2, ...), so each camera numbers i
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -60,9 +61,9 @@ class FaceTracker:
         activation_score: float = 0.6,
         match_iou: float = 0.1,
     ) -> None:
-        if fps <= 0:
+        if not 0 < fps < math.inf:
             raise ValueError(f"fps must be positive, got {fps}")
-        if lost_after_s <= 0:
+        if not 0 < lost_after_s < math.inf:
             raise ValueError(f"lost_after_s must be positive, got {lost_after_s}")
         self.fps, self.lost_after_s = float(fps), float(lost_after_s)
         frame_rate = max(1.0, self.fps)

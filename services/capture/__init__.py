@@ -1,0 +1,1 @@
+"""Capture service: pulls camera feeds into one Redis stream per camera."""

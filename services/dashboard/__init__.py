@@ -1,0 +1,1 @@
+"""The dashboard service: live compliance pages, JSON API, photo upload and Prometheus metrics."""

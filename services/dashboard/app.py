@@ -1,0 +1,251 @@
+"""The FastAPI application: pages, JSON API, live feed, photo upload and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import cv2
+import numpy as np
+import redis
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.security import APIKeyHeader, APIKeyQuery
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.dashboard import queries, stats
+from services.dashboard.aggregator import Aggregator
+from services.dashboard.feed import Feed
+from services.dashboard.metrics import build_registry
+from services.dashboard.photo import PhotoDetector, UploadRejected
+from services.dashboard.settings import DashboardSettings
+from services.dashboard.upload import read_upload
+from shared import keys
+from shared.drawing import LABEL_COLORS_BGR, draw_faces, label_color_hex
+from shared.imaging import encode_jpeg
+from shared.model_store import ModelError, ModelStore
+from shared.schemas import MASK_LABELS, FrameResult
+from shared.streams import decode_str, describe_redis_error
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+PAGES = {"/": "index.html", "/upload": "upload.html"}
+
+
+def create_app(settings: DashboardSettings | None = None) -> FastAPI:
+    """Build the dashboard app; Redis clients, aggregator and feed start with the app's lifespan."""
+    settings = settings or DashboardSettings()
+    photos = PhotoDetector(ModelStore(settings.models_root), settings.max_pixels)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        options = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0, "health_check_interval": 30}
+        app.state.redis = aioredis.Redis.from_url(settings.redis_url, **options)
+        app.state.sync_redis = redis.Redis.from_url(settings.redis_url, **options)
+        app.state.registry = build_registry(app.state.sync_redis, lambda: settings.cameras, settings.stale_after)
+        app.state.feed = Feed(app.state.redis, lambda: settings.cameras, settings.feed_fps, settings.stale_after)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(app.state.feed.run(stop), name="feed")]
+        if settings.aggregate:
+            app.state.aggregator = Aggregator(app.state.redis)
+            tasks.append(asyncio.create_task(app.state.aggregator.run(stop), name="aggregator"))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.wait(tasks, timeout=5.0)
+            for task in tasks:
+                task.cancel()
+            await app.state.redis.aclose()
+            app.state.sync_redis.close()
+
+    app = FastAPI(title="maskwatch dashboard", version="1", lifespan=lifespan,
+                  description="Live face-mask compliance per camera, photo detection and Prometheus metrics.")
+    app.state.photos = photos
+    app.state.detect_limiter = anyio.CapacityLimiter(2)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["X-API-Key", "Content-Type"])
+
+    @app.exception_handler(redis.RedisError)
+    async def redis_down(request: Request, exc: redis.RedisError) -> JSONResponse:
+        detail = describe_redis_error(exc)
+        log.warning("redis error serving %s: %s", request.url.path, detail)
+        return JSONResponse({"detail": f"redis unavailable: {detail}"}, status_code=503)
+
+    @app.exception_handler(UploadRejected)
+    async def rejected(request: Request, exc: UploadRejected) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    app.include_router(_open_api())
+    app.include_router(_keyed_api(settings), dependencies=[Depends(_api_key_check(settings))])
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        body = await anyio.to_thread.run_sync(generate_latest, request.app.state.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    for path, page in PAGES.items():
+        app.add_api_route(path, _page(page), include_in_schema=False, methods=["GET"])
+    app.add_api_route("/cameras/{camera}", _page("camera.html"), include_in_schema=False, methods=["GET"])
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _page(name: str):
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
+
+    return page
+
+
+def _api_key_check(settings: DashboardSettings):
+    header = APIKeyHeader(name="X-API-Key", auto_error=False)
+    query = APIKeyQuery(name="api_key", auto_error=False)
+
+    async def check(from_header: str | None = Depends(header), from_query: str | None = Depends(query)) -> None:
+        if settings.api_key is None:
+            return
+        given = from_header or from_query or ""
+        if not secrets.compare_digest(given.encode(), settings.api_key.encode()):
+            raise HTTPException(401, "missing or wrong API key (send it as the X-API-Key header)")
+
+    return check
+
+
+def _open_api() -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["service"])
+
+    @router.get("/health")
+    async def health(request: Request) -> dict:
+        """Liveness plus Redis reachability (the photo API works without Redis)."""
+        try:
+            redis_ok = bool(await request.app.state.redis.ping())
+        except (redis.RedisError, OSError):
+            redis_ok = False
+        return {"status": "ok" if redis_ok else "degraded", "redis": redis_ok}
+
+    @router.get("/labels")
+    async def labels() -> dict:
+        """Mask labels and the colour each is drawn in."""
+        return {"labels": list(MASK_LABELS), "colors": {label: label_color_hex(label) for label in LABEL_COLORS_BGR}}
+
+    return router
+
+
+def _keyed_api(settings: DashboardSettings) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get("/model", tags=["models"])
+    async def model(request: Request) -> dict:
+        """The promoted classifier and detector, and the versions the cameras' latest results used."""
+        store = request.app.state.photos.store
+        promoted = {}
+        for kind in ("classifier", "detector"):
+            try:
+                version = await anyio.to_thread.run_sync(store.load, kind)
+            except ModelError as exc:
+                promoted[kind] = {"error": str(exc)}
+                continue
+            meta = version.meta
+            promoted[kind] = {"version": version.name, **{k: meta[k] for k in ("labels", "input_size", "metrics",
+                                                                              "created", "architecture") if k in meta}}
+        redis_, in_use = request.app.state.redis, {}
+        try:
+            for cam in await queries.camera_list(redis_, settings.cameras):
+                value = await redis_.hget(keys.stats_totals(cam), "model_version")
+                if value:
+                    in_use[cam] = decode_str(value)
+        except (redis.RedisError, OSError) as exc:  # the promoted models are still worth answering with
+            log.warning("model info without camera versions: %s", describe_redis_error(exc))
+        return {"promoted": promoted, "cameras": in_use}
+
+    @router.get("/cameras", tags=["cameras"])
+    async def cameras_(request: Request) -> list[dict]:
+        """Every camera with its status, faces per label now and compliance per window."""
+        redis_ = request.app.state.redis
+        ids = await queries.camera_list(redis_, settings.cameras)
+        return [await queries.overview(redis_, cam, settings.stale_after) for cam in ids]
+
+    async def known(request: Request, camera: str) -> str:
+        if camera not in await queries.camera_list(request.app.state.redis, settings.cameras):
+            raise HTTPException(404, f"unknown camera {camera!r}")
+        return camera
+
+    @router.get("/cameras/{camera}", tags=["cameras"])
+    async def camera_(request: Request, camera: str = Depends(known)) -> dict:
+        """One camera's overview."""
+        return await queries.overview(request.app.state.redis, camera, settings.stale_after)
+
+    @router.get("/cameras/{camera}/stats", tags=["cameras"])
+    async def camera_stats(request: Request, camera: str = Depends(known),
+                           window: str = Query("1h", description="1m, 1h or 1d (or minute, hour, day)")) -> dict:
+        """Faces and people per label, compliance and a per-bucket series over a rolling window."""
+        try:
+            name = stats.window_name(window)
+        except stats.WindowError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return {"camera": camera, **(await queries.window_stats(request.app.state.redis, camera, name)).as_dict()}
+
+    @router.get("/cameras/{camera}/events", tags=["cameras"])
+    async def camera_events(request: Request, camera: str = Depends(known),
+                            limit: int = Query(50, ge=1, le=stats.EVENTS_KEPT)) -> list[dict]:
+        """Recent events, newest first: changes in the labels seen, tracked people and alerts."""
+        return await queries.events(request.app.state.redis, camera, limit)
+
+    @router.get("/alerts", tags=["cameras"])
+    async def alerts(request: Request, limit: int = Query(50, ge=1, le=200),
+                     camera: str | None = Query(None, description="only this camera's alerts")) -> list[dict]:
+        """Recent alerts (unmasked people, unmasked share over threshold), newest first."""
+        return await queries.alerts(request.app.state.redis, limit, camera)
+
+    @router.get("/cameras/{camera}/frame.jpg", tags=["cameras"], response_class=Response,
+                responses={200: {"content": {"image/jpeg": {}}}})
+    async def camera_frame(request: Request, camera: str = Depends(known)) -> Response:
+        """The latest processed frame with its faces drawn (boxes coloured by label)."""
+        result, jpeg = await queries.latest_frame(request.app.state.redis, camera)
+        if result is None or not jpeg:
+            raise HTTPException(404, f"no processed frame yet for camera {camera!r}")
+        body = await anyio.to_thread.run_sync(_annotate, jpeg, result)
+        return Response(body, media_type="image/jpeg", headers={"Cache-Control": "no-store",
+                                                                "X-Frame": str(result.frame)})
+
+    @router.get("/feed", tags=["cameras"], response_class=StreamingResponse)
+    async def feed(request: Request) -> StreamingResponse:
+        """Server-sent events: `frame` (results, throttled per camera), `person`, `cameras` (overviews)."""
+        return StreamingResponse(request.app.state.feed.subscribe(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @router.post("/detect", tags=["photos"], openapi_extra={"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"}}}}}}})
+    async def detect(request: Request) -> Response:
+        """Faces in one uploaded image: the same JSON object as one line of `maskwatch detect --json`.
+
+        The image is processed in memory and never stored or logged.
+        """
+        filename, data = await read_upload(request, settings.max_upload_bytes)
+        app = request.app
+        try:
+            result = await anyio.to_thread.run_sync(app.state.photos.detect, data, filename,
+                                                    limiter=app.state.detect_limiter)
+        except ModelError as exc:
+            raise HTTPException(503, f"no model available: {exc}") from None
+        return Response(result.to_json(), media_type="application/json")
+
+    return router
+
+
+def _annotate(jpeg: bytes, result: FrameResult) -> bytes:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise HTTPException(502, "the stored frame is not a readable JPEG")
+    return encode_jpeg(draw_faces(image, result.faces), quality=80)

@@ -1,0 +1,113 @@
+"""The live feed: one reader per process tails the results stream and fans out to SSE subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+
+import redis
+import redis.asyncio as aioredis
+
+from services.dashboard import queries
+from services.dashboard.aggregator import parse_result, wait_or_stop
+from shared import keys
+from shared.schemas import FrameResult
+from shared.streams import Backoff, decode_str, describe_redis_error
+
+log = logging.getLogger(__name__)
+QUEUE_SIZE = 64
+OVERVIEW_EVERY = 5.0
+ALERTS_SHOWN = 10
+
+
+class Feed:
+    """Pushes frame results (at most `fps` per camera), person records, camera overviews and alerts.
+
+    Slow subscribers lose the oldest messages rather than slowing the reader (no unbounded queues).
+    """
+
+    def __init__(self, redis: aioredis.Redis, configured: Callable[[], Iterable[str]], fps: float,
+                 stale_after: float) -> None:
+        self.redis, self.configured, self.stale_after = redis, configured, stale_after
+        self.min_gap = 1.0 / fps if fps > 0 else 0.0
+        self._subscribers: set[asyncio.Queue] = set()
+        self._last_sent: dict[str, float] = {}
+        self._overviews: dict[str, dict] = {}
+        self._alerts: list[dict] = []
+
+    async def subscribe(self) -> AsyncIterator[str]:
+        """Server-sent-event text chunks for one client, starting with the current overview."""
+        queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        self._subscribers.add(queue)
+        try:
+            if self._overviews:
+                yield _sse("cameras", list(self._overviews.values()))
+            yield _sse("alerts", self._alerts)
+            while True:
+                try:
+                    event, data = await asyncio.wait_for(queue.get(), timeout=15.0)
+                except asyncio.TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                yield _sse(event, data)
+        finally:
+            self._subscribers.discard(queue)
+
+    def publish(self, event: str, data: object) -> None:
+        """Queue one event for every subscriber, dropping a slow subscriber's oldest message."""
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait((event, data))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tail the results stream and refresh overviews until `stop` is set, retrying Redis outages."""
+        last_id, next_overview, backoff = "$", 0.0, Backoff()
+        while not stop.is_set():
+            try:
+                while not stop.is_set():
+                    if time.monotonic() >= next_overview:
+                        await self._refresh_overviews()
+                        next_overview = time.monotonic() + OVERVIEW_EVERY
+                    reply = await self.redis.xread({keys.RESULTS_STREAM: last_id}, count=500, block=1000)
+                    for _, entries in reply or []:
+                        for entry_id, fields in entries:
+                            last_id = decode_str(entry_id)
+                            self._forward(fields)
+                    backoff.reset()
+            except (redis.RedisError, OSError) as exc:
+                delay = backoff.delay()
+                log.warning("live feed: redis unavailable (%s); retrying in %.1fs", describe_redis_error(exc), delay)
+                self.publish("redis", {"up": False})
+                await wait_or_stop(stop, delay)
+
+    async def _refresh_overviews(self) -> None:
+        ids = await queries.camera_list(self.redis, self.configured())
+        self._overviews = {cam: await queries.overview(self.redis, cam, self.stale_after) for cam in ids}
+        self.publish("cameras", list(self._overviews.values()))
+        alerts = await queries.alerts(self.redis, ALERTS_SHOWN)
+        if alerts != self._alerts:
+            self._alerts = alerts
+            self.publish("alerts", alerts)
+
+    def _forward(self, fields: dict) -> None:
+        raw = fields.get(b"data", fields.get("data"))
+        try:
+            result = parse_result(raw or b"")
+        except ValueError:
+            return
+        if not isinstance(result, FrameResult):
+            self.publish("person", json.loads(result.to_json()))
+            return
+        now = time.monotonic()
+        if not result.camera or now - self._last_sent.get(result.camera, float("-inf")) < self.min_gap:
+            return
+        self._last_sent[result.camera] = now
+        self.publish("frame", json.loads(result.to_json()))
+
+
+def _sse(event: str, data: object) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"

@@ -1,0 +1,117 @@
+"""Prometheus metrics computed from Redis at scrape time, so every dashboard replica reports the same."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import redis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from services.dashboard import cameras, stats
+from shared import keys
+from shared.streams import decode_str
+
+STATE_COUNTERS: dict[str, str] = {
+    "frames_captured": "Frames read from the camera by the capture service.",
+    "frames_dropped": "Frames the capture service could not read or had to drop.",
+    "frames_processed": "Frames the detector classified.",
+    "frames_skipped": "Frames the detector skipped because they were too old.",
+}
+
+
+class RedisCollector(Collector):
+    """Reads camera state, totals and rolling buckets from Redis on each scrape."""
+
+    def __init__(self, client: redis.Redis, configured: Callable[[], Iterable[str]] = tuple,
+                 stale_after: float = 15.0) -> None:
+        self.client, self.configured, self.stale_after = client, configured, stale_after
+
+    def collect(self):  # noqa: D102 - prometheus-client interface
+        up = GaugeMetricFamily("maskwatch_redis_up", "1 when the dashboard could read Redis for this scrape.")
+        try:
+            families = self._families()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _families(self) -> list:
+        now = time.time()
+        ids = cameras.camera_ids(self.configured(), self.client.smembers(keys.CAMERAS_SET))
+        pipe = self.client.pipeline(transaction=False)
+        for cam in ids:
+            pipe.hgetall(keys.camera_state(cam))
+            pipe.hgetall(keys.stats_totals(cam))
+            for window in ("1m", "1h"):
+                for _, key in stats.window_keys(cam, window, now):
+                    pipe.hgetall(key)
+        replies = iter(pipe.execute())
+
+        state_counters = {name: CounterMetricFamily(f"maskwatch_{name}", doc, labels=["camera"])
+                          for name, doc in STATE_COUNTERS.items()}
+        camera_up = GaugeMetricFamily("maskwatch_camera_up", "1 when the camera is live and sent a frame "
+                                      "recently.", labels=["camera"])
+        status = GaugeMetricFamily("maskwatch_camera_status", "1 for the camera's current capture status.",
+                                   labels=["camera", "status"])
+        faces = CounterMetricFamily("maskwatch_faces", "Faces classified, per label (one per face per frame).",
+                                    labels=["camera", "label"])
+        people = CounterMetricFamily("maskwatch_people", "Tracked people, per final label.",
+                                     labels=["camera", "label"])
+        compliance = GaugeMetricFamily("maskwatch_compliance_ratio", "Share of faces wearing a mask "
+                                       "correctly over a rolling window.", labels=["camera", "window"])
+        unmasked = GaugeMetricFamily("maskwatch_unmasked_ratio", "Share of faces without a mask over a "
+                                     "rolling window.", labels=["camera", "window"])
+        latency = HistogramMetricFamily("maskwatch_detector_latency_seconds", "Seconds from frame capture to "
+                                        "its result.", labels=["camera"])
+        model = InfoMetricFamily("maskwatch_model", "Model version of the camera's latest result.",
+                                 labels=["camera"])
+
+        for cam in ids:
+            state = cameras.parse_state(cam, next(replies), now, self.stale_after)
+            totals = {decode_str(k): decode_str(v) for k, v in next(replies).items()}
+            for name, family in state_counters.items():
+                family.add_metric([cam], state.counters[name])
+            camera_up.add_metric([cam], 1 if state.up else 0)
+            for name in (*cameras.CAMERA_STATUSES, "unknown"):
+                status.add_metric([cam, name], 1 if state.status == name else 0)
+            for field_name, value in totals.items():
+                kind, _, label = field_name.partition(":")
+                if kind == "faces":
+                    faces.add_metric([cam, label], float(value))
+                elif kind == "people":
+                    people.add_metric([cam, label], float(value))
+            for window in ("1m", "1h"):
+                keyed = stats.window_keys(cam, window, now)
+                summary = stats.summarize(window, [(start, next(replies)) for start, _ in keyed])
+                total = sum(summary.faces.values())
+                if total:
+                    compliance.add_metric([cam, window], summary.compliance or 0.0)
+                    unmasked.add_metric([cam, window], summary.faces.get("without_mask", 0) / total)
+            latency.add_metric([cam], _latency_buckets(totals), float(totals.get("latency_sum", 0.0)))
+            if "model_version" in totals:
+                model.add_metric([cam], {"version": totals["model_version"]})
+        return [*state_counters.values(), camera_up, status, faces, people, compliance, unmasked, latency, model]
+
+
+def _latency_buckets(totals: dict[str, str]) -> list[tuple[str, float]]:
+    running, buckets = 0.0, []
+    for bound in stats.LATENCY_BUCKETS:
+        running += float(totals.get(f"latency:{bound:g}", 0))
+        buckets.append((f"{bound:g}", running))
+    running += float(totals.get("latency:+Inf", 0))
+    buckets.append(("+Inf", running))
+    return buckets
+
+
+def build_registry(client: redis.Redis, configured: Callable[[], Iterable[str]] = tuple,
+                   stale_after: float = 15.0) -> CollectorRegistry:
+    """A registry holding only the Redis-backed maskwatch metrics."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RedisCollector(client, configured, stale_after))
+    return registry
+

@@ -1,0 +1,91 @@
+"""Async reads the API and the live feed share: camera overviews, window stats, events, frames."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+
+from services.dashboard import cameras, stats
+from shared import keys
+from shared.alert_log import ALERTS_LIST, MAX_ALERTS
+from shared.streams import decode_str
+from shared.schemas import FrameResult
+
+
+async def camera_list(redis: aioredis.Redis, configured: Iterable[str]) -> list[str]:
+    """Ids of every configured or registered camera."""
+    return cameras.camera_ids(configured, await redis.smembers(keys.CAMERAS_SET))
+
+
+async def window_stats(redis: aioredis.Redis, camera: str, window: str, now: float | None = None
+                       ) -> stats.WindowStats:
+    """Counts of one camera over one window (canonical window name)."""
+    keyed = stats.window_keys(camera, window, time.time() if now is None else now)
+    pipe = redis.pipeline(transaction=False)
+    for _, key in keyed:
+        pipe.hgetall(key)
+    replies = await pipe.execute()
+    return stats.summarize(window, [(start, raw) for (start, _), raw in zip(keyed, replies)])
+
+
+async def overview(redis: aioredis.Redis, camera: str, stale_after: float) -> dict:
+    """A camera's state, faces per label now and compliance over each window (what a tile shows)."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hgetall(keys.camera_state(camera))
+    pipe.get(keys.latest_result(camera))
+    pipe.hget(keys.stats_totals(camera), "model_version")
+    state_raw, latest_raw, model = await pipe.execute()
+    state = cameras.parse_state(camera, state_raw, stale_after=stale_after)
+    latest = cameras.parse_latest(latest_raw)
+    windows = {w: await window_stats(redis, camera, w) for w in stats.WINDOWS}
+    return {
+        **state.as_dict(),
+        "model_version": decode_str(model) if model else None,
+        "latest": _latest_summary(latest),
+        "compliance": {w: s.compliance for w, s in windows.items()},
+        "faces": {w: s.faces for w, s in windows.items()},
+        "chart": [point["faces"] for point in windows["1h"].series],  # faces per label per minute
+    }
+
+
+async def alerts(redis: aioredis.Redis, limit: int = 50, camera: str | None = None) -> list[dict]:
+    """The newest alert events (of one camera, or all), newest first."""
+    found = await _json_list(redis, ALERTS_LIST, MAX_ALERTS if camera else limit)
+    return [event for event in found if camera is None or event.get("camera") == camera][:limit]
+
+
+async def events(redis: aioredis.Redis, camera: str, limit: int = 50) -> list[dict]:
+    """A camera's newest events and alerts together, newest first."""
+    merged = await _json_list(redis, keys.camera_events(camera), limit) + await alerts(redis, limit, camera)
+    return sorted(merged, key=lambda event: event.get("time") or 0, reverse=True)[:limit]
+
+
+async def _json_list(redis: aioredis.Redis, key: str, limit: int) -> list[dict]:
+    out = []
+    for item in await redis.lrange(key, 0, max(0, limit - 1)):
+        try:
+            value = json.loads(item)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out
+
+
+async def latest_frame(redis: aioredis.Redis, camera: str) -> tuple[FrameResult | None, bytes | None]:
+    """The latest result and the JPEG of exactly that frame, read together in one transaction."""
+    pipe = redis.pipeline(transaction=True)
+    pipe.get(keys.latest_result(camera))
+    pipe.get(keys.latest_jpeg(camera))
+    result_raw, jpeg = await pipe.execute()
+    return cameras.parse_latest(result_raw), jpeg
+
+
+def _latest_summary(result: FrameResult | None) -> dict | None:
+    if result is None:
+        return None
+    return {"frame": result.frame, "captured_at": result.captured_at, "processed_at": result.processed_at,
+            "counts": cameras.label_counts(result), "faces": len(result.faces)}

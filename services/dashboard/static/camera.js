@@ -1,0 +1,66 @@
+// One camera: live annotated frame, compliance per window with the last hour's chart, recent events.
+"use strict";
+
+(() => {
+  const M = Maskwatch;
+  const camera = decodeURIComponent(location.pathname.split("/").pop());
+  const base = `/api/v1/cameras/${encodeURIComponent(camera)}`;
+  document.getElementById("name").textContent = camera;
+  document.title = `maskwatch · ${camera}`;
+
+  const rates = document.getElementById("rates");
+  for (const [w, name] of [["1m", "last minute"], ["1h", "last hour"], ["1d", "last day"]]) {
+    rates.append(M.el("div", { "data-window": w }, M.el("b", { text: "–" }), M.el("span", { text: name })));
+  }
+
+  function countsOf(faces) {
+    const counts = {};
+    for (const face of faces) { const l = face.track_label || face.label; counts[l] = (counts[l] || 0) + 1; }
+    return counts;
+  }
+
+  function showCounts(counts) {
+    const box = document.getElementById("counts");
+    box.replaceChildren(...M.LABELS.map((l) => M.el("span", { class: "chip", "data-label": l, "data-count": String(counts[l] || 0), text: `${l.replace("_", " ")} ${counts[l] || 0}` })));
+  }
+
+  function showOverview(cam) {
+    const status = document.getElementById("status");
+    status.textContent = cam.status === "live" && !cam.up ? "stalled" : cam.status;
+    status.className = `status ${cam.up ? "live" : (cam.status === "live" ? "down" : cam.status)}`;
+    document.getElementById("camera-error").textContent = cam.error || "";
+    for (const [w, value] of Object.entries(cam.compliance)) rates.querySelector(`[data-window="${w}"] b`).textContent = M.percent(value);
+    M.drawChart(document.getElementById("chart"), cam.chart);
+    const fps = cam.fps ? `${Number(cam.fps).toFixed(1)} fps · ` : "";
+    document.getElementById("meta").textContent = `${fps}${cam.frames_captured} captured · ${cam.frames_processed} processed · ${cam.frames_dropped} dropped · model ${cam.model_version || "–"}`;
+    if (cam.latest) {
+      showCounts(cam.latest.counts);
+      const img = document.getElementById("frame");
+      if (!img.dataset.loaded) M.refreshFrame(img, `${base}/frame.jpg?f=${cam.latest.frame}`);
+    }
+  }
+
+  async function loadEvents() {
+    const events = await M.api(`${base}/events?limit=30`);
+    const body = document.querySelector("#events tbody");
+    body.replaceChildren(...events.map((e) => {
+      const [kind, text] = M.describeEvent(e);
+      return M.el("tr", { "data-type": e.type }, M.el("td", { text: M.timeOf(e) }), M.el("td", { text: kind }), M.el("td", { text }));
+    }));
+  }
+
+  function refresh() {
+    M.api(base).then(showOverview).then(loadEvents)
+      .catch((e) => { document.getElementById("error").textContent = e.message; });
+  }
+
+  M.loadColors().then(refresh);
+  M.feed({
+    cameras: (list) => { const cam = list.find((c) => c.id === camera); if (cam) { showOverview(cam); loadEvents().catch(() => {}); } },
+    frame: (result) => {
+      if (result.camera !== camera) return;
+      showCounts(countsOf(result.faces));
+      M.refreshFrame(document.getElementById("frame"), `${base}/frame.jpg?f=${result.frame}`);
+    },
+  }, M.setConnection);
+})();

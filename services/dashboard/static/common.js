@@ -1,0 +1,120 @@
+// Shared helpers: optional API key, fetch wrapper, label colours, formatting and the compliance chart.
+"use strict";
+
+const Maskwatch = (() => {
+  const params = new URLSearchParams(location.search);
+  if (params.get("key")) localStorage.setItem("maskwatch-api-key", params.get("key"));
+  const apiKey = localStorage.getItem("maskwatch-api-key") || "";
+  const LABELS = ["with_mask", "without_mask", "mask_incorrect"];
+  // fallbacks only; the server's table (shared/drawing.py) replaces them in loadColors()
+  const colors = { with_mask: "#4bb43c", without_mask: "#e62828", mask_incorrect: "#ff9600" };
+
+  async function api(path, options = {}) {
+    const headers = Object.assign({}, options.headers || {});
+    if (apiKey) headers["X-API-Key"] = apiKey;
+    const response = await fetch(path, Object.assign({}, options, { headers }));
+    let body = null;
+    try { body = await response.json(); } catch (e) { body = null; }
+    if (!response.ok) {
+      const detail = body && body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : response.statusText;
+      throw new Error(`${response.status}: ${detail}`);
+    }
+    return body;
+  }
+
+  function withKey(url) {
+    if (!apiKey) return url;
+    return url + (url.includes("?") ? "&" : "?") + "api_key=" + encodeURIComponent(apiKey);
+  }
+
+  async function loadColors() {
+    try { Object.assign(colors, (await api("/api/v1/labels")).colors); } catch (e) { /* defaults stay */ }
+    for (const [label, color] of Object.entries(colors)) document.documentElement.style.setProperty(`--${label}`, color);
+    return colors;
+  }
+
+  function percent(value) {
+    return value === null || value === undefined ? "–" : `${Math.round(value * 100)}%`;
+  }
+
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
+    }
+    for (const child of children) node.append(child);
+    return node;
+  }
+
+  // Stacked bars, one per bucket (oldest left): the share of each label among that bucket's faces.
+  function drawChart(canvas, buckets) {
+    const ratio = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth || 300, h = canvas.clientHeight || 48;
+    canvas.width = w * ratio; canvas.height = h * ratio;
+    const ctx = canvas.getContext("2d");
+    ctx.scale(ratio, ratio);
+    ctx.clearRect(0, 0, w, h);
+    ctx.fillStyle = "#eef0f3"; ctx.fillRect(0, 0, w, h);
+    const n = buckets.length;
+    let bars = 0;
+    buckets.forEach((faces, i) => {
+      const total = LABELS.reduce((sum, l) => sum + ((faces && faces[l]) || 0), 0);
+      if (!total) return;
+      const x = (i * w) / n, bw = Math.max(1, w / n - 1);
+      let y = h;
+      for (const label of LABELS) {
+        const part = (faces[label] || 0) / total * h;
+        ctx.fillStyle = colors[label]; ctx.fillRect(x, y - part, bw, part);
+        y -= part;
+      }
+      bars += 1;
+    });
+    canvas.dataset.points = String(bars);
+  }
+
+  // Live feed over server-sent events; the browser reconnects by itself after errors.
+  function feed(handlers, onState) {
+    const source = new EventSource(withKey("/api/v1/feed"));
+    for (const [name, fn] of Object.entries(handlers)) {
+      source.addEventListener(name, (event) => fn(JSON.parse(event.data)));
+    }
+    source.onopen = () => onState && onState(true);
+    source.onerror = () => onState && onState(false);
+    return source;
+  }
+
+  // Replace an <img>'s frame only when the previous one finished loading (no request pile-up).
+  function refreshFrame(img, url) {
+    if (img.dataset.loading === "1") { img.dataset.pending = url; return; }
+    img.dataset.loading = "1";
+    const done = () => {
+      img.dataset.loading = "0";
+      if (img.dataset.pending) { const next = img.dataset.pending; delete img.dataset.pending; refreshFrame(img, next); }
+    };
+    img.onload = () => { img.dataset.loaded = String(Number(img.dataset.loaded || 0) + 1); done(); };
+    img.onerror = done;
+    img.src = withKey(url);
+  }
+
+  // [kind, text] of a camera event or alert, for the event tables.
+  function describeEvent(event) {
+    if (event.type === "alert" && event.kind === "unmasked_share") {
+      return ["alert", `${Math.round(event.share * 100)}% of ${event.people} people unmasked (last ${Math.round(event.window_s / 60)} min)`];
+    }
+    if (event.type === "alert") return ["alert", `person #${event.track_id} ${event.label}`];
+    if (event.type === "person") return ["person", `#${event.track_id} ${event.label} (${event.frames} frames)`];
+    const parts = Object.entries(event.faces || {}).map(([l, n]) => `${l} ${n}`);
+    return ["labels changed", parts.length ? parts.join(", ") : "no faces"];
+  }
+
+  function timeOf(event) {
+    return event.time ? new Date(event.time * 1000).toLocaleTimeString() : "";
+  }
+
+  function setConnection(ok) {
+    const node = document.getElementById("conn");
+    if (node) node.textContent = ok ? "live" : "reconnecting…";
+  }
+
+  return { LABELS, colors, api, withKey, loadColors, percent, el, drawChart, feed, refreshFrame, describeEvent, timeOf, setConnection };
+})();

@@ -1,0 +1,136 @@
+"""Rolling counts in Redis: which buckets a result increments and how windows are summed.
+
+Counts live in time buckets at three resolutions so any replica (or a restarted dashboard) reads
+the same numbers: 10 s buckets for the last minute, 1 min buckets for the last hour and 1 h
+buckets for the last day. A window is the newest N buckets, the current (partial) one included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from shared import keys
+from shared.schemas import MASK_LABELS, FrameResult, PersonRecord
+from shared.stats import compliance_rate
+from shared.streams import decode_str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """One bucket size and how long its buckets are kept."""
+
+    name: str
+    seconds: int
+    ttl: int
+
+
+SECONDS_10 = Resolution("s10", 10, 15 * 60)
+MINUTE = Resolution("m", 60, 3 * 3600)
+HOUR = Resolution("h", 3600, 3 * 86400)
+RESOLUTIONS: tuple[Resolution, ...] = (SECONDS_10, MINUTE, HOUR)
+
+# window name -> (resolution, number of buckets)
+WINDOWS: dict[str, tuple[Resolution, int]] = {"1m": (SECONDS_10, 6), "1h": (MINUTE, 60), "1d": (HOUR, 24)}
+WINDOW_ALIASES: dict[str, str] = {
+    "minute": "1m", "60s": "1m", "hour": "1h", "60m": "1h", "day": "1d", "24h": "1d",
+}
+LATENCY_BUCKETS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+EVENTS_KEPT = 200
+
+
+class WindowError(ValueError):
+    """An unknown window name."""
+
+
+def window_name(raw: str) -> str:
+    """The canonical window name (1m, 1h, 1d) for a name or alias; raises WindowError."""
+    name = WINDOW_ALIASES.get(raw.strip().lower(), raw.strip().lower())
+    if name not in WINDOWS:
+        raise WindowError(f"unknown window {raw!r} (use one of {', '.join(WINDOWS)})")
+    return name
+
+
+def bucket_start(ts: float, resolution: Resolution) -> int:
+    """Unix second at which the bucket holding `ts` starts."""
+    return int(ts // resolution.seconds) * resolution.seconds
+
+
+def window_keys(camera: str, window: str, now: float) -> list[tuple[int, str]]:
+    """(bucket start, key) of every bucket in a window, oldest first."""
+    resolution, count = WINDOWS[window]
+    newest = bucket_start(now, resolution)
+    starts = [newest - i * resolution.seconds for i in range(count - 1, -1, -1)]
+    return [(start, keys.stats_bucket(camera, resolution.name, start)) for start in starts]
+
+
+def result_increments(result: FrameResult | PersonRecord) -> dict[str, float]:
+    """The hash fields one result adds to its camera's buckets and totals."""
+    if isinstance(result, PersonRecord):
+        return {f"people:{result.label}": 1}
+    counts: dict[str, float] = {"frames": 1}
+    for face in result.faces:
+        field_name = f"faces:{face.track_label or face.label}"
+        counts[field_name] = counts.get(field_name, 0) + 1
+    return counts
+
+
+def latency_increments(result: FrameResult) -> dict[str, float]:
+    """Histogram fields (non-cumulative bucket counts, sum, count) for capture-to-result latency."""
+    if result.captured_at is None or result.processed_at is None:
+        return {}
+    latency = max(0.0, result.processed_at - result.captured_at)
+    bucket = next((f"{b:g}" for b in LATENCY_BUCKETS if latency <= b), "+Inf")
+    return {f"latency:{bucket}": 1, "latency_sum": latency, "latency_count": 1}
+
+
+def event_time(result: FrameResult | PersonRecord, fallback: float) -> float:
+    """When a result is counted: capture time for frames, first sighting for people (as shared.stats does)."""
+    if isinstance(result, PersonRecord):
+        return result.first_seen
+    return result.captured_at or result.processed_at or fallback
+
+
+@dataclass
+class WindowStats:
+    """Counts over one window and the per-bucket series behind them."""
+
+    window: str
+    frames: int = 0
+    faces: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MASK_LABELS, 0))
+    people: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MASK_LABELS, 0))
+    series: list[dict] = field(default_factory=list)
+
+    @property
+    def compliance(self) -> float | None:
+        """Share of observed faces (one per face per frame) wearing a mask correctly; None without faces."""
+        return compliance_rate(self.faces)
+
+    def as_dict(self) -> dict:
+        """JSON form for the API and the page."""
+        return {
+            "window": self.window,
+            "frames": self.frames,
+            "faces": self.faces,
+            "people": self.people,
+            "compliance": self.compliance,
+            "series": self.series,
+        }
+
+
+def summarize(window: str, buckets: list[tuple[int, Mapping]]) -> WindowStats:
+    """Sum (bucket start, hash contents) pairs into a WindowStats; hash values may be bytes or str."""
+    stats = WindowStats(window=window)
+    for start, raw in buckets:
+        values = {decode_str(k): int(float(decode_str(v))) for k, v in raw.items()}
+        faces = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("faces:")}
+        people = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("people:")}
+        stats.frames += values.get("frames", 0)
+        for label, n in faces.items():
+            stats.faces[label] = stats.faces.get(label, 0) + n
+        for label, n in people.items():
+            stats.people[label] = stats.people.get(label, 0) + n
+        stats.series.append({"start": start, "frames": values.get("frames", 0), "faces": faces,
+                             "compliance": compliance_rate(faces)})
+    return stats
+

@@ -1,0 +1,1 @@
+"""Detector service: consumer-group workers that turn frames into published results."""

@@ -1,0 +1,227 @@
+"""A detector worker: reads frames through the consumer group, publishes one result per frame, then acks.
+
+Any number of workers share the cameras' streams. Frames another worker left pending (it crashed) are
+claimed with XAUTOCLAIM. Publishing the result and acknowledging the frame happen in one MULTI/EXEC, so a
+frame is either answered and acked or still pending for someone to claim - never acked without a result.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis
+from pydantic import BaseModel
+
+from shared import keys
+from shared.config import DetectorConfig
+from shared.imaging import ImageError, decode_image
+from shared.schemas import FrameResult
+from shared.streams import REDIS_ERRORS, Backoff, FrameMessage, decode_str, ensure_group, retry_redis
+
+from services.detector.models import LivePipeline
+
+log = logging.getLogger(__name__)
+
+CAMERA_REFRESH_S = 2.0
+WORKER_TTL_S = 60
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One frames-stream entry delivered to this worker."""
+
+    stream: str
+    id: bytes
+    fields: dict[bytes, bytes]
+
+
+def default_worker_name() -> str:
+    """A consumer name unique to this process."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class DetectorWorker:
+    """Consumes every camera's frames stream in `keys.DETECTOR_GROUP` until stopped."""
+
+    def __init__(self, client: redis.Redis, models: LivePipeline, options: DetectorConfig,
+                 name: str | None = None) -> None:
+        self.client, self.models, self.options = client, models, options
+        self.name = name or default_worker_name()
+        self.streams: list[str] = []
+        self.processed = self.skipped = 0
+        self._next_refresh = self._next_claim = 0.0
+
+    def run(self, stop: threading.Event) -> int:
+        """Work until `stop` is set; the frame in hand is finished and acked before returning."""
+        log.info("detector %s: started with %s", self.name, self.models.pipeline.model_version)
+        backoff = Backoff(cap=5.0)
+        while not stop.is_set():
+            try:
+                self.step()
+                backoff.reset()
+            except REDIS_ERRORS as exc:
+                wait = backoff.delay()
+                log.warning("detector %s: redis unavailable (%s); retrying in %.1fs", self.name,
+                            " ".join(str(exc).split()), wait)
+                self._next_refresh = 0.0  # Redis may come back empty: recreate the groups
+                stop.wait(wait)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.info("detector %s: consumer group missing (stream removed or Redis restarted); recreating",
+                         self.name)
+                self._next_refresh = 0.0
+        self._leave()
+        log.info("detector %s: stopped after %d processed, %d skipped frames", self.name, self.processed,
+                 self.skipped)
+        return 0
+
+    def step(self, block_ms: int = 1000) -> int:
+        """Refresh cameras and models, claim abandoned frames, then handle one read; returns frames handled."""
+        now = time.monotonic()
+        self.models.refresh()
+        if now >= self._next_refresh:
+            self._refresh_streams()
+            self._next_refresh = now + CAMERA_REFRESH_S
+        if not self.streams:
+            time.sleep(block_ms / 1000)
+            return 0
+        handled = 0
+        if now >= self._next_claim:
+            handled += self._claim()
+            self._next_claim = now + self.options.claim_idle / 2
+        reply = self.client.xreadgroup(keys.DETECTOR_GROUP, self.name, {s: ">" for s in self.streams},
+                                       count=self.options.read_count, block=block_ms)
+        for stream, entries in reply or []:
+            batch = [Entry(decode_str(stream), entry_id, fields) for entry_id, fields in entries]
+            handled += self.handle_batch(batch)
+        return handled
+
+    def handle_batch(self, batch: Sequence[Entry]) -> int:
+        """Answer the newest frame of a camera's batch; older ones are superseded (skipped, latest wins)."""
+        for entry in batch[:-1]:
+            self._skip(entry, "superseded")
+        if batch:
+            self.handle(batch[-1])
+        return len(batch)
+
+    def handle(self, entry: Entry) -> None:
+        """Process one frame and publish its result, or skip it when it is malformed or too old."""
+        try:
+            message = FrameMessage.from_fields(entry.fields)
+        except ValueError as exc:
+            self._skip(entry, str(exc), warn=True)
+            return
+        age = time.time() - message.ts
+        if age > self.options.max_frame_age:
+            self._skip(entry, f"frame {message.frame} is {age:.1f}s old")
+            return
+        try:
+            image = decode_image(message.jpeg)
+        except ImageError as exc:
+            self._skip(entry, f"frame {message.frame}: {exc}", warn=True)
+            return
+        pipeline = self.models.pipeline
+        try:
+            faces = pipeline.process(image)
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not take the worker (and the frame) down again
+            self._skip(entry, f"frame {message.frame}: the pipeline failed: {' '.join(str(exc).split())}", warn=True)
+            return
+        result = FrameResult(source=message.camera, camera=message.camera, frame=message.frame,
+                             width=image.shape[1], height=image.shape[0], faces=faces, captured_at=message.ts,
+                             processed_at=time.time(), model_version=pipeline.model_version)
+        self.publish(entry, result, message.jpeg)
+
+    def post_process(self, result: FrameResult) -> list[BaseModel]:
+        """Per-camera step between a frame's result and publishing: returns the messages to publish.
+
+        The extension point for tracking: it may fill track ids into `result.faces` and append
+        `PersonRecord`s for tracks that ended. Every returned message goes to the results stream.
+        """
+        return [result]
+
+    def publish(self, entry: Entry, result: FrameResult, jpeg: bytes) -> None:
+        """Publish the messages, latest-state keys and counters, and ack the frame, all in one transaction."""
+        messages = self.post_process(result)
+        camera = result.camera or ""
+        pipe = self.client.pipeline(transaction=True)
+        for message in messages:
+            pipe.xadd(keys.RESULTS_STREAM, {"data": message.model_dump_json(exclude_none=True)},
+                      maxlen=self.options.results_maxlen, approximate=True)
+        pipe.set(keys.latest_result(camera), result.to_json())
+        pipe.set(keys.latest_jpeg(camera), jpeg)
+        pipe.hincrby(keys.camera_state(camera), "frames_processed", 1)
+        self._count(pipe, "frames_processed", result.model_version)
+        pipe.xack(entry.stream, keys.DETECTOR_GROUP, entry.id)
+        pipe.execute()
+        self.processed += 1
+
+    def _skip(self, entry: Entry, why: str, warn: bool = False) -> None:
+        """Ack a frame without a result and count it as skipped."""
+        (log.warning if warn else log.debug)("detector %s: skipped %s %s: %s", self.name, entry.stream,
+                                             entry.id.decode(), why)
+        camera = entry.stream.removeprefix(keys.frames_stream(""))
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hincrby(keys.camera_state(camera), "frames_skipped", 1)
+        self._count(pipe, "frames_skipped")
+        pipe.xack(entry.stream, keys.DETECTOR_GROUP, entry.id)
+        pipe.execute()
+        self.skipped += 1
+
+    def _count(self, pipe: redis.client.Pipeline, field: str, model_version: str | None = None) -> None:
+        key = keys.detector_worker(self.name)
+        pipe.hincrby(key, field, 1)
+        pipe.hset(key, mapping={"last_seen": repr(time.time()),
+                                "model_version": model_version or self.models.pipeline.model_version})
+        pipe.expire(key, WORKER_TTL_S)
+
+    def _refresh_streams(self) -> None:
+        cameras = sorted(decode_str(c) for c in self.client.smembers(keys.CAMERAS_SET))
+        streams = [keys.frames_stream(c) for c in cameras]
+        for stream in streams:
+            ensure_group(self.client, stream)
+        if streams != self.streams:
+            log.info("detector %s: watching %d camera(s): %s", self.name, len(cameras), ", ".join(cameras) or "-")
+        self.streams = streams
+
+    def _claim(self) -> int:
+        """Take over frames that another (dead) worker has held longer than `claim_idle`."""
+        handled = 0
+        idle_ms = int(self.options.claim_idle * 1000)
+        for stream in self.streams:
+            _next, entries, *_deleted = self.client.xautoclaim(
+                stream, keys.DETECTOR_GROUP, self.name, idle_ms, start_id="0-0", count=self.options.read_count)
+            if entries:
+                log.info("detector %s: claimed %d pending frame(s) of %s", self.name, len(entries), stream)
+            for entry_id, fields in entries:
+                if fields:  # None for entries trimmed from the stream
+                    self.handle(Entry(stream, entry_id, fields))
+                    handled += 1
+        return handled
+
+    def _leave(self) -> None:
+        """Remove this consumer from the groups where it holds nothing (keeps XINFO tidy)."""
+        def leave() -> None:
+            for stream in self.streams:
+                for consumer in self.client.xinfo_consumers(stream, keys.DETECTOR_GROUP):
+                    if decode_str(consumer["name"]) == self.name and consumer["pending"] == 0:
+                        self.client.xgroup_delconsumer(stream, keys.DETECTOR_GROUP, self.name)
+        try:
+            retry_redis(leave, "detector shutdown", stop=_expired(5.0))
+        except redis.ResponseError:
+            pass
+
+
+def _expired(seconds: float) -> threading.Event:
+    """An event that sets itself after `seconds` (bounds a retry loop)."""
+    event = threading.Event()
+    timer = threading.Timer(seconds, event.set)
+    timer.daemon = True
+    timer.start()
+    return event

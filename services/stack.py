@@ -1,0 +1,108 @@
+"""`maskwatch stack up`: runs capture, detector workers and the dashboard as supervised processes.
+
+Each service is an ordinary `maskwatch <service>` process (the same commands docker-compose.yml runs).
+A service that dies is restarted with backoff; SIGTERM/SIGINT stops them all with SIGTERM (then SIGKILL
+after a grace period), so in-flight frames are drained.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.streams import Backoff
+
+log = logging.getLogger(__name__)
+
+STABLE_AFTER_S = 30.0  # a service that ran this long restarts quickly again after a crash
+GRACE_S = 15.0
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One process of the stack: a name for the logs and its `maskwatch` arguments."""
+
+    name: str
+    args: tuple[str, ...]
+
+
+def stack_services(config: str | Path, host: str, port: int, workers: int = 1,
+                   dashboard: bool = True) -> list[ServiceSpec]:
+    """The processes `stack up` runs (docker-compose.yml runs the same commands, one per service)."""
+    config = str(config)
+    specs = [ServiceSpec("capture", ("capture", "--config", config))]
+    specs += [ServiceSpec(f"detector-{i + 1}", ("detector", "--config", config)) for i in range(workers)]
+    if dashboard:
+        specs.append(ServiceSpec("dashboard", ("dashboard", "--host", host, "--port", str(port), "--config", config)))
+    return specs
+
+
+@dataclass
+class Child:
+    """A supervised service process."""
+
+    spec: ServiceSpec
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    restart_at: float = 0.0
+    backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=30.0))
+
+    def start(self) -> None:
+        """Start (or restart) the process in its own session, so terminal signals reach only the launcher."""
+        argv = [sys.executable, "-m", "maskwatch.cli", *self.spec.args]
+        self.proc = subprocess.Popen(argv, start_new_session=True)
+        self.started = time.monotonic()
+        log.info("stack: started %s (pid %d): maskwatch %s", self.spec.name, self.proc.pid, " ".join(self.spec.args))
+
+
+class Stack:
+    """Starts the services, restarts those that die, and stops them all on request."""
+
+    def __init__(self, specs: list[ServiceSpec]) -> None:
+        self.children = [Child(spec) for spec in specs]
+
+    def run(self, stop: threading.Event) -> int:
+        """Supervise until `stop` is set; returns 0 after a clean shutdown."""
+        for child in self.children:
+            child.start()
+        while not stop.wait(0.5):
+            self._supervise()
+        self.shutdown()
+        return 0
+
+    def _supervise(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.proc is None:
+                if now >= child.restart_at:
+                    child.start()
+                continue
+            code = child.proc.poll()
+            if code is None:
+                continue
+            if now - child.started > STABLE_AFTER_S:
+                child.backoff.reset()
+            wait = child.backoff.delay()
+            log.error("stack: %s exited with code %d; restarting in %.0fs", child.spec.name, code, wait)
+            child.proc, child.restart_at = None, now + wait
+
+    def shutdown(self, grace: float = GRACE_S) -> None:
+        """SIGTERM every service, wait up to `grace` seconds, then SIGKILL what is left."""
+        running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
+        log.info("stack: stopping %d service(s)", len(running))
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in running:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("stack: pid %d did not stop within %.0fs; killing it", proc.pid, grace)
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,296 @@
+"""Alerts: rules over tracked people, and webhooks that never stall detection.
+
+Public API:
+- `AlertsConfig` (the `alerts:` section of the config) with `WebhookConfig` entries: a webhook with
+  no `cameras` is global, one with `cameras` only gets those cameras' events.
+- `AlertDispatcher(config, sinks=())`: `.on_frame(result)` and `.on_person(record)` apply the rules and
+  return the events they raised; every event goes to each sink (e.g. the Redis list of recent alerts)
+  and is queued for the matching webhooks. `.close(timeout_s)` delivers what it can, then stops.
+- `WebhookSender(retries, backoff_s, timeout_s, queue_size)`: POSTs JSON on a background thread from a
+  bounded queue; failures are retried with exponential backoff (other events keep flowing meanwhile);
+  a full queue drops the event with a log line instead of blocking the caller.
+
+Rules (times are the frames' own times, so a video gives the same alerts as a live camera):
+- person: once per track whose track label is one of `labels` for `confirm_frames` frames, or, for a
+  shorter track, when its person record ends with such a label.
+- unmasked_share: when, over the person records of the last `window_s` seconds of one camera (at least
+  `min_people` of them), the share with one of `labels` exceeds `unmasked_share`; it fires again only
+  after the share has dropped back to the threshold or below.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.schemas import FrameResult, PersonRecord
+from shared.sources import redact_url
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+RETRY_STATUSES = frozenset({408, 425, 429})
+MAX_BACKOFF_S = 60.0
+MAX_TRACKED = 4096  # per-track alert states kept at most (oldest forgotten first)
+
+
+class WebhookConfig(BaseModel):
+    """One webhook: global, or only for the listed cameras."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    cameras: list[str] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parsed = httpx.URL(value) if "://" in value else None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError(f"webhook url must be http:// or https:// with a host, got {redact_url(value)!r}")
+        return value
+
+    def wants(self, camera: str) -> bool:
+        """Whether this webhook receives events of `camera`."""
+        return self.cameras is None or camera in self.cameras
+
+
+class AlertsConfig(BaseModel):
+    """The `alerts:` section: webhooks, rules and delivery settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=lambda: ["without_mask", "mask_incorrect"])
+    confirm_frames: int = Field(default=5, ge=1)
+    window_s: float = Field(default=60.0, gt=0)
+    unmasked_share: float | None = Field(default=0.5, ge=0, le=1)
+    min_people: int = Field(default=5, ge=1)
+    retries: int = Field(default=5, ge=0)
+    backoff_s: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=5.0, gt=0)
+    queue_size: int = Field(default=1000, ge=1)
+
+
+@dataclass(order=True)
+class _Job:
+    due: float
+    seq: int
+    url: str = field(compare=False)
+    event: Event = field(compare=False)
+    attempt: int = field(default=0, compare=False)
+
+
+class WebhookSender:
+    """Posts events to webhook URLs from a background thread; `submit` never blocks."""
+
+    def __init__(self, retries: int = 5, backoff_s: float = 1.0, timeout_s: float = 5.0,
+                 queue_size: int = 1000) -> None:
+        self.retries, self.backoff_s, self.timeout_s = retries, backoff_s, timeout_s
+        self.delivered = self.failed = self.dropped = 0
+        self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
+        self._retry: list[_Job] = []
+        self._seq = itertools.count()
+        self._closing = threading.Event()
+        self._abort = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="webhook-sender", daemon=True)
+        self._thread.start()
+
+    def submit(self, url: str, event: Event) -> bool:
+        """Queue one POST; returns False (and logs) when the queue is full or the sender is closed."""
+        if self._closing.is_set():
+            return False
+        try:
+            self._queue.put_nowait(_Job(0.0, next(self._seq), url, event))
+            return True
+        except queue.Full:
+            self.dropped += 1
+            log.warning("webhook queue full (%d events): dropped an alert for %s",
+                        self._queue.maxsize, redact_url(url))
+            return False
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop taking events, deliver (and retry) what is queued for up to `timeout_s`, then stop."""
+        self._closing.set()
+        try:
+            self._queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            pass
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._abort.set()
+            self._thread.join(self.timeout_s + 1)
+        left = self._queue.qsize() + len(self._retry)
+        if left:
+            log.warning("webhooks closed with %d alert(s) undelivered", left)
+
+    def _run(self) -> None:
+        closing = False
+        with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as client:
+            while not self._abort.is_set():
+                now = time.monotonic()
+                if self._retry and self._retry[0].due <= now:
+                    self._attempt(client, heapq.heappop(self._retry))
+                    continue
+                if closing and not self._retry and self._queue.empty():
+                    break
+                wait = min(1.0, self._retry[0].due - now) if self._retry else 1.0
+                try:
+                    job = self._queue.get(timeout=wait)
+                except queue.Empty:
+                    continue
+                if job is None:
+                    closing = True
+                else:
+                    self._attempt(client, job)
+
+    def _attempt(self, client: httpx.Client, job: _Job) -> None:
+        where = redact_url(job.url)
+        try:
+            response = client.post(job.url, json=job.event)
+            if response.is_success:
+                self.delivered += 1
+                return
+            why = f"HTTP {response.status_code}"
+            retryable = response.status_code in RETRY_STATUSES or response.status_code >= 500
+        except httpx.HTTPError as exc:
+            why, retryable = _one_line(f"{type(exc).__name__}: {exc}"), True
+        if retryable and job.attempt < self.retries and not self._abort.is_set():
+            delay = min(MAX_BACKOFF_S, self.backoff_s * 2**job.attempt)
+            job.attempt += 1
+            job.due, job.seq = time.monotonic() + delay, next(self._seq)
+            heapq.heappush(self._retry, job)
+            log.warning("webhook %s failed (%s); retry %d/%d in %.1fs", where, why, job.attempt,
+                        self.retries, delay)
+        else:
+            self.failed += 1
+            log.error("webhook %s failed (%s); gave up after %d attempt(s)", where, why, job.attempt + 1)
+
+
+class AlertDispatcher:
+    """Applies the alert rules to frames and person records; fans events out to sinks and webhooks."""
+
+    def __init__(self, config: AlertsConfig | None = None,
+                 sinks: Iterable[Callable[[Event], None]] = ()) -> None:
+        self.config = config or AlertsConfig()
+        self.sinks = list(sinks)
+        self._labels = frozenset(self.config.labels)
+        self._streak: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._alerted: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._window: dict[str, deque[tuple[float, bool]]] = defaultdict(deque)
+        self._raised: set[str] = set()
+        self.sender = (
+            WebhookSender(self.config.retries, self.config.backoff_s, self.config.timeout_s,
+                          self.config.queue_size)
+            if self.config.webhooks else None
+        )
+
+    def on_frame(self, result: FrameResult) -> list[Event]:
+        """Count frames of unmasked tracks; raise a person alert when one is confirmed."""
+        camera = result.camera or result.source
+        t = _frame_time(result)
+        events = []
+        for face in result.faces:
+            if face.track_id is None:
+                continue
+            key = (camera, face.track_id)
+            if face.track_label not in self._labels:
+                self._streak.pop(key, None)
+                continue
+            count = self._streak.pop(key, 0) + 1
+            _remember(self._streak, key, count)
+            if count >= self.config.confirm_frames and key not in self._alerted:
+                _remember(self._alerted, key, None)
+                events.append(self._emit({
+                    "kind": "person", "camera": camera, "track_id": face.track_id,
+                    "label": face.track_label, "time": t, "frames": count, "box": face.box,
+                }))
+        return events
+
+    def on_person(self, record: PersonRecord) -> list[Event]:
+        """Close a track: alert for a short unmasked track not yet alerted, then check the share rule."""
+        key = (record.camera, record.track_id)
+        self._streak.pop(key, None)
+        alerted = key in self._alerted
+        self._alerted.pop(key, None)
+        unmasked = record.label in self._labels
+        events = []
+        if unmasked and not alerted:
+            events.append(self._emit({
+                "kind": "person", "camera": record.camera, "track_id": record.track_id,
+                "label": record.label, "time": record.last_seen, "frames": record.frames,
+                "box": record.best_box,
+            }))
+        share_event = self._share(record.camera, record.last_seen, unmasked)
+        if share_event is not None:
+            events.append(self._emit(share_event))
+        return events
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Deliver queued webhooks for up to `timeout_s` and stop the sender."""
+        if self.sender is not None:
+            self.sender.close(timeout_s)
+
+    def _share(self, camera: str, t: float, unmasked: bool) -> Event | None:
+        threshold = self.config.unmasked_share
+        if threshold is None:
+            return None
+        window = self._window[camera]
+        window.append((t, unmasked))
+        while window and window[0][0] < t - self.config.window_s:
+            window.popleft()
+        people = len(window)
+        count = sum(flag for _, flag in window)
+        share = count / people
+        if share <= threshold:
+            self._raised.discard(camera)
+            return None
+        if people < self.config.min_people or camera in self._raised:
+            return None
+        self._raised.add(camera)
+        return {
+            "kind": "unmasked_share", "camera": camera, "time": t, "window_s": self.config.window_s,
+            "people": people, "unmasked": count, "share": round(share, 4), "threshold": threshold,
+        }
+
+    def _emit(self, body: Event) -> Event:
+        event = {"type": "alert", "id": uuid.uuid4().hex, **body}
+        for sink in self.sinks:
+            try:
+                sink(event)
+            except Exception as exc:  # a broken sink must not stop detection
+                log.error("alert sink %s failed: %s", getattr(sink, "__name__", sink),
+                          _one_line(f"{type(exc).__name__}: {exc}"))
+        if self.sender is not None:
+            for hook in self.config.webhooks:
+                if hook.wants(event["camera"]):
+                    self.sender.submit(hook.url, event)
+        return event
+
+
+def _frame_time(result: FrameResult) -> float:
+    if result.captured_at is not None:
+        return result.captured_at
+    return result.time if result.time is not None else time.time()
+
+
+def _remember(store: OrderedDict, key: Any, value: Any) -> None:
+    store[key] = value
+    while len(store) > MAX_TRACKED:
+        store.popitem(last=False)
+
+
+def _one_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "no details"

@@ -1,0 +1,194 @@
+"""End to end: the real stack (capture of a looped clip, detector, dashboard) seen in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import httpx
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.dashboard.conftest import REPO, free_port, stop_process
+from tests.media import write_clip
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+OUTPUT = REPO / "test-output" / "dashboard"
+PHOTO = "ilc2021_00323.jpg"  # a real scene with masked, unmasked and wrongly masked faces
+CAMERA = "entrance"
+
+pytestmark = pytest.mark.slow
+
+
+def model_store_root(tiny_store) -> Path:
+    """The repo's promoted default classifier when one exists (real labels), else the tiny test model."""
+    if (REPO / "models" / "classifier" / "CURRENT").is_file():
+        return REPO / "models"
+    return tiny_store.root
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+@pytest.fixture(scope="module")
+def stack(tiny_store, scene_photos: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`maskwatch stack up` on Redis database 6 with one camera playing a looped clip; yields the dashboard URL."""
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/6", socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    client.flushdb()
+    photo = next((p for p in scene_photos if p.name == PHOTO), scene_photos[0])
+    folder = tmp_path_factory.mktemp("stack")
+    clip = write_clip(folder / "entrance.mp4", cv2.resize(cv2.imread(str(photo)), (640, 360)), frames=40,
+                      fps=10.0, shift=1)
+    port = free_port()
+    config = folder / "cameras.yaml"
+    config.write_text(yaml.safe_dump({
+        "redis_url": "redis://127.0.0.1:6379/6",
+        "cameras": [{"id": CAMERA, "url": str(clip), "fps": 4, "loop": True}],
+        "detector": {"threads": 1},
+        "dashboard": {"host": "127.0.0.1", "port": port},
+    }))
+    env = {**os.environ, "MASKWATCH_MODELS": str(model_store_root(tiny_store)), "OMP_NUM_THREADS": "1"}
+    log = (folder / "stack.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "maskwatch.cli", "stack", "up", "--config", str(config)],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError(f"stack did not serve the dashboard:\n{(folder / 'stack.log').read_text()}")
+        yield url
+    finally:
+        children = _children(proc.pid)
+        stop_process(proc, timeout=25)
+        for pid in children:  # services run in their own sessions: make sure none outlives the test
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        log.close()
+        shutil.copy(folder / "stack.log", _output() / "stack.log")
+        client.flushdb()
+
+
+def _output() -> Path:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    return OUTPUT
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
+        yield chromium
+        chromium.close()
+
+
+def metric_value(url: str, name: str, **labels: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+def test_dashboard_tile_shows_live_detections(stack: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(stack + "/")
+    tile = page.locator(f'section.tile[data-camera="{CAMERA}"]')
+    tile.wait_for(timeout=60_000)
+    page.wait_for_function(
+        """cam => {
+            const tile = document.querySelector(`section.tile[data-camera="${cam}"]`);
+            const img = tile && tile.querySelector("img.frame");
+            const faces = [...tile.querySelectorAll(".chip")].reduce((n, c) => n + Number(c.dataset.count || 0), 0);
+            return tile.querySelector(".status").textContent === "live" && img.naturalWidth > 0
+                && Number(img.dataset.loaded || 0) >= 2 && faces > 0
+                && tile.querySelector('[data-window="1m"] b').textContent.endsWith("%");
+        }""", arg=CAMERA, timeout=120_000)
+    img = tile.locator("img.frame")
+    assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [640, 360]
+    loaded = int(img.get_attribute("data-loaded"))
+    page.wait_for_function("([cam, n]) => Number(document.querySelector(`section.tile[data-camera='${cam}'] "
+                           "img.frame`).dataset.loaded) > n", arg=[CAMERA, loaded], timeout=30_000)  # live refresh
+    assert int(tile.locator("canvas.chart").get_attribute("data-points")) >= 1
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(_output() / "dashboard.png"))
+    assert page.locator("#conn").text_content() == "live"
+    assert metric_value(stack, "maskwatch_frames_processed_total", camera=CAMERA) > 0
+    assert sum(metric_value(stack, "maskwatch_faces_total", camera=CAMERA, label=label)
+               for label in ("with_mask", "without_mask", "mask_incorrect")) > 0
+    assert metric_value(stack, "maskwatch_camera_up", camera=CAMERA) == 1
+    assert not errors, errors
+    page.close()
+
+
+def test_camera_page_shows_frame_and_compliance(stack: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{stack}/cameras/{CAMERA}")
+    page.wait_for_function("""() => document.getElementById("frame").naturalWidth > 0
+        && document.querySelector('#rates [data-window="1h"] b').textContent.endsWith("%")
+        && document.getElementById("meta").textContent.includes("processed")""", timeout=60_000)
+    assert page.locator("#status").text_content() == "live"
+    page.screenshot(path=str(_output() / "camera.png"))
+    page.close()
+
+
+def test_upload_page_annotates_a_photo(stack: str, browser, scene_photos: list[Path]) -> None:
+    photo = next((p for p in scene_photos if p.name == PHOTO), scene_photos[0])
+    expected = httpx.post(f"{stack}/api/v1/detect", files={"file": (photo.name, photo.read_bytes(), "image/jpeg")},
+                          timeout=60).json()
+    assert expected["faces"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(stack + "/upload")
+    page.set_input_files("#files", str(photo))
+    card = page.locator(f'section.upload[data-file="{photo.name}"]')
+    page.wait_for_function("name => { const c = document.querySelector(`section.upload[data-file='${name}']`);"
+                           " return c && (c.dataset.faces !== undefined || c.dataset.error !== undefined); }",
+                           arg=photo.name, timeout=60_000)
+    assert card.get_attribute("data-error") is None
+    rows = card.locator("table.faces tbody tr")
+    assert rows.count() == len(expected["faces"])
+    assert [rows.nth(i).get_attribute("data-label") for i in range(rows.count())] == \
+        [face["label"] for face in expected["faces"]]
+    assert card.locator("canvas.annotated").evaluate("c => [c.width, c.height]") == [expected["width"],
+                                                                                     expected["height"]]
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(_output() / "upload.png"), full_page=True)
+
+    page.set_input_files("#files", {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a photo"})
+    bad = page.locator('section.upload[data-file="notes.txt"] .error')
+    bad.wait_for(timeout=30_000)
+    assert "415" in bad.text_content() and "not a readable image" in bad.text_content()
+    page.close()

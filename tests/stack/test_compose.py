@@ -1,0 +1,139 @@
+"""docker-compose.yml cannot be built here, so it is kept in lock-step with the code by reading it."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from maskwatch.cli import build_parser
+from services.stack import stack_services
+from shared.config import REDIS_URL_ENV, Config
+from shared.model_store import default_store_root
+from tests.conftest import REPO, SHARED_DATA, SHARED_WEIGHTS
+
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+CONFIG_IN_CONTAINER = "/config/cameras.yaml"
+STACK = {spec.name.split("-")[0]: spec.args for spec in stack_services(CONFIG_IN_CONTAINER, "0.0.0.0", 8000)}
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """Container path -> source of each volume of a service."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target = re.fullmatch(r"(\$\{[^}]+\}|[^:]+):([^:]+)(?::ro|:rw)?", volume).groups()
+        found[target] = source
+    return found
+
+
+def _default(source: str) -> str:
+    """`${VAR:-default}` -> default."""
+    match = re.fullmatch(r"\$\{\w+:-(.+)\}", source)
+    return match.group(1) if match else source
+
+
+def test_the_services_that_exist() -> None:
+    assert set(SERVICES) == {"redis", "capture", "detector", "dashboard", "train", "prometheus"}
+    assert SERVICES["train"]["profiles"] == ["train"]
+    assert SERVICES["prometheus"]["profiles"] == ["monitoring"]
+
+
+@pytest.mark.parametrize("name", ["capture", "detector", "dashboard"])
+def test_commands_match_the_local_launcher(name: str) -> None:
+    assert tuple(SERVICES[name]["command"]) == STACK[name]
+
+
+@pytest.mark.parametrize("name", ["capture", "detector", "dashboard", "train"])
+def test_every_command_is_a_valid_maskwatch_command(name: str) -> None:
+    args = build_parser().parse_args(SERVICES[name]["command"])
+    assert args.command == SERVICES[name]["command"][0] and callable(args.func)
+
+
+@pytest.mark.parametrize("name", ["capture", "detector", "dashboard", "train"])
+def test_images_build_from_this_repository(name: str) -> None:
+    build = SERVICES[name]["build"]
+    context = REPO / build["context"]
+    assert (context / "pyproject.toml").is_file()
+    dockerfile = (context / build["dockerfile"]).read_text()
+    assert re.search(r'^ENTRYPOINT \["maskwatch"\]$', dockerfile, re.M)
+    extras = build.get("args", {}).get("EXTRAS", "")
+    assert "ARG EXTRAS" in dockerfile and '"/src${EXTRAS}"' in dockerfile
+    optional = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras in ("",) + tuple(f"[{extra}]" for extra in optional)
+    if name == "train":
+        assert extras == "[train]"
+
+
+def test_build_context_keeps_the_packages_and_models() -> None:
+    ignore = [line.strip() for line in (REPO / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    needed = [p.rstrip("*") for p in packages["include"]] + ["models", "pyproject.toml", "README.md"]
+    for path in needed:
+        assert (REPO / path).exists(), f"{path} is needed by the image build but missing"
+        assert not any(fnmatch.fnmatch(path, pattern.removeprefix("**/")) for pattern in ignore), path
+
+
+@pytest.mark.parametrize("name", ["capture", "detector", "dashboard"])
+def test_environment_and_volumes_of_the_services(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = SERVICES[name]
+    env, mounts = service["environment"], _mounts(service)
+    # Redis: the variable the code reads, pointing at the compose redis service
+    monkeypatch.setenv(REDIS_URL_ENV, env[REDIS_URL_ENV])
+    assert Config().redis_url == "redis://redis:6379/0"
+    assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+    # models: the shared named volume, where the code looks for it
+    monkeypatch.setenv("MASKWATCH_MODELS", env["MASKWATCH_MODELS"])
+    assert mounts[str(default_store_root())] == "models"
+    # the camera file is mounted where the command reads it
+    command = service["command"]
+    assert command[command.index("--config") + 1] == CONFIG_IN_CONTAINER
+    assert _default(mounts[CONFIG_IN_CONTAINER]) == "./cameras.yaml"
+    assert (REPO / "cameras.example.yaml").is_file()
+    assert "/videos" in mounts and "container_name" not in service
+
+
+def test_detector_scales_and_dashboard_port_matches() -> None:
+    detector = SERVICES["detector"]
+    assert detector["deploy"]["replicas"] >= 1 and "ports" not in detector
+    dashboard = SERVICES["dashboard"]
+    port = dashboard["command"][dashboard["command"].index("--port") + 1]
+    assert [p.split(":")[-1] for p in dashboard["ports"]] == [port]
+
+
+def test_redis_is_persistent_and_health_checked() -> None:
+    redis = SERVICES["redis"]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "--appendonly" in redis["command"] and _mounts(redis)["/data"] == "redis-data"
+    for name in ("models", "redis-data", "train-cache"):
+        assert name in COMPOSE["volumes"]
+
+
+def test_training_job_mounts_data_weights_and_models() -> None:
+    from training.cli import PRETRAINED_ENV
+
+    train = SERVICES["train"]
+    env, mounts, command = train["environment"], _mounts(train), train["command"]
+    assert mounts["/models"] == "models" and env["MASKWATCH_MODELS"] == "/models"
+    assert command[command.index("--out") + 1] == "/models" and "--promote" in command
+    assert env[PRETRAINED_ENV].startswith("/weights/")
+    assert _default(mounts["/data"]) == "../shared/data" and _default(mounts["/weights"]) == "../shared/weights"
+    if SHARED_DATA.is_dir():
+        for root in (a for a in command[1:] if a.startswith("/data/")):
+            assert (SHARED_DATA / Path(root).relative_to("/data")).is_dir(), root
+    if SHARED_WEIGHTS.is_dir():
+        assert (SHARED_WEIGHTS / Path(env[PRETRAINED_ENV]).relative_to("/weights")).is_file()
+
+
+def test_prometheus_uses_the_dashboard_config() -> None:
+    prometheus = SERVICES["prometheus"]
+    source = _mounts(prometheus)["/etc/prometheus"]
+    assert (REPO / source / "prometheus.yml").is_file()
+    scrape = yaml.safe_load((REPO / source / "prometheus.yml").read_text())
+    targets = [t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]]
+    assert "dashboard:8000" in targets

@@ -1,0 +1,209 @@
+"""Detector workers against real Redis (db 2): results, skipping, model switching, sharing, claiming, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import redis
+
+from services.detector.models import LivePipeline
+from services.detector.worker import DetectorWorker
+from shared import keys
+from shared.config import DetectorConfig
+from shared.imaging import encode_jpeg, image_size, read_image
+from shared.model_store import ModelStore
+from shared.schemas import FrameResult
+from shared.streams import FrameMessage, add_frame, ensure_group
+from tests.stack.helpers import fields_text, redis_url, wait_for, write_config
+
+
+def push(client: redis.Redis, camera: str, frame: int, jpeg: bytes, ts: float | None = None) -> None:
+    """Add one frame to a camera's stream the way the capture service does."""
+    width, height = image_size(jpeg)
+    add_frame(client, FrameMessage(camera, frame, ts or time.time(), width, height, jpeg), 1000)
+
+
+def register(client: redis.Redis, *cameras: str) -> None:
+    for camera in cameras:
+        client.sadd(keys.CAMERAS_SET, camera)
+        ensure_group(client, keys.frames_stream(camera))
+
+
+def results(client: redis.Redis) -> list[FrameResult]:
+    return [FrameResult.model_validate_json(f[b"data"]) for _id, f in client.xrange(keys.RESULTS_STREAM)]
+
+
+def pending(client: redis.Redis, camera: str) -> int:
+    return client.xpending(keys.frames_stream(camera), keys.DETECTOR_GROUP)["pending"]
+
+
+@pytest.fixture
+def plain_jpeg() -> bytes:
+    image = np.full((240, 320, 3), 90, np.uint8)
+    cv2.rectangle(image, (100, 60), (220, 200), (30, 160, 220), -1)
+    return encode_jpeg(image)
+
+
+@pytest.fixture
+def worker(detector_db: redis.Redis, tiny_store: ModelStore) -> DetectorWorker:
+    models = LivePipeline(tiny_store, threads=1)
+    return DetectorWorker(detector_db, models, DetectorConfig(max_frame_age=5.0), name="test-worker")
+
+
+def test_result_matches_the_pipeline_and_latest_state(worker: DetectorWorker, detector_db: redis.Redis,
+                                                      scene_photos: list[Path]) -> None:
+    pipeline = worker.models.pipeline
+    photo = next(p for p in scene_photos[:20] if len(pipeline.process(read_image(p))) >= 2)
+    jpeg = photo.read_bytes()
+    register(detector_db, "hall")
+    push(detector_db, "hall", 41, jpeg)
+    assert worker.step(block_ms=100) == 1
+    [result] = results(detector_db)
+    expected = pipeline.process(read_image(photo))
+    assert result.faces == expected  # the same face objects as `maskwatch detect --json`
+    assert (result.camera, result.source, result.frame) == ("hall", "hall", 41)
+    assert result.model_version == "tiny-test+retinaface-stock"
+    assert result.captured_at <= result.processed_at <= time.time()
+    assert detector_db.get(keys.latest_result("hall")) == result.to_json().encode()
+    assert detector_db.get(keys.latest_jpeg("hall")) == jpeg  # exactly the frame the result describes
+    assert pending(detector_db, "hall") == 0
+    assert fields_text(detector_db, keys.camera_state("hall"))["frames_processed"] == "1"
+    assert fields_text(detector_db, keys.detector_worker("test-worker"))["frames_processed"] == "1"
+
+
+def test_old_superseded_and_broken_frames_are_skipped_and_counted(
+        worker: DetectorWorker, detector_db: redis.Redis, plain_jpeg: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    register(detector_db, "gate")
+    push(detector_db, "gate", 1, plain_jpeg, ts=time.time() - 60)
+    assert worker.step(block_ms=100) == 1
+    assert results(detector_db) == []
+    for frame in (2, 3, 4):  # a burst: only the newest is worth answering (latest frame wins)
+        push(detector_db, "gate", frame, plain_jpeg)
+    assert worker.step(block_ms=100) == 3
+    assert [r.frame for r in results(detector_db)] == [4]
+    detector_db.xadd(keys.frames_stream("gate"), {"camera": "gate", "frame": 5})
+    assert worker.step(block_ms=100) == 1
+    push(detector_db, "gate", 6, plain_jpeg[: len(plain_jpeg) // 2] + b"\x00" * 10)  # truncated JPEG
+    assert worker.step(block_ms=100) == 1
+    push(detector_db, "gate", 7, plain_jpeg)
+    assert worker.step(block_ms=100) == 1
+    assert [r.frame for r in results(detector_db)] == [4, 7]
+    state = fields_text(detector_db, keys.camera_state("gate"))
+    assert (state["frames_skipped"], state["frames_processed"]) == ("5", "2")
+    assert pending(detector_db, "gate") == 0
+    assert "frame message lacks field b'ts'" in caplog.text
+    assert "frame 6: corrupt or truncated image data" in caplog.text
+
+
+def test_switches_model_when_a_new_version_is_promoted(tmp_path: Path, tiny_store: ModelStore,
+                                                        detector_db: redis.Redis, plain_jpeg: bytes) -> None:
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(tiny_store.root, store.root)
+    worker = DetectorWorker(detector_db, LivePipeline(store, interval=0.0, threads=1), DetectorConfig(),
+                            name="switch")
+    register(detector_db, "c")
+    push(detector_db, "c", 1, plain_jpeg)
+    worker.step(block_ms=100)
+    folder = store.kind_dir("classifier") / "tiny-v2"
+    shutil.copytree(store.kind_dir("classifier") / "tiny-test", folder)
+    (folder / "meta.json").unlink()
+    meta = json.loads((store.kind_dir("classifier") / "tiny-test" / "meta.json").read_text())
+    store.finalize("classifier", folder, {k: v for k, v in meta.items() if k not in ("files", "version")})
+    store.promote("classifier", "tiny-v2")
+    push(detector_db, "c", 2, plain_jpeg)
+    worker.step(block_ms=100)
+    assert [r.model_version for r in results(detector_db)] == ["tiny-test+retinaface-stock",
+                                                               "tiny-v2+retinaface-stock"]
+    # a broken promote keeps the running model
+    (folder / "model.tflite").write_bytes(b"garbage")
+    (store.kind_dir("classifier") / "CURRENT").write_text("tiny-test\n")
+    (store.kind_dir("classifier") / "tiny-test" / "model.tflite").write_bytes(b"garbage")
+    push(detector_db, "c", 3, plain_jpeg)
+    worker.step(block_ms=100)
+    assert results(detector_db)[-1].model_version == "tiny-v2+retinaface-stock"
+
+
+def _detector_config(tmp_path: Path, client: redis.Redis, **options: object) -> Path:
+    return write_config(tmp_path / "cams.yaml", redis_url(client), [],
+                        detector={"max_frame_age": 60, "read_count": 1, **options})
+
+
+def _reading(client: redis.Redis, *names: str) -> bool:
+    """True when every named worker is blocked in XREADGROUP (ready for frames)."""
+    clients = client.client_list()
+    return all(any(c["name"] == f"detector:{n}" and c["cmd"] == "xreadgroup" for c in clients) for n in names)
+
+
+def _consumers(client: redis.Redis, camera: str) -> dict[str, int]:
+    found = client.xinfo_consumers(keys.frames_stream(camera), keys.DETECTOR_GROUP)
+    return {c["name"].decode(): c["pending"] for c in found}
+
+
+def test_two_workers_share_one_stream(tmp_path: Path, detector_db: redis.Redis, services, plain_jpeg: bytes) -> None:
+    register(detector_db, "shared")
+    config = _detector_config(tmp_path, detector_db)
+    workers = [services.start("detector", "--config", str(config), "--name", n, name=n) for n in ("w1", "w2")]
+    wait_for(lambda: _reading(detector_db, "w1", "w2"), 60, "both workers to wait for frames")
+    for frame in range(1, 41):
+        push(detector_db, "shared", frame, plain_jpeg)
+        time.sleep(0.05)
+    wait_for(lambda: len(results(detector_db)) >= 40, 60, "40 results")
+    frames = sorted(r.frame for r in results(detector_db))
+    assert frames == list(range(1, 41))  # each frame answered exactly once
+    per_worker = {n: int(fields_text(detector_db, keys.detector_worker(n)).get("frames_processed", 0))
+                  for n in ("w1", "w2")}
+    assert sum(per_worker.values()) == 40 and min(per_worker.values()) >= 5, per_worker
+    for proc in workers:
+        assert services.stop(proc) == 0
+
+
+def test_frames_of_a_killed_worker_are_claimed(tmp_path: Path, detector_db: redis.Redis, services,
+                                                plain_jpeg: bytes) -> None:
+    register(detector_db, "cam")
+    config = _detector_config(tmp_path, detector_db, claim_idle=1.0)
+    doomed = services.start("detector", "--config", str(config), "--name", "doomed", name="doomed")
+    wait_for(lambda: _reading(detector_db, "doomed"), 60, "the first worker to wait for frames")
+    doomed.send_signal(signal.SIGSTOP)  # blocked in XREADGROUP: Redis still hands it the next frame
+    push(detector_db, "cam", 7, plain_jpeg)
+    wait_for(lambda: _consumers(detector_db, "cam")["doomed"] == 1, 10, "the frame to be pending at the frozen worker")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(10)
+    assert results(detector_db) == []
+    rescuer = services.start("detector", "--config", str(config), "--name", "rescuer", name="rescuer")
+    wait_for(lambda: results(detector_db), 60, "the claimed frame's result")
+    assert [r.frame for r in results(detector_db)] == [7]
+    assert pending(detector_db, "cam") == 0
+    assert "claimed 1 pending frame(s)" in services.log(rescuer)
+    assert services.stop(rescuer) == 0
+
+
+def test_sigterm_drains_and_leaves_nothing_pending(tmp_path: Path, detector_db: redis.Redis, services,
+                                                   plain_jpeg: bytes) -> None:
+    register(detector_db, "d")
+    config = _detector_config(tmp_path, detector_db)
+    proc = services.start("detector", "--config", str(config), "--name", "drain", name="drain")
+    wait_for(lambda: _reading(detector_db, "drain"), 60, "the worker to wait for frames")
+    for frame in range(1, 11):
+        push(detector_db, "d", frame, plain_jpeg)
+        time.sleep(0.03)
+    wait_for(lambda: "drain" in _consumers(detector_db, "d"), 10, "the worker to take frames")
+    proc.send_signal(signal.SIGTERM)
+    assert services.stop(proc) == 0
+    log = services.log(proc)
+    assert "SIGTERM received" in log and "stopped after" in log and "Traceback" not in log
+    assert pending(detector_db, "d") == 0  # what it took, it answered
+    assert "drain" not in _consumers(detector_db, "d")  # and it left the group
+
+
+def test_detector_without_models_is_one_line_error(tmp_path: Path, services) -> None:
+    services.env["MASKWATCH_MODELS"] = str(tmp_path / "empty")
+    proc = services.start("detector", name="nomodel")
+    assert proc.wait(60) == 1
+    assert services.log(proc).strip().splitlines()[-1].startswith("error: no classifier model promoted in ")

@@ -1,0 +1,82 @@
+"""`maskwatch train` end to end on a small generated data set (random init, tiny input)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maskwatch.cli import main
+from shared.classifier import FaceClassifier
+from shared.model_store import ModelStore
+from tests.training.conftest import COLOURS, square_image
+
+
+@pytest.fixture(scope="module")
+def trained(squares_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelStore, int]:
+    out = tmp_path_factory.mktemp("trained")
+    code = main(["train", str(squares_dataset), "--out", str(out), "--no-pretrained", "--input-size", "32",
+                 "--views", "2", "--epochs", "25", "--finetune-epochs", "2", "--batch-size", "16",
+                 "--patience", "8", "--name", "squares-v1", "--promote", "--cache", str(out / "cache"),
+                 "--threads", "1"])
+    return ModelStore(out), code
+
+
+def test_train_writes_a_valid_promoted_version(trained: tuple[ModelStore, int]) -> None:
+    store, code = trained
+    assert code == 0
+    assert store.current("classifier") == "squares-v1"
+    version = store.load("classifier")
+    meta = version.meta
+    assert meta["labels"] == sorted(COLOURS) and meta["input_size"] == 32
+    assert meta["preprocessing"] == "torch" and meta["crop_margin"] == 0.2
+    for name in ("model.tflite", "metrics.json", "model_card.md", "confusion_matrix.png", "curves.png",
+                 "split/train.txt", "split/val.txt", "data_summary.json"):
+        assert name in meta["files"], name
+    train = set((version.path / "split" / "train.txt").read_text().split())
+    val = set((version.path / "split" / "val.txt").read_text().split())
+    assert len(train) + len(val) == 72 and not train & val
+
+
+def test_trained_model_serves_and_agrees_with_keras(trained: tuple[ModelStore, int]) -> None:
+    store, _ = trained
+    version = store.load("classifier")
+    metrics = json.loads((version.path / "metrics.json").read_text())
+    assert metrics["validation"]["accuracy"] >= 0.9
+    assert metrics["tflite_vs_keras"]["top1_agreement"] >= 0.95
+    assert metrics["phase1"]["epochs"] >= 1
+    classifier = FaceClassifier.from_version(version)
+    rng = np.random.default_rng(42)
+    crops = [square_image(colour, rng, 32) for colour in COLOURS.values() for _ in range(5)]
+    predicted = [classifier.labels[i] for i in classifier.predict(crops).argmax(1)]
+    expected = [name for name in COLOURS for _ in range(5)]
+    assert np.mean([p == e for p, e in zip(predicted, expected)]) >= 0.8
+
+
+def test_training_is_reproducible(trained: tuple[ModelStore, int], squares_dataset: Path) -> None:
+    store, _ = trained
+    assert main(["train", str(squares_dataset), "--out", str(store.root), "--no-pretrained", "--input-size", "32",
+                 "--views", "2", "--epochs", "25", "--finetune-epochs", "2", "--batch-size", "16",
+                 "--patience", "8", "--name", "squares-v1", "--cache", str(store.root / "cache"),
+                 "--threads", "1"]) == 0
+    assert store.current("classifier") == "squares-v1"  # not promoted without --promote
+    again = store.load("classifier", "squares-v1-2")
+    one = (store.kind_dir("classifier") / "squares-v1" / "split" / "val.txt").read_text()
+    assert (again.path / "split" / "val.txt").read_text() == one
+    m1 = json.loads((store.kind_dir("classifier") / "squares-v1" / "metrics.json").read_text())
+    m2 = json.loads((again.path / "metrics.json").read_text())
+    assert m1["history"]["loss"][:3] == pytest.approx(m2["history"]["loss"][:3], rel=1e-3)
+
+
+def test_train_refuses_bad_options(tmp_path: Path, squares_dataset: Path, capsys) -> None:
+    assert main(["train", str(squares_dataset), "--out", str(tmp_path)]) == 2
+    assert "--no-pretrained" in capsys.readouterr().err
+    assert main(["train", str(squares_dataset), "--out", str(tmp_path), "--pretrained", "/nope.h5"]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing"), "--out", str(tmp_path), "--no-pretrained"]) == 2
+    assert "dataset folder not found" in capsys.readouterr().err
+    (tmp_path / "one" / "only").mkdir(parents=True)
+    assert main(["train", str(tmp_path / "one"), "--out", str(tmp_path), "--no-pretrained"]) == 2
+    assert "no images found" in capsys.readouterr().err

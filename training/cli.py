@@ -1,0 +1,277 @@
+"""`maskwatch train | eval | models | dataset`: the training job's commands (heavy imports stay inside)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from shared.crops import DEFAULT_MARGIN
+
+log = logging.getLogger("maskwatch.training")
+PRETRAINED_ENV = "MASKWATCH_PRETRAINED"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the training job's subcommands to the `maskwatch` parser."""
+    _register_train(sub)
+    _register_eval(sub)
+    _register_models(sub)
+    _register_dataset(sub)
+
+
+def _models_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", metavar="DIR", help="model store root (default: $MASKWATCH_MODELS, ./models, "
+                   "or the repo's models/)")
+
+
+def _register_train(sub: argparse._SubParsersAction) -> None:
+    from training.export import QUANTIZE_MODES
+
+    p = sub.add_parser("train", help="train a MobileNetV2 face-mask classifier into a model store",
+                       description="Train on folder datasets (ROOT/<class>/*.jpg; several roots are merged).")
+    p.add_argument("roots", nargs="+", metavar="ROOT", help="dataset folder(s) with one sub-folder per class")
+    p.add_argument("--out", required=True, metavar="DIR", help="model store root to write the version into")
+    p.add_argument("--val", action="append", default=[], metavar="DIR",
+                   help="explicit validation folder (repeatable); default: a deduplicated stratified split")
+    p.add_argument("--pretrained", default=os.environ.get(PRETRAINED_ENV), metavar="PATH",
+                   help=f"ImageNet weights file (.weights.h5), or 'imagenet' to let Keras download its own "
+                        f"(default: ${PRETRAINED_ENV})")
+    p.add_argument("--no-pretrained", action="store_true", help="start from random weights")
+    p.add_argument("--input-size", type=int, default=224, help="square input size in pixels (default 224)")
+    p.add_argument("--split", choices=("group", "random"), default="group",
+                   help="group: near-duplicates and crops of one photo stay on one side (default); "
+                        "random: the naive, leaky split")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--dedup-distance", type=int, help="max perceptual-hash distance (bits of 64) of "
+                   "near-duplicates (default 6)")
+    p.add_argument("--views", type=int, default=3, help="cached views per training image: 1 plain + augmented")
+    p.add_argument("--epochs", type=int, default=40, help="phase 1 (head) epochs, early stopping")
+    p.add_argument("--finetune-epochs", type=int, default=6, help="phase 2 (top blocks) epochs; 0 = skip")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--finetune-lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--no-class-balance", action="store_true", help="do not weight the loss by class frequency")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="dynamic")
+    p.add_argument("--cache", metavar="DIR", default=os.environ.get("MASKWATCH_CACHE"),
+                   help="feature cache folder (default: $MASKWATCH_CACHE; none = no cache)")
+    p.add_argument("--name", help="version name (default: <UTC time>-mnv2-<size>)")
+    p.add_argument("--description", default="")
+    p.add_argument("--promote", action="store_true", help="promote the new version when done")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from training.backbone import PretrainedError
+    from training.errors import TrainingError
+    from training.train import TrainConfig, run_training
+
+    if args.no_pretrained:
+        pretrained = None
+    elif not args.pretrained:
+        return _fail("no pre-trained weights: pass --pretrained PATH (a Keras .weights.h5 file), "
+                     "--pretrained imagenet (download) or --no-pretrained")
+    else:
+        pretrained = args.pretrained
+        if pretrained != "imagenet" and not Path(pretrained).is_file():
+            return _fail(f"pre-trained weights file {pretrained} not found")
+    cfg = TrainConfig(
+        roots=[str(r) for r in args.roots], out=args.out, val_roots=[str(v) for v in args.val],
+        input_size=args.input_size, pretrained=pretrained, split=args.split, val_fraction=args.val_fraction,
+        **({"dedup_distance": args.dedup_distance} if args.dedup_distance is not None else {}), views=args.views, epochs=args.epochs,
+        finetune_epochs=args.finetune_epochs, learning_rate=args.lr, finetune_learning_rate=args.finetune_lr,
+        batch_size=args.batch_size, patience=args.patience, class_balance=not args.no_class_balance,
+        seed=args.seed, quantize=args.quantize, cache_dir=args.cache, name=args.name, promote=args.promote,
+        threads=args.threads, description=args.description)
+    if cfg.input_size < 32:
+        return _fail("--input-size must be at least 32")
+    try:
+        version = run_training(cfg)
+    except (TrainingError, PretrainedError) as exc:
+        return _fail(str(exc))
+    print(f"classifier version {version.name} written to {version.path}")
+    return 0
+
+
+def _register_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a classifier version on crop folders or annotated scenes")
+    p.add_argument("version", help="a version folder (models/classifier/<version>) or a version name")
+    p.add_argument("folders", nargs="*", metavar="DIR", help="classification folders (DIR/<class>/*.jpg)")
+    p.add_argument("--scenes", metavar="VOC_DIR", help="annotated photos (images/ + annotations/)")
+    p.add_argument("--photos", metavar="LIST", help="only these photo stems of --scenes (one a line), e.g. "
+                   "training/splits/ilc2021_val.txt")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--min-face", type=int, default=16, help="smallest face the detector looks for (pixels)")
+    p.add_argument("--threads", type=int, default=2)
+    _models_arg(p)
+    p.set_defaults(func=_eval)
+
+
+def _resolve_version(spec: str, models: str | None) -> Any:
+    from shared.model_store import ModelStore
+
+    path = Path(spec)
+    if path.is_dir() and (path / "meta.json").exists() or path.parent.name == "classifier":
+        return ModelStore(path.resolve().parent.parent).load("classifier", path.name)
+    return ModelStore(models).load("classifier", spec)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from shared.classifier import FaceClassifier
+    from shared.face_detector import RetinaFaceDetector
+    from shared.imaging import ImageError
+    from shared.model_store import ModelError, ModelStore
+    from shared.pipeline import Pipeline
+    from training.dataset import scan_folders
+    from training.errors import TrainingError
+    from training.evaluate import evaluate_folder, evaluate_scenes, format_scenes
+    from training.metrics import format_classification, plot_confusion
+    from training.splits import read_list
+    from training.voc import load_voc
+
+    if not args.folders and not args.scenes:
+        return _fail("nothing to evaluate: give classification folders and/or --scenes VOC_DIR")
+    try:
+        version = _resolve_version(args.version, args.models)
+        classifier = FaceClassifier.from_version(version, threads=args.threads)
+        out: dict[str, Any] = {"classifier": version.name}
+        if args.folders:
+            report = evaluate_folder(classifier, scan_folders(args.folders))
+            print(format_classification(report, f"{version.name} on {', '.join(args.folders)}:"))
+            out["folders"] = report
+        if args.scenes:
+            stems = set(read_list(args.photos)) if args.photos else None
+            photos = load_voc(args.scenes, stems=stems)
+            detector = RetinaFaceDetector.from_version(ModelStore(args.models).load("detector"),
+                                                       min_face=args.min_face, threads=args.threads)
+            report = evaluate_scenes(Pipeline(detector, classifier), photos)
+            print(format_scenes(report))
+            out["scenes"] = report
+    except (ModelError, TrainingError, ImageError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=2) + "\n")
+        for key in ("folders", "scenes"):
+            if key in out:
+                cm = out[key] if key == "folders" else out[key]["matched_faces"]
+                plot_confusion(cm, path.with_name(f"{path.stem}-{key}-confusion.png"), f"{version.name}: {key}")
+    return 0
+
+
+def _register_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list, show or promote model versions")
+    msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    for name, helptext in (("list", "versions and which one is promoted"),
+                           ("show", "a version's meta.json and validation numbers"),
+                           ("promote", "make a version the one the services run")):
+        q = msub.add_parser(name, help=helptext)
+        if name != "list":
+            q.add_argument("version")
+        q.add_argument("--kind", choices=("classifier", "detector"), default="classifier")
+        _models_arg(q)
+        q.set_defaults(func=_models)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from shared.model_store import ModelError, ModelStore
+
+    store = ModelStore(args.models)
+    try:
+        if args.models_command == "list":
+            current = store.current(args.kind)
+            names = store.versions(args.kind)
+            if not names:
+                print(f"no {args.kind} versions in {store.kind_dir(args.kind)}")
+            for name in names:
+                try:
+                    meta = store.load(args.kind, name).meta
+                    acc = meta.get("val_accuracy")
+                    info = f"input {meta.get('input_size', '-')}, val acc {acc}" if acc is not None else "ok"
+                except ModelError as exc:
+                    info = f"INVALID: {exc}"
+                print(f"{'*' if name == current else ' '} {name:<32} {info}")
+        elif args.models_command == "show":
+            version = store.load(args.kind, args.version)
+            print(json.dumps({k: v for k, v in version.meta.items() if k != "files"}, indent=2))
+        else:
+            version = store.promote(args.kind, args.version)
+            print(f"{args.kind} {version.name} promoted in {store.kind_dir(args.kind)}")
+    except ModelError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def _register_dataset(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dataset", help="prepare training data")
+    dsub = p.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    q = dsub.add_parser("crops", help="cut labelled face crops (and not_face backgrounds) out of VOC photos")
+    q.add_argument("voc_dir")
+    q.add_argument("out_dir")
+    q.add_argument("--exclude", metavar="LIST", help="photo stems never to cut from (e.g. the held-out list)")
+    q.add_argument("--only", metavar="LIST", help="cut only from these photo stems")
+    q.add_argument("--size", type=int, default=224)
+    q.add_argument("--margin", type=float, default=DEFAULT_MARGIN)
+    q.add_argument("--background", type=int, default=1, metavar="N", help="not_face background crops per photo")
+    q.add_argument("--detections", action="store_true",
+                   help="also crop the face detector's boxes that match a labelled face (IoU >= 0.5)")
+    q.add_argument("--false-positives", action="store_true",
+                   help="with --detections: detections far from every labelled box become not_face "
+                        "(only for fully annotated photos)")
+    q.add_argument("--seed", type=int, default=0)
+    _models_arg(q)
+    q.set_defaults(func=_dataset_crops)
+    h = dsub.add_parser("heldout", help="print the seeded held-out photo list of a VOC folder")
+    h.add_argument("voc_dir")
+    h.add_argument("--seed", type=int, default=2021)
+    h.add_argument("--fraction", type=float, default=0.2)
+    h.set_defaults(func=_dataset_heldout)
+
+
+def _dataset_crops(args: argparse.Namespace) -> int:
+    from shared.face_detector import RetinaFaceDetector
+    from shared.model_store import ModelError, ModelStore
+    from training.errors import TrainingError
+    from training.mining import CropOptions, cut_crops
+    from training.splits import read_list
+    from training.voc import load_voc
+
+    try:
+        photos = load_voc(args.voc_dir, stems=set(read_list(args.only)) if args.only else None,
+                          exclude=set(read_list(args.exclude)) if args.exclude else None)
+        detector = None
+        if args.detections:
+            detector = RetinaFaceDetector.from_version(ModelStore(args.models).load("detector"), threads=2)
+        options = CropOptions(size=args.size, margin=args.margin, background_per_photo=args.background,
+                              false_positives=args.false_positives, seed=args.seed)
+        counts = cut_crops(photos, args.out_dir, options, detector)
+    except (ModelError, TrainingError) as exc:
+        return _fail(str(exc))
+    print(f"{len(photos)} photos -> {args.out_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def _dataset_heldout(args: argparse.Namespace) -> int:
+    from training.errors import TrainingError
+    from training.splits import heldout_stems
+    from training.voc import photo_stems
+
+    try:
+        stems = heldout_stems(photo_stems(args.voc_dir), args.seed, args.fraction)
+    except TrainingError as exc:
+        return _fail(str(exc))
+    sys.stdout.write("".join(f"{s}\n" for s in stems))
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2

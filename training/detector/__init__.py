@@ -1,0 +1,1 @@
+"""Fine-tuning the RetinaFace face detector on annotated scene photos (issue 7)."""

@@ -1,0 +1,67 @@
+"""Training augmentation for real cameras: scale jitter and crops, flips, colour, blur, JPEG compression."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MIN_BOX = 6.0  # pixels in the training input: smaller faces are ignored, neither positive nor negative
+
+
+def random_crop(
+    image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A random square window (zoom in or out): its origin, the indices and shifted boxes of faces centred in it, side."""
+    h, w = image.shape[:2]
+    short = min(h, w)
+    side = short * rng.choice([0.3, 0.45, 0.6, 0.8, 1.0, 1.0, 1.3, 1.7])
+    side = max(side, 32.0)
+    for _ in range(20):
+        x0 = rng.uniform(min(0, w - side), max(0, w - side))
+        y0 = rng.uniform(min(0, h - side), max(0, h - side))
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        inside = np.all((centres > [x0, y0]) & (centres < [x0 + side, y0 + side]), axis=1)
+        if inside.any() or len(boxes) == 0:
+            break
+    kept = np.flatnonzero(inside)
+    return np.array([x0, y0]), kept, np.clip(boxes[kept] - [x0, y0, x0, y0], 0, side), side
+
+
+def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast, saturation and hue jitter, sometimes blur and JPEG re-compression."""
+    img = image.astype(np.float32)
+    if rng.random() < 0.8:
+        img = img * rng.uniform(0.6, 1.4) + rng.uniform(-32, 32)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:
+        hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV).astype(np.float32)
+        hsv[..., 1] *= rng.uniform(0.5, 1.5)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-10, 10)) % 180
+        img = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR)
+    if rng.random() < 0.05:
+        img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    if rng.random() < 0.25:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
+    if rng.random() < 0.35:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 90))])
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return img
+
+
+def augment(
+    image: np.ndarray, boxes: np.ndarray, size: int, rng: np.random.Generator, mean_bgr: tuple[float, float, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A `size` x `size` training image, its boxes, the input indices of those boxes and a mask of boxes too small to learn from."""
+    origin, kept, crop_boxes, side = random_crop(image, boxes, rng)
+    scale = size / side
+    # warpAffine crops, pads (with the mean, i.e. zero after normalisation) and resizes in one step.
+    matrix = np.array([[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]], np.float32)
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    out = cv2.warpAffine(image, matrix, (size, size), flags=interp, borderValue=tuple(float(m) for m in mean_bgr))
+    out_boxes = crop_boxes * scale
+    if rng.random() < 0.5:
+        out = out[:, ::-1].copy()
+        out_boxes = np.stack([size - out_boxes[:, 2], out_boxes[:, 1], size - out_boxes[:, 0], out_boxes[:, 3]], 1)
+    out = photometric(out, rng)
+    sides = np.minimum(out_boxes[:, 2] - out_boxes[:, 0], out_boxes[:, 3] - out_boxes[:, 1])
+    return out, out_boxes.astype(np.float32).reshape(-1, 4), kept, sides < MIN_BOX

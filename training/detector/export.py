@@ -1,0 +1,50 @@
+"""Write a fine-tuned detector as a model-store version: the base ONNX graph with the trained weights."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from shared.model_store import ModelError, ModelStore, ModelVersion
+from training.detector.model import export_onnx
+
+MODEL_FILE = "model.onnx"
+
+
+def start_version(store: ModelStore, name: str) -> Path:
+    """A new, empty version folder (refuses to overwrite an existing version)."""
+    folder = store.kind_dir("detector") / name
+    if folder.exists():
+        raise ModelError(f"detector version {name!r} already exists in {store.kind_dir('detector')}")
+    folder.mkdir(parents=True)
+    return folder
+
+
+def write_model(model: keras.Model, base: ModelVersion, folder: Path) -> Path:
+    """The serving ONNX file (same graph as the base version, new weights) plus the base's licence."""
+    path = export_onnx(model, base.file(), folder / MODEL_FILE)
+    if (base.path / "LICENSE").is_file():
+        shutil.copy2(base.path / "LICENSE", folder / "LICENSE")
+    return path
+
+
+def finish_version(
+    store: ModelStore, folder: Path, base: ModelVersion, training: dict[str, Any], metrics: dict[str, Any],
+) -> ModelVersion:
+    """Write training log and metrics, then meta.json last (which marks the version complete)."""
+    (folder / "training.json").write_text(json.dumps(training, indent=2) + "\n")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    meta = {
+        "description": f"RetinaFace MobileNet-0.25 fine-tuned from {base.name} on masked, bare and badly-masked "
+        "faces (ilc2021 scene photos, validation split held out); see docs/detector.md.",
+        "format": base.meta.get("format", "retinaface-onnx"),
+        "model_file": MODEL_FILE,
+        "retinaface": base.meta.get("retinaface", {}),
+        "base_version": base.name,
+        "validation": metrics.get("candidate", {}),
+    }
+    return store.finalize("detector", folder, meta)

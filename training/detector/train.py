@@ -1,0 +1,172 @@
+"""The detector fine-tuning loop: stock RetinaFace weights -> trained Keras model, checkpointed as it goes."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tqdm import tqdm
+
+from shared.face_detector import RetinaFaceDetector, RetinaFaceSpec, anchor_grid
+from shared.imaging import ImageError, read_image
+from training.detector.augment import augment
+from training.detector.data import Scene
+from training.detector.losses import detection_loss
+from training.detector.model import build_retinaface, load_onnx_weights
+from training.detector.targets import iou_matrix, match_anchors
+
+log = logging.getLogger(__name__)
+UNLABELLED_SCORE = 0.8
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one fine-tuning run."""
+
+    size: int = 384
+    batch: int = 8
+    epochs: int = 8
+    lr: float = 2e-4
+    weight_decay: float = 1e-4
+    max_minutes: float = 0.0  # stop (and keep the last weights) after this long; 0 = no limit
+    seed: int = 0
+    log_every: int = 20
+    checkpoint_every: int = 100
+
+
+def unlabelled_faces(scenes: list[Scene], base_onnx: Path, threshold: float = UNLABELLED_SCORE) -> list[np.ndarray]:
+    """Faces the base detector is sure of that no annotation covers (people the annotators skipped), per photo.
+
+    Training ignores these regions instead of teaching the model that they are background.
+    """
+    detector = RetinaFaceDetector(base_onnx, score_threshold=threshold, threads=2)
+    found = []
+    for scene in tqdm(scenes, desc="finding unlabelled faces", unit="photo", leave=False):
+        try:
+            boxes = detector.detect(read_image(scene.image)).boxes
+        except ImageError:
+            boxes = np.zeros((0, 4), np.float32)
+        if len(boxes) and len(scene.boxes):
+            boxes = boxes[iou_matrix(boxes, scene.boxes).max(1) < 0.3]
+        found.append(boxes.astype(np.float32).reshape(-1, 4))
+    log.info("%d unlabelled faces in %d photos will be ignored", sum(map(len, found)), len(scenes))
+    return found
+
+
+def training_examples(
+    scenes: list[Scene], unlabelled: list[np.ndarray], cfg: TrainConfig, spec: RetinaFaceSpec, rng: np.random.Generator,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Endless augmented examples: (HWC mean-subtracted image, loc targets, anchor labels)."""
+    anchors = anchor_grid(spec, cfg.size, cfg.size)
+    mean = np.asarray(spec.mean_bgr, np.float32)
+    while True:
+        for i in rng.permutation(len(scenes)):
+            scene, extra = scenes[i], unlabelled[i]
+            try:
+                image = read_image(scene.image)
+            except ImageError as exc:
+                log.warning("skipping %s", exc)
+                continue
+            boxes = np.vstack([scene.boxes, extra])
+            pseudo = np.arange(len(boxes)) >= len(scene.boxes)
+            out, out_boxes, kept, small = augment(image, boxes, cfg.size, rng, spec.mean_bgr)
+            labels, loc = match_anchors(out_boxes, small | pseudo[kept], anchors, spec)
+            yield out.astype(np.float32) - mean, loc, labels
+
+
+def make_dataset(
+    scenes: list[Scene], unlabelled: list[np.ndarray], cfg: TrainConfig, spec: RetinaFaceSpec,
+) -> tf.data.Dataset:
+    """Batched, prefetched training data (augmentation runs in a background thread)."""
+    n = len(anchor_grid(spec, cfg.size, cfg.size))
+    rng = np.random.default_rng(cfg.seed)
+    sig = (
+        tf.TensorSpec((cfg.size, cfg.size, 3), tf.float32),
+        tf.TensorSpec((n, 4), tf.float32),
+        tf.TensorSpec((n,), tf.int32),
+    )
+    ds = tf.data.Dataset.from_generator(lambda: training_examples(scenes, unlabelled, cfg, spec, rng), output_signature=sig)
+    return ds.batch(cfg.batch, drop_remainder=True).prefetch(2)
+
+
+def build_trainable(base_onnx: Path) -> tf.keras.Model:
+    """The Keras RetinaFace with the base detector's weights; the landmark head stays frozen (no labels)."""
+    model = build_retinaface()
+    load_onnx_weights(model, base_onnx)
+    for layer in model.layers:
+        if layer.name.startswith("landmark_head"):
+            layer.trainable = False
+    return model
+
+
+def train(
+    scenes: list[Scene], base_onnx: Path, workdir: Path, cfg: TrainConfig, spec: RetinaFaceSpec | None = None,
+) -> tuple[tf.keras.Model, dict]:
+    """Fine-tune from `base_onnx` on `scenes`; checkpoints to `workdir`; returns the model and a run summary."""
+    import keras
+
+    spec = spec or RetinaFaceSpec()
+    keras.utils.set_random_seed(cfg.seed)
+    workdir.mkdir(parents=True, exist_ok=True)
+    model = build_trainable(base_onnx)
+    steps_per_epoch = max(1, len(scenes) // cfg.batch)
+    total = steps_per_epoch * cfg.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(
+        cfg.lr * 0.1, total, alpha=0.02, warmup_target=cfg.lr, warmup_steps=min(100, total // 10)
+    )
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay, clipnorm=5.0)
+    variables = model.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def step(x, loc_t, labels):
+        with tf.GradientTape() as tape:
+            loc, logits, _ = model(x, training=True)
+            loss, box, cls = detection_loss(loc, logits, loc_t, labels)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss, box, cls, tf.reduce_sum(tf.cast(labels == 1, tf.float32))
+
+    ckpt = workdir / "last.weights.h5"
+    dataset = make_dataset(scenes, unlabelled_faces(scenes, base_onnx), cfg, spec)
+    start = time.monotonic()
+    history, running = [], []
+    done = 0
+    stopped_early = False
+    for x, loc_t, labels in dataset.take(total):
+        loss, box, cls, npos = (float(v) for v in step(x, loc_t, labels))
+        done += 1
+        running.append((loss, box, cls, npos))
+        if done % cfg.log_every == 0 or done == total:
+            mean = np.mean(running, axis=0)
+            elapsed = time.monotonic() - start
+            log.info(
+                "epoch %.2f step %d/%d loss %.3f (box %.3f cls %.3f, %.0f pos/batch) %.2f s/step, %.1f min",
+                done / steps_per_epoch, done, total, *mean, elapsed / done, elapsed / 60,
+            )
+            history.append({"step": done, "loss": float(mean[0]), "box": float(mean[1]), "cls": float(mean[2])})
+            running = []
+        if done % cfg.checkpoint_every == 0:
+            model.save_weights(ckpt)
+        if not math.isfinite(loss):
+            raise RuntimeError(f"training diverged at step {done} (loss {loss})")
+        if cfg.max_minutes and time.monotonic() - start > cfg.max_minutes * 60:
+            log.info("time limit of %.1f min reached after %d of %d steps", cfg.max_minutes, done, total)
+            stopped_early = True
+            break
+    model.save_weights(ckpt)
+    summary = {
+        "config": asdict(cfg),
+        "steps": done,
+        "epochs_done": round(done / steps_per_epoch, 2),
+        "train_photos": len(scenes),
+        "minutes": round((time.monotonic() - start) / 60, 1),
+        "stopped_early": stopped_early,
+        "history": history,
+    }
+    return model, summary
