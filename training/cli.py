@@ -48,7 +48,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                         "random: the naive, leaky split")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--dedup-distance", type=int, help="max perceptual-hash distance (bits of 64) of "
-                   "near-duplicates (default 6)")
+                   "near-duplicates (default 8)")
     p.add_argument("--views", type=int, default=3, help="cached views per training image: 1 plain + augmented")
     p.add_argument("--epochs", type=int, default=40, help="phase 1 (head) epochs, early stopping")
     p.add_argument("--finetune-epochs", type=int, default=6, help="phase 2 (top blocks) epochs; 0 = skip")

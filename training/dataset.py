@@ -24,6 +24,7 @@ class Sample:
     path: Path
     label: str
     group: str
+    root: str = ""
 
 
 def scan_folders(roots: Sequence[str | Path]) -> list[Sample]:
@@ -40,7 +41,7 @@ def scan_folders(roots: Sequence[str | Path]) -> list[Sample]:
                 if path.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
                 photo = path.stem.split(GROUP_SEP)[0] if GROUP_SEP in path.stem else f"{folder.name}/{path.stem}"
-                samples.append(Sample(path, folder.name, f"{root}:{photo}"))
+                samples.append(Sample(path, folder.name, f"{root}:{photo}", str(root)))
     if not samples:
         raise TrainingError(f"no images found under {', '.join(map(str, roots))}")
     return samples

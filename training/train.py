@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -67,11 +68,20 @@ class TrainConfig:
 
 @dataclass
 class Split:
-    """Samples on each side and how the split was made."""
+    """All samples, the indices on each side and how the split was made."""
 
-    train: list[Sample]
-    val: list[Sample]
+    samples: list[Sample]
+    train_idx: np.ndarray
+    val_idx: np.ndarray
     summary: dict[str, Any]
+
+    @property
+    def train(self) -> list[Sample]:
+        return [self.samples[i] for i in self.train_idx]
+
+    @property
+    def val(self) -> list[Sample]:
+        return [self.samples[i] for i in self.val_idx]
 
 
 def make_split(cfg: TrainConfig) -> Split:
@@ -81,7 +91,8 @@ def make_split(cfg: TrainConfig) -> Split:
     if cfg.val_roots:
         val = scan_folders(cfg.val_roots)
         summary["method"] = "explicit validation folders"
-        return Split(samples, val, summary)
+        n = len(samples)
+        return Split(samples + val, np.arange(n), np.arange(n, n + len(val)), summary)
     labels = [s.label for s in samples]
     if cfg.split == "random":
         tr, va = random_split(len(samples), cfg.val_fraction, cfg.seed)
@@ -98,7 +109,7 @@ def make_split(cfg: TrainConfig) -> Split:
                  len(pairs), groups.max() + 1, len(samples))
     else:
         raise TrainingError(f"unknown split method {cfg.split!r} (group or random)")
-    return Split([samples[i] for i in tr], [samples[i] for i in va], summary)
+    return Split(samples, np.asarray(tr), np.asarray(va), summary)
 
 
 def _balanced_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
@@ -117,6 +128,18 @@ def _fit(model: Any, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarra
     history = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=cfg.batch_size,
                         class_weight=class_weight, callbacks=[stop], verbose=2, shuffle=True)
     return {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}
+
+
+def _root_features(samples: list[Sample], extractor: FeatureExtractor, cfg: TrainConfig, aug: Augmentation,
+                   cache: Path | None, weights_tag: str) -> tuple[np.ndarray, np.ndarray]:
+    mid = np.zeros((len(samples), cfg.views, *extractor.output_shape), np.float16)
+    ok = np.zeros(len(samples), bool)
+    for root in dict.fromkeys(s.root for s in samples):
+        idx = np.array([i for i, s in enumerate(samples) if s.root == root])
+        part, part_ok = extract_features([samples[i] for i in idx], extractor, cfg.input_size, cfg.views, aug,
+                                         cfg.seed, cache, f"{Path(root).name}:{weights_tag}")
+        mid[idx], ok[idx] = part, part_ok
+    return mid, ok
 
 
 def _version_name(cfg: TrainConfig, store: ModelStore) -> str:
@@ -145,8 +168,9 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     from training.backbone import build_backbone, build_head, split_backbone
 
     started = time.time()
-    tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    with contextlib.suppress(RuntimeError):  # fixed once TensorFlow has started in this process
+        tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(cfg.seed)
     store = ModelStore(cfg.out)
     split = make_split(cfg)
@@ -165,16 +189,15 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     weights_tag = f"{cfg.variant}:{cfg.pretrained}"
     aug = Augmentation()
     t_feat = time.time()
-    mid_tr, ok_tr = extract_features(split.train, extractor, cfg.input_size, cfg.views, aug, cfg.seed, cache,
-                                     f"train:{weights_tag}")
-    mid_va, ok_va = extract_features(split.val, extractor, cfg.input_size, 1, aug, cfg.seed, cache,
-                                     f"val:{weights_tag}")
+    # Every sample gets every view and each root is cached on its own, so one cache serves any split
+    # and any combination of the same roots.
+    mid, ok = _root_features(split.samples, extractor, cfg, aug, cache, weights_tag)
     feature_seconds = time.time() - t_feat
-    train_idx, val_idx = np.flatnonzero(ok_tr), np.flatnonzero(ok_va)
-    y_tr = np.repeat(np.array([index[split.train[i].label] for i in train_idx]), cfg.views)
-    y_va = np.array([index[split.val[i].label] for i in val_idx])
-    x_mid = np.asarray(mid_tr[train_idx], np.float32).reshape(-1, *mid_tr.shape[2:])
-    xv_mid = np.asarray(mid_va[val_idx, 0], np.float32)
+    train_idx, val_idx = split.train_idx[ok[split.train_idx]], split.val_idx[ok[split.val_idx]]
+    y_tr = np.repeat(np.array([index[split.samples[i].label] for i in train_idx]), cfg.views)
+    y_va = np.array([index[split.samples[i].label] for i in val_idx])
+    x_mid = np.asarray(mid[train_idx], np.float32).reshape(-1, *mid.shape[2:])
+    xv_mid = np.asarray(mid[val_idx, 0], np.float32)
     class_weight = _balanced_weights(y_tr, len(labels)) if cfg.class_balance else None
 
     # Phase 1: the head on pooled features of the frozen backbone.
@@ -224,7 +247,7 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
 
     classifier = FaceClassifier(str(staging / MODEL_FILE), labels, cfg.input_size, cfg.preprocessing,
                                 DEFAULT_MARGIN, threads=cfg.threads)
-    val_samples = [split.val[i] for i in val_idx]
+    val_samples = [split.samples[i] for i in val_idx]
     probs = _predict_files(classifier, val_samples)
     keras_probs = head.predict(pooler.predict(xv_mid[:256], verbose=0), verbose=0)
     report = classification_metrics([s.label for s in val_samples], [labels[i] for i in probs.argmax(1)], labels)
@@ -240,7 +263,7 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     write_list(staging / "split" / "train.txt", [str(s.path) for s in split.train])
     write_list(staging / "split" / "val.txt", [str(s.path) for s in split.val])
     summary = {**split.summary, "train": class_counts(split.train), "val": class_counts(split.val),
-               "unreadable": int((~ok_tr).sum() + (~ok_va).sum())}
+               "unreadable": int((~ok).sum())}
     (staging / "data_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     meta = {"model_file": MODEL_FILE, "labels": labels, "input_size": cfg.input_size,
             "preprocessing": cfg.preprocessing, "crop_margin": DEFAULT_MARGIN, "architecture": "MobileNetV2",

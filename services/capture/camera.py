@@ -66,7 +66,7 @@ class CameraRunner:
         self.camera, self.client, self.options = camera, client, options
         self.is_file = is_file_source(camera.url)
         self.status, self.error = RETRYING, ""
-        self.last_frame_time: float | None = None
+        self._state_lock = threading.Lock()  # memory and hash change together, never a stale write
         self._stop = threading.Event()
         self._mailbox = Mailbox()
         self._dropped = 0  # not yet added to the state hash
@@ -99,26 +99,28 @@ class CameraRunner:
         return self._threads[0].is_alive()
 
     def state_fields(self) -> dict[str, str]:
-        """Fields of the camera state hash that capture owns (the counters are kept by HINCRBY)."""
-        fields = {"status": self.status, "url": redact_url(self.camera.url), "fps": repr(self.camera.fps),
-                  "error": self.error}
-        if self.last_frame_time is not None:
-            fields["last_frame_time"] = repr(self.last_frame_time)
-        return fields
+        """Fields of the camera state hash set here (counters and last_frame_time come with each frame)."""
+        return {"status": self.status, "url": redact_url(self.camera.url), "fps": repr(self.camera.fps),
+                "error": self.error}
+
+    def write_state(self) -> None:
+        """Write the state hash again (after a Redis restart it is gone); raises Redis errors."""
+        with self._state_lock:
+            self.client.hset(keys.camera_state(self.camera.id), mapping=self.state_fields())
 
     def _set_state(self, status: str, error: str) -> None:
-        changed = (status, error) != (self.status, self.error)
-        self.status, self.error = status, error
-        if not changed:
-            return
+        with self._state_lock:
+            if (status, error) == (self.status, self.error) or (self._stop.is_set() and status != STOPPED):
+                return
+            self.status, self.error = status, error
+            try:
+                self.client.hset(keys.camera_state(self.camera.id), mapping=self.state_fields())
+            except REDIS_ERRORS:
+                pass  # the capture service writes the state again every reload tick
         if error:
             log.warning("camera %s: %s: %s", self.camera.id, status, error)
         else:
             log.info("camera %s: %s", self.camera.id, status)
-        try:
-            self.client.hset(keys.camera_state(self.camera.id), mapping=self.state_fields())
-        except REDIS_ERRORS:
-            pass  # the capture service writes the state again every reload tick
 
     # -- reader ---------------------------------------------------------------------------------
 
@@ -224,4 +226,3 @@ class CameraRunner:
                 log.info("camera %s: redis is back, publishing again", self.camera.id)
                 outage = False
             counter = message.frame
-            self.last_frame_time = item.ts

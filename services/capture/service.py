@@ -82,7 +82,7 @@ class CaptureService:
     def sync_redis(self) -> None:
         """Write the camera set and every camera's state (again: Redis may have restarted empty)."""
         config = self.config
-        states: dict[str, dict[str, str]] = {cam_id: r.state_fields() for cam_id, r in self.runners.items()}
+        states: dict[str, dict[str, str]] = {}  # cameras without a runner
         for cam in config.cameras:
             if not cam.enabled:
                 states[cam.id] = {"status": STOPPED, "url": redact_url(cam.url), "fps": repr(cam.fps),
@@ -90,16 +90,19 @@ class CaptureService:
         for cam_id, problem in config.invalid_cameras.items():
             states[cam_id] = {"status": FAILED, "error": f"config: {problem}"}
         try:
+            listed = set(states) | set(self.runners)
             known = {decode_str(v) for v in self.client.smembers(keys.CAMERAS_SET)}
             pipe = self.client.pipeline(transaction=True)
-            for gone in known - set(states):
+            for gone in known - listed:
                 pipe.srem(keys.CAMERAS_SET, gone)
                 pipe.delete(keys.camera_state(gone), keys.frames_stream(gone))
-            if states:
-                pipe.sadd(keys.CAMERAS_SET, *states)
+            if listed:
+                pipe.sadd(keys.CAMERAS_SET, *listed)
             for cam_id, fields in states.items():
                 pipe.hset(keys.camera_state(cam_id), mapping=fields)
             pipe.execute()
+            for runner in self.runners.values():
+                runner.write_state()
         except REDIS_ERRORS as exc:
             if not self._redis_down:
                 log.warning("capture: redis unavailable (%s); retrying", describe_redis_error(exc))

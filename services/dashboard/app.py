@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from fastapi.security import APIKeyHeader, APIKeyQuery
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -38,6 +39,12 @@ from shared.streams import decode_str, describe_redis_error
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/upload": "upload.html"}
+UPLOAD_ERRORS: dict[int | str, dict] = {
+    400: {"description": "empty, corrupt or truncated image, or no `file` field"},
+    413: {"description": "upload over the size limit, or image over the pixel limit"},
+    415: {"description": "not multipart/form-data, or the file is not an image"},
+    503: {"description": "no model can be loaded"},
+}
 
 
 def create_app(settings: DashboardSettings | None = None) -> FastAPI:
@@ -50,8 +57,8 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         options = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0, "health_check_interval": 30}
         app.state.redis = aioredis.Redis.from_url(settings.redis_url, **options)
         app.state.sync_redis = redis.Redis.from_url(settings.redis_url, **options)
-        app.state.registry = build_registry(app.state.sync_redis, lambda: settings.cameras, settings.stale_after)
-        app.state.feed = Feed(app.state.redis, lambda: settings.cameras, settings.feed_fps, settings.stale_after)
+        app.state.registry = build_registry(app.state.sync_redis, settings.cameras, settings.stale_after)
+        app.state.feed = Feed(app.state.redis, settings.cameras, settings.feed_fps, settings.stale_after)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(app.state.feed.run(stop), name="feed")]
         if settings.aggregate:
@@ -67,8 +74,9 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
             await app.state.redis.aclose()
             app.state.sync_redis.close()
 
-    app = FastAPI(title="maskwatch dashboard", version="1", lifespan=lifespan,
-                  description="Live face-mask compliance per camera, photo detection and Prometheus metrics.")
+    # FastAPIOffline serves the Swagger UI and ReDoc assets itself: /docs works offline, like the pages
+    app = FastAPIOffline(title="maskwatch dashboard", version="1", lifespan=lifespan,
+                         description="Live face-mask compliance per camera, photo detection and Prometheus metrics.")
     app.state.photos = photos
     app.state.detect_limiter = anyio.CapacityLimiter(2)
     if settings.cors_origins:
@@ -160,7 +168,7 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
                                                                               "created", "architecture") if k in meta}}
         redis_, in_use = request.app.state.redis, {}
         try:
-            for cam in await queries.camera_list(redis_, settings.cameras):
+            for cam in await queries.camera_list(redis_, settings.cameras()):
                 value = await redis_.hget(keys.stats_totals(cam), "model_version")
                 if value:
                     in_use[cam] = decode_str(value)
@@ -172,11 +180,11 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
     async def cameras_(request: Request) -> list[dict]:
         """Every camera with its status, faces per label now and compliance per window."""
         redis_ = request.app.state.redis
-        ids = await queries.camera_list(redis_, settings.cameras)
+        ids = await queries.camera_list(redis_, settings.cameras())
         return [await queries.overview(redis_, cam, settings.stale_after) for cam in ids]
 
     async def known(request: Request, camera: str) -> str:
-        if camera not in await queries.camera_list(request.app.state.redis, settings.cameras):
+        if camera not in await queries.camera_list(request.app.state.redis, settings.cameras()):
             raise HTTPException(404, f"unknown camera {camera!r}")
         return camera
 
@@ -224,7 +232,8 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
         return StreamingResponse(request.app.state.feed.subscribe(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @router.post("/detect", tags=["photos"], openapi_extra={"requestBody": {"required": True, "content": {
+    @router.post("/detect", tags=["photos"], responses={200: {"model": FrameResult}, **UPLOAD_ERRORS},
+                 openapi_extra={"requestBody": {"required": True, "content": {
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
             "file": {"type": "string", "format": "binary"}}}}}}})
     async def detect(request: Request) -> Response:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from services.dashboard.settings import DashboardSettings
     from shared.config import ConfigError, load_config
 
-    host, port, redis_url, cameras = args.host, args.port, args.redis, ()
+    host, port, redis_url = args.host, args.port, args.redis
     if args.config:
         try:
             config = load_config(args.config)
@@ -47,11 +47,10 @@ def run(args: argparse.Namespace) -> int:
             return 2
         host, port = host or config.dashboard.host, port or config.dashboard.port
         redis_url = redis_url or config.redis_url
-        cameras = tuple(cam.id for cam in config.cameras)
     if args.max_upload_mb <= 0:
         print("maskwatch dashboard: --max-upload-mb must be positive", file=sys.stderr)
         return 2
-    settings = DashboardSettings(cameras=cameras, cors_origins=tuple(args.cors_origin),
+    settings = DashboardSettings(config_path=args.config, cors_origins=tuple(args.cors_origin),
                                  max_upload_bytes=int(args.max_upload_mb * 2**20), models_root=args.models,
                                  api_key=args.api_key or None, aggregate=not args.no_aggregate)
     if redis_url:

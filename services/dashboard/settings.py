@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.config import DEFAULT_REDIS_URL, REDIS_URL_ENV, ConfigError, load_config
 from shared.imaging import DEFAULT_MAX_PIXELS
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+log = logging.getLogger(__name__)
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
@@ -16,8 +18,8 @@ DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 class DashboardSettings:
     """Everything the dashboard app needs; defaults suit a local run."""
 
-    redis_url: str = field(default_factory=lambda: os.environ.get("MASKWATCH_REDIS_URL", DEFAULT_REDIS_URL))
-    cameras: tuple[str, ...] = ()
+    redis_url: str = field(default_factory=lambda: os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL))
+    config_path: Path | None = None
     api_key: str | None = field(default_factory=lambda: os.environ.get("MASKWATCH_API_KEY") or None)
     cors_origins: tuple[str, ...] = ()
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
@@ -26,3 +28,21 @@ class DashboardSettings:
     stale_after: float = 15.0
     feed_fps: float = 4.0
     aggregate: bool = True
+    _cameras: tuple[str, ...] = field(default=(), init=False, repr=False)
+    _config_mtime: float | None = field(default=None, init=False, repr=False)
+
+    def cameras(self) -> tuple[str, ...]:
+        """Camera ids in the config file, re-read when it changes (capture applies edits live, so do we)."""
+        if self.config_path is None:
+            return ()
+        try:
+            mtime = self.config_path.stat().st_mtime
+        except OSError:
+            return self._cameras
+        if mtime != self._config_mtime:
+            self._config_mtime = mtime
+            try:
+                self._cameras = tuple(cam.id for cam in load_config(self.config_path).cameras)
+            except ConfigError as exc:
+                log.warning("%s; keeping the previous camera list", exc)
+        return self._cameras

@@ -1,4 +1,5 @@
-"""Fixtures for the dashboard tests: Redis databases 6-9, a real `maskwatch dashboard` process, results."""
+"""Fixtures for the dashboard tests: Redis databases 7-9 (6 is the end-to-end stack's), a real
+`maskwatch dashboard` process, and results written the way the detector writes them."""
 
 from __future__ import annotations
 
@@ -42,12 +43,6 @@ def redis_db(db: int) -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
-
-
-@pytest.fixture
-def redis_url_6() -> Iterator[str]:
-    """Redis database 6, empty."""
-    yield from redis_db(6)
 
 
 @pytest.fixture

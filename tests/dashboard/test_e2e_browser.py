@@ -124,7 +124,9 @@ def metric_value(url: str, name: str, **labels: str) -> float:
 def test_dashboard_tile_shows_live_detections(stack: str, browser) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     errors: list[str] = []
+    outside: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda request: outside.append(request.url) if not request.url.startswith(stack) else None)
     page.goto(stack + "/")
     tile = page.locator(f'section.tile[data-camera="{CAMERA}"]')
     tile.wait_for(timeout=60_000)
@@ -151,6 +153,7 @@ def test_dashboard_tile_shows_live_detections(stack: str, browser) -> None:
                for label in ("with_mask", "without_mask", "mask_incorrect")) > 0
     assert metric_value(stack, "maskwatch_camera_up", camera=CAMERA) == 1
     assert not errors, errors
+    assert not outside, outside  # no CDN: the page works offline
     page.close()
 
 
@@ -191,4 +194,15 @@ def test_upload_page_annotates_a_photo(stack: str, browser, scene_photos: list[P
     bad = page.locator('section.upload[data-file="notes.txt"] .error')
     bad.wait_for(timeout=30_000)
     assert "415" in bad.text_content() and "not a readable image" in bad.text_content()
+    page.close()
+
+
+def test_api_docs_render_offline(stack: str, browser) -> None:
+    page = browser.new_page()
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url) if not request.url.startswith(stack) else None)
+    page.goto(stack + "/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    assert page.locator(".opblock").count() >= 10
+    assert not outside, outside  # no CDN
     page.close()

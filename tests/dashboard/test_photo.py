@@ -1,14 +1,17 @@
-"""PhotoDetector in process: status codes for bad images and switching to a newly promoted model."""
+"""Upload handling in process: reading bodies within limits, status codes, switching to a new model."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from pathlib import Path
 
 import pytest
+from starlette.requests import Request
 
 from services.dashboard.photo import PhotoDetector, UploadRejected
+from services.dashboard.upload import read_upload
 from shared.model_store import ModelStore
 from tests.media import png_header_only
 
@@ -46,3 +49,34 @@ def test_bad_images_map_to_http_statuses(tiny_store, data: bytes, status: int) -
     with pytest.raises(UploadRejected) as info:
         detector.detect(data, "x")
     assert info.value.status == status and "\n" not in str(info.value)
+
+
+def _chunked_request(body: bytes, chunk: int = 64 * 1024) -> Request:
+    """A request whose body arrives in chunks without a Content-Length (chunked transfer encoding)."""
+    parts = [body[i:i + chunk] for i in range(0, len(body), chunk)]
+
+    async def receive() -> dict:
+        data = parts.pop(0) if parts else b""
+        return {"type": "http.request", "body": data, "more_body": bool(parts)}
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/detect", "query_string": b"",
+             "headers": [(b"content-type", b"multipart/form-data; boundary=xyz")]}
+    return Request(scope, receive)
+
+
+def _multipart(field: str, data: bytes) -> bytes:
+    return (f'--xyz\r\nContent-Disposition: form-data; name="{field}"; filename="a.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + b"\r\n--xyz--\r\n"
+
+
+def test_chunked_upload_over_the_limit_is_cut_off_with_413() -> None:
+    request = _chunked_request(_multipart("file", b"\0" * (3 * 2**20)))
+    with pytest.raises(UploadRejected) as info:
+        asyncio.run(read_upload(request, max_bytes=2**20))
+    assert info.value.status == 413
+
+
+def test_chunked_upload_within_the_limit_is_read_in_memory(scene_photos: list[Path]) -> None:
+    data = scene_photos[0].read_bytes()
+    name, got = asyncio.run(read_upload(_chunked_request(_multipart("file", data), chunk=1000), max_bytes=2**20))
+    assert (name, got) == ("a.jpg", data)

@@ -65,3 +65,4 @@ def test_people_are_counted_beside_faces() -> None:
     assert summary.people == {"with_mask": 3, "without_mask": 1, "mask_incorrect": 0}
     assert summary.compliance == pytest.approx(0.5)  # over faces, so it does not jump when tracks end
     assert stats.summarize("1h", []).compliance is None
+

@@ -64,7 +64,8 @@ def stock_onnx() -> Path:
 @pytest.fixture()
 def detector_store(tmp_path: Path) -> ModelStore:
     """A store with only the stock detector, promoted."""
-    shutil.copytree(REPO / "models" / "detector" / "retinaface-stock", tmp_path / "store" / "detector" / "retinaface-stock")
+    stock = REPO / "models" / "detector" / "retinaface-stock"
+    shutil.copytree(stock, tmp_path / "store" / "detector" / stock.name)
     store = ModelStore(tmp_path / "store")
     store.promote("detector", "retinaface-stock")
     return store

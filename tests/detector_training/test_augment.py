@@ -14,21 +14,41 @@ def test_boxes_follow_the_faces() -> None:
     boxes = np.array([[50, 60, 130, 160], [250, 100, 330, 200]], np.float32)
     for x1, y1, x2, y2 in boxes.astype(int):
         image[y1:y2, x1:x2] = 255
+    learned = 0
     for seed in range(30):
-        out, out_boxes, kept, small = augment(image, boxes, 128, np.random.default_rng(seed), MEAN)
+        out, out_boxes, kept, skip = augment(image, boxes, 128, np.random.default_rng(seed), MEAN)
         assert out.shape == (128, 128, 3) and out.dtype == np.uint8
-        assert len(out_boxes) == len(kept) == len(small)
+        assert len(out_boxes) == len(kept) == len(skip)
         assert np.all(out_boxes >= 0) and np.all(out_boxes <= 128)
-        for (x1, y1, x2, y2), tiny in zip(out_boxes, small):
-            assert tiny == (min(x2 - x1, y2 - y1) < MIN_BOX)
-            if tiny:
+        for (x1, y1, x2, y2), skipped in zip(out_boxes, skip):
+            if min(x2 - x1, y2 - y1) < MIN_BOX:
+                assert skipped
+            if skipped:
                 continue
+            learned += 1
             cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
             # the box centre lies on the white face (colour jitter moves it, but never to dark)
             assert out[cy, cx].mean() > 110, seed
+            # and the box keeps most of the face (it was not cut much by the crop)
+            assert 0.7 * 0.8 <= (x2 - x1) / (y2 - y1) <= 0.8 / 0.7, seed
+    assert learned > 20
+
+
+def test_faces_cut_by_the_crop_are_not_learned_from() -> None:
+    image = np.zeros((1000, 1000, 3), np.uint8)
+    boxes = np.array([[100, 100, 900, 900]], np.float32)  # one huge face: zoomed-in crops cut it
+    outcomes = set()
+    for seed in range(40):
+        _, out_boxes, kept, skip = augment(image, boxes, 64, np.random.default_rng(seed), MEAN)
+        if len(kept):
+            w, h = out_boxes[0, 2:] - out_boxes[0, :2]
+            outcomes.add(bool(skip[0]))
+            if not skip[0]:
+                assert min(w, h) / max(w, h) >= 0.7  # at most slightly cut
+    assert outcomes == {True, False}
 
 
 def test_photos_without_faces_give_no_boxes() -> None:
     image = np.full((200, 200, 3), 128, np.uint8)
-    out, out_boxes, kept, small = augment(image, np.zeros((0, 4), np.float32), 96, np.random.default_rng(0), MEAN)
+    out, out_boxes, kept, skip = augment(image, np.zeros((0, 4), np.float32), 96, np.random.default_rng(0), MEAN)
     assert out.shape == (96, 96, 3) and out_boxes.shape == (0, 4) and len(kept) == 0

@@ -6,12 +6,13 @@ import cv2
 import numpy as np
 
 MIN_BOX = 6.0  # pixels in the training input: smaller faces are ignored, neither positive nor negative
+MIN_VISIBLE = 0.7  # faces cut by the crop to less than this share of their area are ignored too
 
 
 def random_crop(
     image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """A random square window (zoom in or out): its origin, the indices and shifted boxes of faces centred in it, side."""
+    """A random square window (zoom in or out): origin, indices and shifted boxes of faces centred in it, side."""
     h, w = image.shape[:2]
     short = min(h, w)
     side = short * rng.choice([0.3, 0.45, 0.6, 0.8, 1.0, 1.0, 1.3, 1.7])
@@ -25,6 +26,10 @@ def random_crop(
             break
     kept = np.flatnonzero(inside)
     return np.array([x0, y0]), kept, np.clip(boxes[kept] - [x0, y0, x0, y0], 0, side), side
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    return np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
 
 
 def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -51,7 +56,11 @@ def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def augment(
     image: np.ndarray, boxes: np.ndarray, size: int, rng: np.random.Generator, mean_bgr: tuple[float, float, float],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A `size` x `size` training image, its boxes, the input indices of those boxes and a mask of boxes too small to learn from."""
+    """A `size` x `size` training image, its boxes, their input indices and a mask of boxes not to learn from.
+
+    Boxes not to learn from are faces that end up tinier than MIN_BOX or mostly cut off by the crop
+    (a clipped box would teach the model to fire on face parts).
+    """
     origin, kept, crop_boxes, side = random_crop(image, boxes, rng)
     scale = size / side
     # warpAffine crops, pads (with the mean, i.e. zero after normalisation) and resizes in one step.
@@ -64,4 +73,5 @@ def augment(
         out_boxes = np.stack([size - out_boxes[:, 2], out_boxes[:, 1], size - out_boxes[:, 0], out_boxes[:, 3]], 1)
     out = photometric(out, rng)
     sides = np.minimum(out_boxes[:, 2] - out_boxes[:, 0], out_boxes[:, 3] - out_boxes[:, 1])
-    return out, out_boxes.astype(np.float32).reshape(-1, 4), kept, sides < MIN_BOX
+    cut = _area(crop_boxes) < MIN_VISIBLE * _area(boxes[kept])
+    return out, out_boxes.astype(np.float32).reshape(-1, 4), kept, (sides < MIN_BOX) | cut

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
-
 from tqdm import tqdm
 
 from shared.face_detector import RetinaFaceDetector, RetinaFaceSpec, anchor_grid
@@ -92,11 +92,13 @@ def make_dataset(
         tf.TensorSpec((n, 4), tf.float32),
         tf.TensorSpec((n,), tf.int32),
     )
-    ds = tf.data.Dataset.from_generator(lambda: training_examples(scenes, unlabelled, cfg, spec, rng), output_signature=sig)
+    ds = tf.data.Dataset.from_generator(
+        lambda: training_examples(scenes, unlabelled, cfg, spec, rng), output_signature=sig
+    )
     return ds.batch(cfg.batch, drop_remainder=True).prefetch(2)
 
 
-def build_trainable(base_onnx: Path) -> tf.keras.Model:
+def build_trainable(base_onnx: Path) -> keras.Model:
     """The Keras RetinaFace with the base detector's weights; the landmark head stays frozen (no labels)."""
     model = build_retinaface()
     load_onnx_weights(model, base_onnx)
@@ -108,10 +110,8 @@ def build_trainable(base_onnx: Path) -> tf.keras.Model:
 
 def train(
     scenes: list[Scene], base_onnx: Path, workdir: Path, cfg: TrainConfig, spec: RetinaFaceSpec | None = None,
-) -> tuple[tf.keras.Model, dict]:
+) -> tuple[keras.Model, dict]:
     """Fine-tune from `base_onnx` on `scenes`; checkpoints to `workdir`; returns the model and a run summary."""
-    import keras
-
     spec = spec or RetinaFaceSpec()
     keras.utils.set_random_seed(cfg.seed)
     workdir.mkdir(parents=True, exist_ok=True)
