@@ -63,6 +63,7 @@ class CaptureConfig(_Strict):
 
     jpeg_quality: int = Field(85, ge=30, le=100)
     stream_maxlen: int = Field(100, ge=2, description="frames kept per camera stream (MAXLEN ~)")
+    max_side: int = Field(1920, ge=64, description="larger frames are scaled down to this long side")
     reconnect_max: float = Field(30.0, gt=0, description="longest wait between reconnect attempts (s)")
     reload_interval: float = Field(1.0, gt=0, description="how often the config file is checked for edits (s)")
 

@@ -41,9 +41,9 @@ def format_classification(report: dict[str, Any], title: str = "") -> str:
         lines.append(f"{name:<{width}}{c['precision']:>10.4f}{c['recall']:>10.4f}{c['f1']:>10.4f}{c['support']:>9}")
     if report["confusion"]:
         lines.append("confusion (rows = truth, columns = predicted):")
-        lines.append(" " * width + "".join(f"{name[:12]:>13}" for name in labels))
+        lines.append(" " * width + "".join(f"{name[:14]:>15}" for name in labels))
         for name, row in zip(labels, report["confusion"]):
-            lines.append(f"{name:<{width}}" + "".join(f"{v:>13}" for v in row))
+            lines.append(f"{name:<{width}}" + "".join(f"{v:>15}" for v in row))
     return "\n".join(lines)
 
 

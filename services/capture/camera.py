@@ -35,6 +35,16 @@ class Captured:
     ts: float
 
 
+def fit_within(image: np.ndarray, max_side: int) -> np.ndarray:
+    """The image scaled down (never up) so that its long side is at most `max_side` pixels."""
+    height, width = image.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
 class Mailbox:
     """Holds at most one frame: `put` replaces an unpublished frame (and says so), `take` waits for one."""
 
@@ -190,8 +200,9 @@ class CameraRunner:
             item = self._mailbox.take(timeout=0.5)
             if item is None:
                 continue
+            image = fit_within(item.image, self.options.max_side)
             try:
-                jpeg = encode_jpeg(item.image, self.options.jpeg_quality)
+                jpeg = encode_jpeg(image, self.options.jpeg_quality)
             except ImageError as exc:
                 log.warning("camera %s: %s", self.camera.id, exc)
                 with self._lock:
@@ -203,7 +214,7 @@ class CameraRunner:
                 if counter is None:
                     ensure_group(self.client, stream)
                     counter = int(self.client.hget(state_key, "frames_captured") or 0)
-                height, width = item.image.shape[:2]
+                height, width = image.shape[:2]
                 message = FrameMessage(self.camera.id, counter + 1, item.ts, width, height, jpeg)
                 pipe = self.client.pipeline(transaction=True)
                 add_frame(pipe, message, self.options.stream_maxlen)

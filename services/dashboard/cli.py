@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Serve the live compliance dashboard, the JSON API (with photo "
                               "upload) and Prometheus metrics over the detector's results in Redis.")
     p.add_argument("--host", help="address to listen on (default: config dashboard.host, else 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to listen on (default: config dashboard.port, else 8000)")
+    p.add_argument("--port", type=_port, help="port to listen on (default: config dashboard.port, else 8000)")
     p.add_argument("--config", type=Path, help="cameras.yaml of the stack (Redis URL, camera list)")
     p.add_argument("--redis", metavar="URL", help="Redis URL (default: config, else $MASKWATCH_REDIS_URL)")
     p.add_argument("--models", type=Path, help="model store for photo uploads (default: $MASKWATCH_MODELS, "
@@ -30,13 +30,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return port
+
+
 def run(args: argparse.Namespace) -> int:
     """Start uvicorn with the dashboard app; returns the exit code."""
     import uvicorn
 
     from services.dashboard.app import create_app
     from services.dashboard.settings import DashboardSettings
-    from shared.config import ConfigError, load_config
+    from pydantic import ValidationError
+
+    from shared.config import Config, ConfigError, load_config
 
     host, port, redis_url = args.host, args.port, args.redis
     if args.config:
@@ -55,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
                                  api_key=args.api_key or None, aggregate=not args.no_aggregate)
     if redis_url:
         settings.redis_url = redis_url
+    try:
+        Config.model_validate({"redis_url": settings.redis_url})
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        print(f"maskwatch dashboard: redis URL {settings.redis_url!r}: {message}", file=sys.stderr)
+        return 2
     host, port = host or "127.0.0.1", port or 8000
     # uvicorn logs a bind failure in one line and exits with status 1
     uvicorn.run(create_app(settings), host=host, port=port, log_level=args.log_level.lower(),

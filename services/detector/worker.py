@@ -22,7 +22,15 @@ from shared import keys
 from shared.config import DetectorConfig
 from shared.imaging import ImageError, decode_image
 from shared.schemas import FrameResult
-from shared.streams import REDIS_ERRORS, Backoff, FrameMessage, decode_str, ensure_group, retry_redis
+from shared.streams import (
+    REDIS_ERRORS,
+    Backoff,
+    FrameMessage,
+    decode_str,
+    describe_redis_error,
+    ensure_group,
+    retry_redis,
+)
 
 from services.detector.models import LivePipeline
 
@@ -65,18 +73,17 @@ class DetectorWorker:
             try:
                 self.step()
                 backoff.reset()
-            except REDIS_ERRORS as exc:
+            except redis.RedisError as exc:
+                self._next_refresh = 0.0  # Redis may have come back empty: recreate the groups
+                if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+                    log.info("detector %s: consumer group missing (stream removed or Redis restarted); "
+                             "recreating", self.name)
+                    continue
                 wait = backoff.delay()
-                log.warning("detector %s: redis unavailable (%s); retrying in %.1fs", self.name,
-                            " ".join(str(exc).split()), wait)
-                self._next_refresh = 0.0  # Redis may come back empty: recreate the groups
+                what = "unavailable" if isinstance(exc, REDIS_ERRORS) else "error"
+                log.warning("detector %s: redis %s (%s); retrying in %.1fs", self.name, what,
+                            describe_redis_error(exc), wait)
                 stop.wait(wait)
-            except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                log.info("detector %s: consumer group missing (stream removed or Redis restarted); recreating",
-                         self.name)
-                self._next_refresh = 0.0
         self._leave()
         log.info("detector %s: stopped after %d processed, %d skipped frames", self.name, self.processed,
                  self.skipped)

@@ -81,13 +81,15 @@ def test_video_file_is_sampled_to_the_configured_fps(tmp_path: Path, capture_db:
     assert [g["name"] for g in groups] == [keys.DETECTOR_GROUP.encode()]  # frames wait for detectors
 
 
-def test_looped_video_keeps_going(tmp_path: Path, capture_db: redis.Redis, run_capture: RunCapture) -> None:
+def test_looped_video_keeps_going_and_big_frames_shrink(tmp_path: Path, capture_db: redis.Redis, run_capture: RunCapture) -> None:
     video = make_video(tmp_path / "short.avi", frames=10, fps=20)  # 0.5 s
     config = write_config(tmp_path / "cams.yaml", redis_url(capture_db),
-                          [{"id": "loop", "url": str(video), "fps": 10, "loop": True}])
+                          [{"id": "loop", "url": str(video), "fps": 10, "loop": True}], capture={"max_side": 80})
     run_capture(config)
     wait_for(lambda: len(frames(capture_db, "loop")) >= 15, 10, "frames from three or more passes of the video")
     assert state(capture_db, "loop")["status"] == "live"
+    last = frames(capture_db, "loop")[-1]
+    assert (last.width, last.height) == (80, 60) == decode_image(last.jpeg).shape[1::-1]  # scaled to max_side
 
 
 def test_loopback_stream_cut_and_restored(tmp_path: Path, capture_db: redis.Redis, run_capture: RunCapture) -> None:
