@@ -97,7 +97,7 @@ def run_stack_up(args: argparse.Namespace) -> int:
     from maskwatch.cli import build_parser
     from services.lifecycle import stop_on_signals
     from services.stack import Stack, stack_services
-    from shared.streams import connect, describe_redis_error, REDIS_ERRORS
+    from shared.streams import REDIS_ERRORS, connect, describe_redis_error
 
     config = _config(args)
     if config is None:

@@ -7,6 +7,7 @@ after a grace period), so in-flight frames are drained.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import subprocess
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 STABLE_AFTER_S = 30.0  # a service that ran this long restarts quickly again after a crash
 GRACE_S = 15.0
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ class Child:
     def start(self) -> None:
         """Start (or restart) the process in its own session, so terminal signals reach only the launcher."""
         argv = [sys.executable, "-m", "maskwatch.cli", *self.spec.args]
-        self.proc = subprocess.Popen(argv, start_new_session=True)
+        self.proc = subprocess.Popen(argv, start_new_session=True,
+                                     preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         self.started = time.monotonic()
         log.info("stack: started %s (pid %d): maskwatch %s", self.spec.name, self.proc.pid, " ".join(self.spec.args))
 
@@ -106,3 +109,11 @@ class Stack:
                 log.warning("stack: pid %d did not stop within %.0fs; killing it", proc.pid, grace)
                 proc.kill()
                 proc.wait()
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the launcher dies, even by SIGKILL (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass

@@ -56,7 +56,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-lr", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--patience", type=int, default=5)
-    p.add_argument("--no-class-balance", action="store_true", help="do not weight the loss by class frequency")
+    p.add_argument("--balance", choices=("class", "root-class", "none"), default="class",
+                   help="loss weights: every class equal (default), every root x class cell equal (lifts "
+                        "small in-domain roots), or none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quantize", choices=QUANTIZE_MODES, default="dynamic")
     p.add_argument("--cache", metavar="DIR", default=os.environ.get("MASKWATCH_CACHE"),
@@ -87,7 +89,7 @@ def _train(args: argparse.Namespace) -> int:
         input_size=args.input_size, pretrained=pretrained, split=args.split, val_fraction=args.val_fraction,
         **({"dedup_distance": args.dedup_distance} if args.dedup_distance is not None else {}), views=args.views, epochs=args.epochs,
         finetune_epochs=args.finetune_epochs, learning_rate=args.lr, finetune_learning_rate=args.finetune_lr,
-        batch_size=args.batch_size, patience=args.patience, class_balance=not args.no_class_balance,
+        batch_size=args.batch_size, patience=args.patience, balance=args.balance,
         seed=args.seed, quantize=args.quantize, cache_dir=args.cache, name=args.name, promote=args.promote,
         threads=args.threads, description=args.description)
     if cfg.input_size < 32:

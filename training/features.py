@@ -67,44 +67,53 @@ def extract_features(
     samples: Sequence[Sample], extractor: FeatureExtractor, size: int, views: int,
     augmentation: Augmentation, seed: int, cache_dir: Path | None, tag: str, batch: int = 64,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features (N x views x ...) as float16 and a mask of readable samples; cached under `cache_dir`."""
-    key = cache_key(samples, size, views, augmentation, seed, tag, extractor.output_shape, extractor.preprocessing)
-    if cache_dir is not None:
-        feats_path, ok_path = cache_dir / f"features-{key}.npy", cache_dir / f"features-{key}-ok.npy"
-        if feats_path.is_file() and ok_path.is_file():
-            log.info("features: cache hit %s", feats_path)
-            return np.load(feats_path, mmap_mode="r"), np.load(ok_path)
+    """Features (N x views x ...) as float16 and a mask of readable samples.
+
+    Each view is cached on its own under `cache_dir`, so a run with more views reuses the fewer-view cache.
+    """
+    key = cache_key(samples, size, augmentation, seed, tag, extractor.output_shape, extractor.preprocessing)
     feats = np.zeros((len(samples), views, *extractor.output_shape), np.float16)
     ok = np.ones(len(samples), bool)
-    jobs = [(i, v) for i in range(len(samples)) for v in range(views)]
+    for view in range(views):
+        path = cache_dir / f"features-{key}-v{view}.npy" if cache_dir is not None else None
+        ok_path = cache_dir / f"features-{key}-ok.npy" if cache_dir is not None else None
+        if path is not None and path.is_file() and ok_path.is_file():
+            log.info("features: cache hit %s", path)
+            feats[:, view] = np.load(path)
+            ok &= np.load(ok_path)
+            continue
+        view_ok = _extract_view(samples, extractor, size, view, augmentation, seed, tag, batch, feats[:, view])
+        ok &= view_ok
+        if path is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, feats[:, view])
+            np.save(ok_path, view_ok)
+            tmp.replace(path)
+    return feats, ok
 
-    def load(job: tuple[int, int]) -> np.ndarray | None:
-        i, v = job
+
+def _extract_view(samples: Sequence[Sample], extractor: FeatureExtractor, size: int, view: int,
+                  augmentation: Augmentation, seed: int, tag: str, batch: int, out: np.ndarray) -> np.ndarray:
+    """Fill `out` with the features of one view of every sample; returns the readable-sample mask."""
+    ok = np.ones(len(samples), bool)
+
+    def load(i: int) -> np.ndarray | None:
         try:
-            return view_crop(samples[i], size, v, augmentation, seed, i)
+            return view_crop(samples[i], size, view, augmentation, seed, i)
         except ImageError as exc:
-            if v == 0:
+            if view == 0:
                 log.warning("skipped %s", exc)
             return None
 
-    with ThreadPoolExecutor(2) as pool, tqdm(total=len(jobs), desc=f"features {tag.split(':')[0]}", unit="crop",
-                                             mininterval=10) as bar:
-        for start in range(0, len(jobs), batch):
-            chunk = jobs[start : start + batch]
+    desc = f"features {tag.split(':')[0]} view {view}"
+    with ThreadPoolExecutor(2) as pool, tqdm(total=len(samples), desc=desc, unit="crop", mininterval=10) as bar:
+        for start in range(0, len(samples), batch):
+            chunk = range(start, min(start + batch, len(samples)))
             crops = list(pool.map(load, chunk))
-            good = [(job, c) for job, c in zip(chunk, crops) if c is not None]
-            for (i, _), c in zip(chunk, crops):
-                if c is None:
-                    ok[i] = False
+            good = [(i, c) for i, c in zip(chunk, crops) if c is not None]
+            ok[[i for i, c in zip(chunk, crops) if c is None]] = False
             if good:
-                out = extractor([c for _, c in good])
-                for ((i, v), _), f in zip(good, out):
-                    feats[i, v] = f
+                out[[i for i, _ in good]] = extractor([c for _, c in good])
             bar.update(len(chunk))
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = feats_path.with_suffix(".tmp.npy")
-        np.save(tmp, feats)
-        np.save(ok_path, ok)
-        tmp.replace(feats_path)
-    return feats, ok
+    return ok

@@ -51,7 +51,7 @@ class TrainConfig:
     finetune_learning_rate: float = 1e-4
     batch_size: int = 64
     patience: int = 5
-    class_balance: bool = True
+    balance: str = "class"          # loss weights: "class", "root-class" (each root x class cell equal) or "none"
     seed: int = 0
     quantize: str = "dynamic"
     cache_dir: str | None = None
@@ -112,13 +112,23 @@ def make_split(cfg: TrainConfig) -> Split:
     return Split(samples, np.asarray(tr), np.asarray(va), summary)
 
 
-def _balanced_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
-    counts = np.bincount(y, minlength=n_classes).astype(float)
-    return {i: float(len(y) / (n_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
+BALANCE_MODES = ("class", "root-class", "none")
+
+
+def sample_weights(labels: np.ndarray, roots: np.ndarray, mode: str) -> np.ndarray | None:
+    """Loss weights that give every class (or every root x class cell) the same total weight; mean 1."""
+    if mode == "none":
+        return None
+    if mode not in BALANCE_MODES:
+        raise TrainingError(f"unknown balance mode {mode!r} (expected one of {', '.join(BALANCE_MODES)})")
+    cells = labels.astype(str) if mode == "class" else np.char.add(roots.astype(str), "|" + labels.astype(str))
+    _, inverse, counts = np.unique(cells, return_inverse=True, return_counts=True)
+    weights = 1.0 / counts[inverse]
+    return (weights / weights.mean()).astype(np.float32)
 
 
 def _fit(model: Any, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg: TrainConfig,
-         epochs: int, lr: float, class_weight: dict[int, float] | None) -> dict[str, list[float]]:
+         epochs: int, lr: float, weights: np.ndarray | None) -> dict[str, list[float]]:
     """Fit with early stopping on validation loss, keeping the best epoch's weights."""
     from tensorflow import keras
 
@@ -126,7 +136,7 @@ def _fit(model: Any, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarra
                   metrics=["accuracy"])
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
     history = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=cfg.batch_size,
-                        class_weight=class_weight, callbacks=[stop], verbose=2, shuffle=True)
+                        sample_weight=weights, callbacks=[stop], verbose=2, shuffle=True)
     return {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}
 
 
@@ -140,6 +150,11 @@ def _root_features(samples: list[Sample], extractor: FeatureExtractor, cfg: Trai
                                          cfg.seed, cache, f"{Path(root).name}:{weights_tag}")
         mid[idx], ok[idx] = part, part_ok
     return mid, ok
+
+
+def _listed(sample: Sample) -> str:
+    """A sample as `<root folder name>/<class>/<file>` (no machine-specific paths in a version)."""
+    return f"{Path(sample.root).name}/{sample.path.relative_to(sample.root)}"
 
 
 def _version_name(cfg: TrainConfig, store: ModelStore) -> str:
@@ -198,7 +213,8 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     y_va = np.array([index[split.samples[i].label] for i in val_idx])
     x_mid = np.asarray(mid[train_idx], np.float32).reshape(-1, *mid.shape[2:])
     xv_mid = np.asarray(mid[val_idx, 0], np.float32)
-    class_weight = _balanced_weights(y_tr, len(labels)) if cfg.class_balance else None
+    roots_tr = np.repeat(np.array([split.samples[i].root for i in train_idx]), cfg.views)
+    weights = sample_weights(y_tr, roots_tr, cfg.balance)
 
     # Phase 1: the head on pooled features of the frozen backbone.
     pooler = keras.Sequential([top, keras.layers.GlobalAveragePooling2D()])
@@ -206,7 +222,7 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     pooled_va = pooler.predict(xv_mid, batch_size=256, verbose=0)
     head = build_head(len(labels), (pooled.shape[1],))
     t1 = time.time()
-    history = _fit(head, pooled, y_tr, pooled_va, y_va, cfg, cfg.epochs, cfg.learning_rate, class_weight)
+    history = _fit(head, pooled, y_tr, pooled_va, y_va, cfg, cfg.epochs, cfg.learning_rate, weights)
     phase1 = {"epochs": len(history["loss"]), "seconds": round(time.time() - t1, 1),
               "best_val_loss": min(history["val_loss"])}
     phase_starts = [len(history["loss"])]
@@ -223,7 +239,7 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
         tuned = keras.Model(inputs, head(keras.layers.GlobalAveragePooling2D()(top(inputs, training=False))))
         t2 = time.time()
         h2 = _fit(tuned, x_mid, y_tr, xv_mid, y_va, cfg, cfg.finetune_epochs, cfg.finetune_learning_rate,
-                  class_weight)
+                  weights)
         best2 = min(h2["val_loss"])
         phase2 = {"epochs": len(h2["loss"]), "seconds": round(time.time() - t2, 1), "best_val_loss": best2,
                   "kept": best2 < phase1["best_val_loss"]}
@@ -260,8 +276,8 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_confusion(report, staging / "confusion_matrix.png", f"{name}: validation")
     plot_curves(history, staging / "curves.png", phase_starts if phase2["epochs"] else ())
-    write_list(staging / "split" / "train.txt", [str(s.path) for s in split.train])
-    write_list(staging / "split" / "val.txt", [str(s.path) for s in split.val])
+    write_list(staging / "split" / "train.txt", [_listed(s) for s in split.train])
+    write_list(staging / "split" / "val.txt", [_listed(s) for s in split.val])
     summary = {**split.summary, "train": class_counts(split.train), "val": class_counts(split.val),
                "unreadable": int((~ok).sum())}
     (staging / "data_summary.json").write_text(json.dumps(summary, indent=2) + "\n")

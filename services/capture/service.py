@@ -8,12 +8,11 @@ from pathlib import Path
 
 import redis
 
+from services.capture.camera import FAILED, STOPPED, CameraRunner
 from shared import keys
 from shared.config import CameraConfig, Config, ConfigError, load_config
 from shared.sources import redact_url
 from shared.streams import REDIS_ERRORS, connect, decode_str, describe_redis_error
-
-from services.capture.camera import FAILED, STOPPED, CameraRunner
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import redis
 from pydantic import BaseModel
 
+from services.detector.models import LivePipeline
 from shared import keys
 from shared.config import DetectorConfig
 from shared.imaging import ImageError, decode_image
@@ -31,8 +32,6 @@ from shared.streams import (
     ensure_group,
     retry_redis,
 )
-
-from services.detector.models import LivePipeline
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ def test_boxes_follow_the_faces() -> None:
         image[y1:y2, x1:x2] = 255
     learned = 0
     for seed in range(30):
-        out, out_boxes, kept, skip = augment(image, boxes, 128, np.random.default_rng(seed), MEAN)
+        out, out_boxes, kept, skip = augment(image, boxes, 128, np.random.default_rng(seed), MEAN, (0.3, 1.0))
         assert out.shape == (128, 128, 3) and out.dtype == np.uint8
         assert len(out_boxes) == len(kept) == len(skip)
         assert np.all(out_boxes >= 0) and np.all(out_boxes <= 128)
@@ -36,10 +36,10 @@ def test_boxes_follow_the_faces() -> None:
 
 def test_faces_cut_by_the_crop_are_not_learned_from() -> None:
     image = np.zeros((1000, 1000, 3), np.uint8)
-    boxes = np.array([[100, 100, 900, 900]], np.float32)  # one huge face: zoomed-in crops cut it
+    boxes = np.array([[100, 100, 900, 900]], np.float32)  # one huge face: windows under 800 px cut it
     outcomes = set()
     for seed in range(40):
-        _, out_boxes, kept, skip = augment(image, boxes, 64, np.random.default_rng(seed), MEAN)
+        _, out_boxes, kept, skip = augment(image, boxes, 64, np.random.default_rng(seed), MEAN, (0.04, 0.2))
         if len(kept):
             w, h = out_boxes[0, 2:] - out_boxes[0, :2]
             outcomes.add(bool(skip[0]))

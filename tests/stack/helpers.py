@@ -94,6 +94,7 @@ class Services:
         self.folder, self.env = folder, env
         self.procs: list[tuple[subprocess.Popen, Path]] = []
         self._files: list = []
+        self.extra_pids: set[int] = set()  # grandchildren (e.g. started by `stack up`) to kill at the end
 
     def start(self, *args: str, name: str) -> subprocess.Popen:
         """Run `maskwatch ARGS` in the background."""
@@ -119,7 +120,12 @@ class Services:
             pytest.fail(f"pid {proc.pid} ignored SIGTERM for {timeout}s:\n{self.log(proc)[-2000:]}")
 
     def close(self) -> None:
-        """Kill the whole process group of anything still running."""
+        """Kill the whole process group of anything still running, and every pid in `extra_pids`."""
+        for pid in self.extra_pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         for proc, _log in self.procs:
             if proc.poll() is None:
                 try:

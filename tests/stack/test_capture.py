@@ -59,14 +59,14 @@ def test_video_file_is_sampled_to_the_configured_fps(tmp_path: Path, capture_db:
     config = write_config(tmp_path / "cams.yaml", redis_url(capture_db), [{"id": "door", "url": str(video), "fps": 5}])
     started = time.time()
     run_capture(config)
-    wait_for(lambda: state(capture_db, "door").get("status") == "stopped", 15, "the video to end")
+    wait_for(lambda: state(capture_db, "door").get("status") == "stopped", 20, "the video to end")
     elapsed = time.time() - started
     got = frames(capture_db, "door")
-    assert 1.8 < elapsed < 10  # played in real time, not as fast as it decodes
+    assert 1.8 < elapsed < 15  # played in real time, not as fast as it decodes
     assert 9 <= len(got) <= 11  # 2 s at 5 fps
     assert [m.frame for m in got] == list(range(1, len(got) + 1))
     assert all(m.camera == "door" and (m.width, m.height) == (160, 120) for m in got)
-    assert all(b.ts > a.ts for a, b in zip(got, got[1:]))
+    assert all(b.ts > a.ts for a, b in zip(got, got[1:], strict=False))
     gaps = np.diff([m.ts for m in got])
     assert 0.15 < float(np.median(gaps)) < 0.25  # 1/5 s apart
     image = decode_image(got[3].jpeg)
@@ -81,12 +81,13 @@ def test_video_file_is_sampled_to_the_configured_fps(tmp_path: Path, capture_db:
     assert [g["name"] for g in groups] == [keys.DETECTOR_GROUP.encode()]  # frames wait for detectors
 
 
-def test_looped_video_keeps_going_and_big_frames_shrink(tmp_path: Path, capture_db: redis.Redis, run_capture: RunCapture) -> None:
+def test_looped_video_keeps_going_and_big_frames_shrink(tmp_path: Path, capture_db: redis.Redis,
+                                                        run_capture: RunCapture) -> None:
     video = make_video(tmp_path / "short.avi", frames=10, fps=20)  # 0.5 s
     config = write_config(tmp_path / "cams.yaml", redis_url(capture_db),
                           [{"id": "loop", "url": str(video), "fps": 10, "loop": True}], capture={"max_side": 80})
     run_capture(config)
-    wait_for(lambda: len(frames(capture_db, "loop")) >= 15, 10, "frames from three or more passes of the video")
+    wait_for(lambda: len(frames(capture_db, "loop")) >= 15, 20, "frames from three or more passes of the video")
     assert state(capture_db, "loop")["status"] == "live"
     last = frames(capture_db, "loop")[-1]
     assert (last.width, last.height) == (80, 60) == decode_image(last.jpeg).shape[1::-1]  # scaled to max_side
@@ -123,14 +124,14 @@ def test_config_edits_apply_without_restart(tmp_path: Path, capture_db: redis.Re
     path = write_config(tmp_path / "cams.yaml", url, [{"id": "a", "url": str(video), "fps": 5, "loop": True},
                                                       {"id": "b", "url": str(video), "fps": 5, "loop": True}])
     service = run_capture(path)
-    wait_for(lambda: frames(capture_db, "a") and frames(capture_db, "b"), 10, "both cameras")
+    wait_for(lambda: frames(capture_db, "a") and frames(capture_db, "b"), 20, "both cameras")
     runner_b = service.runners["b"]
 
     # add c, change a's fps, remove b
     write_config(path, url, [{"id": "a", "url": str(video), "fps": 2, "loop": True},
                              {"id": "c", "url": str(video), "fps": 5, "loop": True}])
-    wait_for(lambda: capture_db.smembers(keys.CAMERAS_SET) == {b"a", b"c"}, 10, "the camera set to follow the edit")
-    wait_for(lambda: frames(capture_db, "c"), 10, "frames of the added camera")
+    wait_for(lambda: capture_db.smembers(keys.CAMERAS_SET) == {b"a", b"c"}, 20, "the camera set to follow the edit")
+    wait_for(lambda: frames(capture_db, "c"), 20, "frames of the added camera")
     assert not capture_db.exists(keys.camera_state("b"), keys.frames_stream("b"))
     assert not runner_b.running
     assert state(capture_db, "a")["fps"] == "2.0"
@@ -143,7 +144,7 @@ def test_config_edits_apply_without_restart(tmp_path: Path, capture_db: redis.Re
 
     # disabling a camera stops it and shows it as stopped
     write_config(path, url, [{"id": "a", "url": str(video), "fps": 2, "loop": True, "enabled": False}])
-    wait_for(lambda: state(capture_db, "a").get("error") == "disabled", 10, "camera a to be disabled")
+    wait_for(lambda: state(capture_db, "a").get("error") == "disabled", 20, "camera a to be disabled")
     assert state(capture_db, "a")["status"] == "stopped"
     assert capture_db.smembers(keys.CAMERAS_SET) == {b"a"}
 
@@ -159,13 +160,13 @@ def test_bad_entries_fail_alone(tmp_path: Path, capture_db: redis.Redis, run_cap
         {"id": "corrupt", "url": str(corrupt)},
     ])
     run_capture(config)
-    wait_for(lambda: frames(capture_db, "ok"), 10, "frames of the good camera")
+    wait_for(lambda: frames(capture_db, "ok"), 20, "frames of the good camera")
     assert capture_db.smembers(keys.CAMERAS_SET) == {b"ok", b"neg", b"missing", b"corrupt"}
     neg = state(capture_db, "neg")
     assert neg["status"] == "failed" and neg["error"].startswith("config: cameras[1] (id 'neg'): fps:")
-    missing = wait_for(lambda: (s := state(capture_db, "missing")).get("status") == "failed" and s, 10, "missing")
+    missing = wait_for(lambda: (s := state(capture_db, "missing")).get("status") == "failed" and s, 20, "missing")
     assert missing["error"] == f"{tmp_path / 'nope.mp4'}: no such video file"
-    bad = wait_for(lambda: (s := state(capture_db, "corrupt")).get("status") == "failed" and s, 10, "corrupt")
+    bad = wait_for(lambda: (s := state(capture_db, "corrupt")).get("status") == "failed" and s, 20, "corrupt")
     assert str(corrupt) in bad["error"] and "\n" not in bad["error"]
     assert state(capture_db, "ok")["status"] == "live"
 

@@ -19,6 +19,13 @@ def _pids(log: str, service: str) -> list[int]:
     return [int(p) for p in re.findall(rf"started {service} \(pid (\d+)\)", log)]
 
 
+def _track_children(services, stack) -> list[int]:
+    """Pids of every service `stack up` started so far; the fixture kills them at the end whatever happens."""
+    pids = [int(p) for p in re.findall(r"started \S+ \(pid (\d+)\)", services.log(stack))]
+    services.extra_pids.update(pids)
+    return pids
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -48,18 +55,19 @@ def test_stack_up_runs_restarts_and_stops(tmp_path: Path, stack_db: redis.Redis,
     wait_for(lambda: stack_db.get(keys.latest_result("lobby")), 90, "a result from the stack")
     wait_for(lambda: _answers(port), 60, "the dashboard to answer")
 
+    _track_children(services, stack)
     log = services.log(stack)
     [detector_pid, _other] = _pids(log, "detector-1") + _pids(log, "detector-2")
     os.kill(detector_pid, signal.SIGKILL)  # a crashed worker is restarted
     wait_for(lambda: len(_pids(services.log(stack), "detector-1")) == 2, 30, "detector-1 to be restarted")
+    _track_children(services, stack)
     assert "detector-1 exited with code -9; restarting in" in services.log(stack)
 
     processed = int(fields_text(stack_db, keys.camera_state("lobby"))["frames_processed"])
     wait_for(lambda: int(fields_text(stack_db, keys.camera_state("lobby"))["frames_processed"]) > processed + 5,
              30, "results to keep coming")
 
-    children = [pid for name in ("capture", "detector-1", "detector-2", "dashboard")
-                for pid in _pids(services.log(stack), name)]
+    children = _track_children(services, stack)
     assert services.stop(stack, timeout=40) == 0
     assert not [pid for pid in children if _alive(pid)], "stack up left service processes behind"
     assert fields_text(stack_db, keys.camera_state("lobby"))["status"] == "stopped"
@@ -71,6 +79,19 @@ def _answers(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_services_die_with_a_killed_launcher(tmp_path: Path, stack_db: redis.Redis, services) -> None:
+    video = make_video(tmp_path / "v.avi", frames=20, fps=20)
+    config = write_config(tmp_path / "cams.yaml", redis_url(stack_db),
+                          [{"id": "k", "url": str(video), "fps": 5, "loop": True}])
+    stack = services.start("stack", "up", "--config", str(config), "--no-dashboard", name="stack")
+    wait_for(lambda: "started detector-1" in services.log(stack), 60, "the services to start")
+    children = _track_children(services, stack)
+    assert len(children) == 2
+    stack.send_signal(signal.SIGKILL)
+    stack.wait(10)
+    wait_for(lambda: not any(_alive(pid) for pid in children), 30, "the orphaned services to stop")
 
 
 def test_stack_up_without_redis_is_one_line_error(tmp_path: Path, services) -> None:

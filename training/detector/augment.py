@@ -7,16 +7,15 @@ import numpy as np
 
 MIN_BOX = 6.0  # pixels in the training input: smaller faces are ignored, neither positive nor negative
 MIN_VISIBLE = 0.7  # faces cut by the crop to less than this share of their area are ignored too
+SCALE_RANGE = (0.5, 2.0)  # training scale relative to the photo's own pixels (the detector runs at 1.0)
 
 
 def random_crop(
-    image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """A random square window (zoom in or out): origin, indices and shifted boxes of faces centred in it, side."""
+    image: np.ndarray, boxes: np.ndarray, side: float, rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random square window of `side` pixels (larger than the photo pads it): its origin, and the indices
+    and shifted boxes of the faces centred in it."""
     h, w = image.shape[:2]
-    short = min(h, w)
-    side = short * rng.choice([0.3, 0.45, 0.6, 0.8, 1.0, 1.0, 1.3, 1.7])
-    side = max(side, 32.0)
     for _ in range(20):
         x0 = rng.uniform(min(0, w - side), max(0, w - side))
         y0 = rng.uniform(min(0, h - side), max(0, h - side))
@@ -25,7 +24,7 @@ def random_crop(
         if inside.any() or len(boxes) == 0:
             break
     kept = np.flatnonzero(inside)
-    return np.array([x0, y0]), kept, np.clip(boxes[kept] - [x0, y0, x0, y0], 0, side), side
+    return np.array([x0, y0]), kept, np.clip(boxes[kept] - [x0, y0, x0, y0], 0, side)
 
 
 def _area(boxes: np.ndarray) -> np.ndarray:
@@ -55,18 +54,21 @@ def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def augment(
     image: np.ndarray, boxes: np.ndarray, size: int, rng: np.random.Generator, mean_bgr: tuple[float, float, float],
+    scale_range: tuple[float, float] = SCALE_RANGE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A `size` x `size` training image, its boxes, their input indices and a mask of boxes not to learn from.
 
     Boxes not to learn from are faces that end up tinier than MIN_BOX or mostly cut off by the crop
     (a clipped box would teach the model to fire on face parts).
     """
-    origin, kept, crop_boxes, side = random_crop(image, boxes, rng)
-    scale = size / side
+    # log-uniform scale jitter around the scale the detector runs at: small faces get smaller, big ones bigger
+    scale = float(np.exp(rng.uniform(np.log(scale_range[0]), np.log(scale_range[1]))))
+    side = size / scale
+    origin, kept, crop_boxes = random_crop(image, boxes, side, rng)
     # warpAffine crops, pads (with the mean, i.e. zero after normalisation) and resizes in one step.
     matrix = np.array([[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]], np.float32)
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    out = cv2.warpAffine(image, matrix, (size, size), flags=interp, borderValue=tuple(float(m) for m in mean_bgr))
+    out = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                         borderValue=tuple(float(m) for m in mean_bgr))
     out_boxes = crop_boxes * scale
     if rng.random() < 0.5:
         out = out[:, ::-1].copy()

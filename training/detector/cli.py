@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--scale-range", type=float, nargs=2, default=(0.5, 2.0), metavar=("LO", "HI"),
+                   help="training scale jitter relative to the photos' own pixels (default 0.5 2.0)")
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop training after this long (0 = no limit)")
     p.add_argument("--workdir", type=Path, help="checkpoints and logs (default <store>/detector/.work-<name>)")
     p.add_argument("--no-promote", action="store_true", help="never promote, even when the new version wins")
@@ -105,6 +107,8 @@ def train_command(args: argparse.Namespace) -> int:
 
     if args.size < 64 or args.size % 32 or args.batch_size < 1 or args.epochs < 1 or args.lr <= 0:
         return _fail("--size must be a multiple of 32 (>= 64); --batch-size, --epochs and --lr must be positive")
+    if not 0 < args.scale_range[0] <= args.scale_range[1]:
+        return _fail("--scale-range needs 0 < LO <= HI")
     store = ModelStore(args.models)
     try:
         base = store.load("detector", args.base)
@@ -126,7 +130,7 @@ def train_command(args: argparse.Namespace) -> int:
 
     spec = RetinaFaceSpec.from_meta(base.meta)
     cfg = TrainConfig(size=args.size, batch=args.batch_size, epochs=args.epochs, lr=args.lr,
-                      max_minutes=args.max_minutes, seed=args.seed)
+                      scale_range=tuple(args.scale_range), max_minutes=args.max_minutes, seed=args.seed)
     model, summary = train(train_set, base.file(), workdir, cfg, spec)
     write_model(model, base, folder)
 

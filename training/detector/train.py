@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from shared.face_detector import RetinaFaceDetector, RetinaFaceSpec, anchor_grid
 from shared.imaging import ImageError, read_image
-from training.detector.augment import augment
+from training.detector.augment import SCALE_RANGE, augment
 from training.detector.data import Scene
 from training.detector.losses import detection_loss
 from training.detector.model import build_retinaface, load_onnx_weights
@@ -35,6 +35,7 @@ class TrainConfig:
     epochs: int = 8
     lr: float = 2e-4
     weight_decay: float = 1e-4
+    scale_range: tuple[float, float] = SCALE_RANGE
     max_minutes: float = 0.0  # stop (and keep the last weights) after this long; 0 = no limit
     seed: int = 0
     log_every: int = 20
@@ -76,8 +77,8 @@ def training_examples(
                 continue
             boxes = np.vstack([scene.boxes, extra])
             pseudo = np.arange(len(boxes)) >= len(scene.boxes)
-            out, out_boxes, kept, small = augment(image, boxes, cfg.size, rng, spec.mean_bgr)
-            labels, loc = match_anchors(out_boxes, small | pseudo[kept], anchors, spec)
+            out, out_boxes, kept, skip = augment(image, boxes, cfg.size, rng, spec.mean_bgr, cfg.scale_range)
+            labels, loc = match_anchors(out_boxes, skip | pseudo[kept], anchors, spec)
             yield out.astype(np.float32) - mean, loc, labels
 
 
