@@ -96,6 +96,7 @@ def main() -> int:
     if not SCENES.is_dir():
         raise SystemExit(f"{SCENES} is absent (the ../shared data set is needed)")
     photos = [(p.name, p.read_bytes()) for p in sorted(SCENES.glob("*.jpg"))[: args.photos]]
+    load_before = round(os.getloadavg()[0], 2)
     proc, url = start_server(args.models, args.redis)
     try:
         warm = httpx.post(f"{url}/api/v1/detect", files={"file": photos[0]}, timeout=120)
@@ -112,7 +113,8 @@ def main() -> int:
         "benchmark": "POST /api/v1/detect over loopback (real uvicorn process, multipart JPEG upload)",
         "model_version": model_version,
         "photos": f"{len(photos)} ilc2021 scene photos, mean {np.mean([len(d) for _, d in photos]) / 1024:.0f} KiB",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "load_average_1m_before": load_before},  # other work on the machine slows the numbers
         "runs": runs,
         "command": "python benchmarks/api.py " + " ".join(sys.argv[1:]),
     }

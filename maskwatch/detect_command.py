@@ -6,15 +6,21 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from maskwatch.detect_outputs import AnnotatedSink, JsonLinesSink, LiveWindow, Summary, face_table
 from shared.drawing import draw_faces
 from shared.imaging import DEFAULT_MAX_PIXELS
 from shared.model_store import ModelError, ModelStore
+from shared.people import PeopleTracker
 from shared.pipeline import Pipeline, load_pipeline
-from shared.schemas import FrameResult
+from shared.privacy import blur_faces
+from shared.schemas import FrameResult, PersonRecord
 from shared.sources import Source, SourceError, describe, expand, frame_count, iter_frames
+from shared.stats import StatsAccumulator
+
+PERSON_CROP_SIZE = 160  # pixels: best-face crops saved per person
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classifier", metavar="VERSION", help="classifier version (default: the promoted one)")
     p.add_argument("--detector", metavar="VERSION", help="face detector version (default: the promoted one)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    p.add_argument("--stats", type=Path, metavar="FILE",
+                   help="write people per period as CSV (videos, cameras and streams are tracked)")
+    p.add_argument("--stats-period", type=float, default=60.0, metavar="S",
+                   help="length of a --stats period in seconds (default 60)")
+    p.add_argument("--blur-faces", action="store_true",
+                   help="blur faces in annotated images, videos, the window and saved person crops")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -47,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if args.stride < 1 or args.min_face < 2 or not 0 < args.threshold < 1 or not 0 < args.nms <= 1:
         print("error: --stride >= 1, --min-face >= 2, 0 < --threshold < 1 and 0 < --nms <= 1 are required",
               file=sys.stderr)
+        return 2
+    if not 0 < args.stats_period < float("inf"):
+        print("error: --stats-period must be a positive number of seconds", file=sys.stderr)
         return 2
     sources: list[Source] = []
     failed = 0
@@ -80,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         runner.close()
+        if args.stats:
+            print(f"statistics: {runner.stats.write_csv(args.stats)} row(s) written to {args.stats}",
+                  file=sys.stderr)
         runner.summary.failed = failed
         print(runner.summary.text(), file=sys.stderr)
     return 1 if failed else 0
@@ -97,6 +115,8 @@ class DetectRun:
         self.saver = AnnotatedSink(args.save_dir) if args.save_dir else None
         self.window = LiveWindow()
         self.show = args.show
+        self.blur = args.blur_faces
+        self.stats = StatsAccumulator(args.stats_period)
         self.summary = Summary()
 
     def process(self, source: Source) -> None:
@@ -108,19 +128,28 @@ class DetectRun:
             frames = tqdm(frames, desc=Path(name).name[:40], unit="frame", file=sys.stderr,
                           total=-(-total // self.stride) if total else None, disable=not self.progress)
         started_video = False
+        people: PeopleTracker | None = None
         try:
             for frame in frames:
                 h, w = frame.image.shape[:2]
                 result = FrameResult(source=name, frame=frame.index, time=frame.time, width=w, height=h,
                                      faces=self.pipeline.process(frame.image),
                                      model_version=self.pipeline.model_version)
+                if source.kind != "image":
+                    if people is None:
+                        people = PeopleTracker(name, (frame.fps or 10.0) / self.stride,
+                                               crop_size=PERSON_CROP_SIZE if self.saver else None)
+                    result, ended = people.update(result, frame.time, frame.image if self.saver else None)
+                    self.stats.observe(name, frame.time)
+                    self._people(source, ended, people.ended_crops)
                 self.summary.add(result)
                 if self.jsonl:
                     self.jsonl.write(result)
                 if source.kind == "image" and self.print_tables:
                     print(face_table(result), flush=True)
                 if self.saver or self.show:
-                    annotated = draw_faces(frame.image, result.faces)
+                    image = blur_faces(frame.image, [f.box for f in result.faces]) if self.blur else frame.image
+                    annotated = draw_faces(image, result.faces)
                     if self.saver and source.kind == "image":
                         self.saver.save_image(source, annotated)
                     elif self.saver:
@@ -133,8 +162,23 @@ class DetectRun:
                         if self.window.quit:
                             break
         finally:
+            if people is not None:
+                self._people(source, people.flush(), people.ended_crops)
             if self.saver:
                 self.saver.end_video()
+
+    def _people(self, source: Source, records: list[PersonRecord], crops: dict[int, np.ndarray]) -> None:
+        """Send the records of ended tracks to the JSON Lines, the statistics, the summary and the crops."""
+        for record in records:
+            if self.jsonl:
+                self.jsonl.write(record)
+            self.stats.add_person(record)
+            self.summary.add_person(record)
+            crop = crops.get(record.track_id)
+            if self.saver and crop is not None:
+                if self.blur:
+                    crop = blur_faces(crop, [[0, 0, crop.shape[1], crop.shape[0]]])
+                self.saver.save_person(source, record, crop)
 
     def close(self) -> None:
         """Flush and close every output."""

@@ -11,7 +11,7 @@ from typing import IO
 import cv2
 import numpy as np
 
-from shared.schemas import FrameResult
+from shared.schemas import FrameResult, PersonRecord
 from shared.sources import Source
 
 
@@ -22,8 +22,8 @@ class JsonLinesSink:
         self._own = target != "-"
         self._fh: IO[str] = open(target, "w", encoding="utf-8") if self._own else sys.stdout
 
-    def write(self, result: FrameResult) -> None:
-        """Append one result line."""
+    def write(self, result: FrameResult | PersonRecord) -> None:
+        """Append one result line (a frame, or a person whose track ended)."""
         self._fh.write(result.to_json() + "\n")
         self._fh.flush()
 
@@ -42,9 +42,13 @@ class AnnotatedSink:
         self._writer: cv2.VideoWriter | None = None
         self._used: set[str] = set()
 
-    def _target(self, source: Source, suffix: str) -> Path:
+    @staticmethod
+    def _stem(source: Source) -> str:
         stem = Path(source.location).stem if source.kind in ("image", "video") else f"{source.kind}-{source.location}"
-        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)[:80]
+        return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)[:80]
+
+    def _target(self, source: Source, suffix: str) -> Path:
+        stem = self._stem(source)
         name, n = f"{stem}{suffix}", 1
         while name in self._used:
             n += 1
@@ -57,6 +61,13 @@ class AnnotatedSink:
         suffix = Path(source.location).suffix.lower()
         target = self._target(source, suffix if suffix in (".jpg", ".jpeg", ".png") else ".jpg")
         cv2.imwrite(str(target), image)
+        return target
+
+    def save_person(self, source: Source, record: PersonRecord, crop: np.ndarray) -> Path:
+        """Write the best-face crop of one person to `people/` inside the folder."""
+        target = self.folder / "people" / f"{self._stem(source)}-person{record.track_id}-{record.label}.jpg"
+        target.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(target), crop)
         return target
 
     def start_video(self, source: Source, fps: float, size: tuple[int, int]) -> Path:
@@ -112,6 +123,7 @@ class Summary:
 
     def __init__(self) -> None:
         self.labels: Counter[str] = Counter()
+        self.people: Counter[str] = Counter()
         self.frames = 0
         self.failed = 0
         self.started = time.perf_counter()
@@ -120,6 +132,10 @@ class Summary:
         """Count one processed image or frame."""
         self.frames += 1
         self.labels.update(face.label for face in result.faces)
+
+    def add_person(self, record: PersonRecord) -> None:
+        """Count one person whose track ended."""
+        self.people[record.label] += 1
 
     def text(self) -> str:
         """One readable summary block."""
@@ -130,6 +146,9 @@ class Summary:
             f"processed {self.frames} image(s)/frame(s) in {elapsed:.1f}s ({self.frames / elapsed:.1f} frames/s)",
             f"faces: {faces} ({per_label})",
         ]
+        if self.people:
+            per_label = ", ".join(f"{label} {n}" for label, n in sorted(self.people.items()))
+            lines.append(f"people: {sum(self.people.values())} ({per_label})")
         if self.failed:
             lines.append(f"failed sources: {self.failed}")
         return "\n".join(lines)

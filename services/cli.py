@@ -75,6 +75,9 @@ def run_detector(args: argparse.Namespace) -> int:
     from services.detector.models import LivePipeline
     from services.detector.worker import DetectorWorker, default_worker_name
     from services.lifecycle import stop_on_signals
+    from shared.alert_log import redis_sink
+    from shared.alerts import AlertDispatcher
+    from shared.live_people import LivePeople
     from shared.model_store import ModelError, ModelStore
     from shared.streams import connect
 
@@ -88,7 +91,11 @@ def run_detector(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     name = args.name or default_worker_name()
-    worker = DetectorWorker(connect(config.redis_url, name=f"detector:{name}"), models, config.detector, name=name)
+    client = connect(config.redis_url, name=f"detector:{name}")
+    people = LivePeople({cam.id: cam.fps for cam in config.cameras},
+                        alerts=AlertDispatcher(config.alerts, sinks=[redis_sink(client)]))
+    worker = DetectorWorker(client, models, config.detector, name=name, people=people,
+                            blur=config.privacy.blur_faces)
     return worker.run(stop)
 
 

@@ -15,13 +15,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared.alerts import AlertsConfig
+from shared.privacy import PrivacyConfig
+
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL_ENV = "MASKWATCH_REDIS_URL"
 CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _URL_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-SECTIONS = frozenset({"redis_url", "capture", "detector", "dashboard"})  # besides "cameras"
+SECTIONS = frozenset({"redis_url", "capture", "detector", "dashboard", "alerts", "privacy"})  # besides "cameras"
 
 
 class ConfigError(ValueError):
@@ -77,7 +80,6 @@ class DetectorConfig(_Strict):
     nms_threshold: float = Field(0.4, gt=0, lt=1)
     threads: int = Field(1, ge=0, description="ONNX Runtime threads per worker (0 = all cores)")
     claim_idle: float = Field(10.0, gt=0, description="pending frames idle this long (s) are claimed from dead workers")
-    read_count: int = Field(4, ge=1, description="frames read per stream per call; older ones in a batch are skipped")
     results_maxlen: int = Field(10_000, ge=10, description="results stream length (MAXLEN ~)")
 
     def detector_options(self) -> dict[str, Any]:
@@ -107,6 +109,8 @@ class Config(BaseModel):
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     problems: list[str] = Field(default_factory=list, exclude=True)
     invalid_cameras: dict[str, str] = Field(default_factory=dict, exclude=True)  # id -> problem
 

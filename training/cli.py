@@ -60,7 +60,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    help="loss weights: every class equal (default), every root x class cell equal (lifts "
                         "small in-domain roots), or none")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="dynamic")
+    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="float16")
     p.add_argument("--cache", metavar="DIR", default=os.environ.get("MASKWATCH_CACHE"),
                    help="feature cache folder (default: $MASKWATCH_CACHE; none = no cache)")
     p.add_argument("--name", help="version name (default: <UTC time>-mnv2-<size>)")

@@ -9,7 +9,7 @@ import numpy as np
 QUANTIZE_MODES = ("none", "float16", "dynamic")
 
 
-def to_tflite(model: Any, quantize: str = "dynamic") -> bytes:
+def to_tflite(model: Any, quantize: str = "float16") -> bytes:
     """Convert a Keras model to TFLite bytes; 'dynamic' = int8 weights, 'float16' = half-size weights."""
     import tensorflow as tf
 

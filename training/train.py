@@ -53,7 +53,7 @@ class TrainConfig:
     patience: int = 5
     balance: str = "class"          # loss weights: "class", "root-class" (each root x class cell equal) or "none"
     seed: int = 0
-    quantize: str = "dynamic"
+    quantize: str = "float16"
     cache_dir: str | None = None
     name: str | None = None
     promote: bool = False

@@ -1,8 +1,10 @@
 """A detector worker: reads frames through the consumer group, publishes one result per frame, then acks.
 
-Any number of workers share the cameras' streams. Frames another worker left pending (it crashed) are
-claimed with XAUTOCLAIM. Publishing the result and acknowledging the frame happen in one MULTI/EXEC, so a
-frame is either answered and acked or still pending for someone to claim - never acked without a result.
+Any number of workers share the cameras' streams. Of the frames of one camera waiting at a read, only the
+newest is answered and the rest are skipped (latest frame wins), so a slow worker never falls behind.
+Frames another worker left pending (it crashed) are claimed with XAUTOCLAIM. Publishing the result and
+acknowledging the frame happen in one MULTI/EXEC, so a frame is either answered and acked or still
+pending for someone to claim - never acked without a result.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from pydantic import BaseModel
 from services.detector.models import LivePipeline
 from shared import keys
 from shared.config import DetectorConfig
-from shared.imaging import ImageError, decode_image
-from shared.schemas import FrameResult
+from shared.imaging import ImageError, decode_image, encode_jpeg
+from shared.live_people import LivePeople
+from shared.privacy import blur_faces
+from shared.schemas import FrameResult, PersonRecord
 from shared.streams import (
     REDIS_ERRORS,
     Backoff,
@@ -36,6 +40,7 @@ from shared.streams import (
 log = logging.getLogger(__name__)
 
 CAMERA_REFRESH_S = 2.0
+READ_COUNT = 16  # frames per XREADGROUP call; a full batch means more wait and are drained too
 WORKER_TTL_S = 60
 
 
@@ -57,8 +62,10 @@ class DetectorWorker:
     """Consumes every camera's frames stream in `keys.DETECTOR_GROUP` until stopped."""
 
     def __init__(self, client: redis.Redis, models: LivePipeline, options: DetectorConfig,
-                 name: str | None = None) -> None:
+                 name: str | None = None, people: LivePeople | None = None, blur: bool = False) -> None:
         self.client, self.models, self.options = client, models, options
+        self.people, self.blur = people or LivePeople(), blur
+        self._unpublished_people: list[PersonRecord] = []  # kept until a transaction publishing them succeeds
         self.name = name or default_worker_name()
         self.streams: list[str] = []
         self.processed = self.skipped = 0
@@ -84,6 +91,7 @@ class DetectorWorker:
                             describe_redis_error(exc), wait)
                 stop.wait(wait)
         self._leave()
+        self._publish_final_people()
         log.info("detector %s: stopped after %d processed, %d skipped frames", self.name, self.processed,
                  self.skipped)
         return 0
@@ -103,16 +111,23 @@ class DetectorWorker:
             handled += self._claim()
             self._next_claim = now + self.options.claim_idle / 2
         reply = self.client.xreadgroup(keys.DETECTOR_GROUP, self.name, {s: ">" for s in self.streams},
-                                       count=self.options.read_count, block=block_ms)
+                                       count=READ_COUNT, block=block_ms)
         for stream, entries in reply or []:
-            batch = [Entry(decode_str(stream), entry_id, fields) for entry_id, fields in entries]
-            handled += self.handle_batch(batch)
+            handled += self.handle_batch(self._drain(decode_str(stream), entries))
         return handled
 
+    def _drain(self, stream: str, entries: list) -> list[Entry]:
+        """The entries read plus every other frame already waiting in the stream (so the newest is among them)."""
+        batch = [Entry(stream, entry_id, fields) for entry_id, fields in entries]
+        while len(entries) == READ_COUNT:
+            reply = self.client.xreadgroup(keys.DETECTOR_GROUP, self.name, {stream: ">"}, count=READ_COUNT)
+            entries = reply[0][1] if reply else []
+            batch += [Entry(stream, entry_id, fields) for entry_id, fields in entries]
+        return batch
+
     def handle_batch(self, batch: Sequence[Entry]) -> int:
-        """Answer the newest frame of a camera's batch; older ones are superseded (skipped, latest wins)."""
-        for entry in batch[:-1]:
-            self._skip(entry, "superseded")
+        """Answer the newest frame of one camera's batch; older ones are superseded (skipped: latest frame wins)."""
+        self._skip(batch[:-1], "superseded by a newer frame")
         if batch:
             self.handle(batch[-1])
         return len(batch)
@@ -122,27 +137,29 @@ class DetectorWorker:
         try:
             message = FrameMessage.from_fields(entry.fields)
         except ValueError as exc:
-            self._skip(entry, str(exc), warn=True)
+            self._skip([entry], str(exc), warn=True)
             return
         age = time.time() - message.ts
         if age > self.options.max_frame_age:
-            self._skip(entry, f"frame {message.frame} is {age:.1f}s old")
+            self._skip([entry], f"frame {message.frame} is {age:.1f}s old")
             return
         try:
             image = decode_image(message.jpeg)
         except ImageError as exc:
-            self._skip(entry, f"frame {message.frame}: {exc}", warn=True)
+            self._skip([entry], f"frame {message.frame}: {exc}", warn=True)
             return
         pipeline = self.models.pipeline
         try:
             faces = pipeline.process(image)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not take the worker (and the frame) down again
-            self._skip(entry, f"frame {message.frame}: the pipeline failed: {' '.join(str(exc).split())}", warn=True)
+            reason = " ".join(str(exc).split())
+            self._skip([entry], f"frame {message.frame}: the pipeline failed: {reason}", warn=True)
             return
         result = FrameResult(source=message.camera, camera=message.camera, frame=message.frame,
                              width=image.shape[1], height=image.shape[0], faces=faces, captured_at=message.ts,
                              processed_at=time.time(), model_version=pipeline.model_version)
-        self.publish(entry, result, message.jpeg)
+        jpeg = encode_jpeg(blur_faces(image, [f.box for f in faces])) if self.blur else message.jpeg
+        self.publish(entry, result, jpeg)
 
     def post_process(self, result: FrameResult) -> list[BaseModel]:
         """Per-camera step between a frame's result and publishing: returns the messages to publish.
@@ -150,7 +167,24 @@ class DetectorWorker:
         The extension point for tracking: it may fill track ids into `result.faces` and append
         `PersonRecord`s for tracks that ended. Every returned message goes to the results stream.
         """
-        return [result]
+        tracked, *people = self.people.process(result)
+        result.faces = tracked.faces
+        self._unpublished_people += people
+        return [result, *self._unpublished_people]
+
+    def _publish_final_people(self) -> None:
+        """End the tracks still open at shutdown and publish their person records (alerts are flushed too)."""
+        records = self._unpublished_people + self.people.close()
+
+        def publish() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            for record in records:
+                pipe.xadd(keys.RESULTS_STREAM, {"data": record.to_json()}, maxlen=self.options.results_maxlen,
+                          approximate=True)
+            pipe.execute()
+
+        if records:
+            retry_redis(publish, "publishing the last person records", stop=_expired(5.0))
 
     def publish(self, entry: Entry, result: FrameResult, jpeg: bytes) -> None:
         """Publish the messages, latest-state keys and counters, and ack the frame, all in one transaction."""
@@ -166,23 +200,27 @@ class DetectorWorker:
         self._count(pipe, "frames_processed", result.model_version)
         pipe.xack(entry.stream, keys.DETECTOR_GROUP, entry.id)
         pipe.execute()
+        self._unpublished_people = []
         self.processed += 1
 
-    def _skip(self, entry: Entry, why: str, warn: bool = False) -> None:
-        """Ack a frame without a result and count it as skipped."""
-        (log.warning if warn else log.debug)("detector %s: skipped %s %s: %s", self.name, entry.stream,
-                                             entry.id.decode(), why)
-        camera = entry.stream.removeprefix(keys.frames_stream(""))
+    def _skip(self, entries: Sequence[Entry], why: str, warn: bool = False) -> None:
+        """Ack frames of one stream without a result and count them as skipped."""
+        if not entries:
+            return
+        stream = entries[0].stream
+        (log.warning if warn else log.debug)("detector %s: skipped %d frame(s) of %s: %s", self.name, len(entries),
+                                             stream, why)
         pipe = self.client.pipeline(transaction=True)
-        pipe.hincrby(keys.camera_state(camera), "frames_skipped", 1)
-        self._count(pipe, "frames_skipped")
-        pipe.xack(entry.stream, keys.DETECTOR_GROUP, entry.id)
+        pipe.hincrby(keys.camera_state(stream.removeprefix(keys.frames_stream(""))), "frames_skipped", len(entries))
+        self._count(pipe, "frames_skipped", amount=len(entries))
+        pipe.xack(stream, keys.DETECTOR_GROUP, *(entry.id for entry in entries))
         pipe.execute()
-        self.skipped += 1
+        self.skipped += len(entries)
 
-    def _count(self, pipe: redis.client.Pipeline, field: str, model_version: str | None = None) -> None:
+    def _count(self, pipe: redis.client.Pipeline, field: str, model_version: str | None = None,
+               amount: int = 1) -> None:
         key = keys.detector_worker(self.name)
-        pipe.hincrby(key, field, 1)
+        pipe.hincrby(key, field, amount)
         pipe.hset(key, mapping={"last_seen": repr(time.time()),
                                 "model_version": model_version or self.models.pipeline.model_version})
         pipe.expire(key, WORKER_TTL_S)
@@ -202,7 +240,7 @@ class DetectorWorker:
         idle_ms = int(self.options.claim_idle * 1000)
         for stream in self.streams:
             _next, entries, *_deleted = self.client.xautoclaim(
-                stream, keys.DETECTOR_GROUP, self.name, idle_ms, start_id="0-0", count=self.options.read_count)
+                stream, keys.DETECTOR_GROUP, self.name, idle_ms, start_id="0-0", count=READ_COUNT)
             if entries:
                 log.info("detector %s: claimed %d pending frame(s) of %s", self.name, len(entries), stream)
             for entry_id, fields in entries:

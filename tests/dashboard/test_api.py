@@ -47,7 +47,7 @@ def test_detect_returns_what_detect_json_prints(dashboard: Dashboard, photo: Pat
         x1, y1, x2, y2 = face["box"]
         assert 0 <= x1 < x2 <= api["width"] + 2 and 0 <= y1 < y2 <= api["height"] + 2
         assert face["label"] in ("with_mask", "without_mask", "mask_incorrect")
-    assert api["model_version"] == "tiny-test+retinaface-stock"
+    assert api["model_version"] == f"tiny-test+{tiny_store.current('detector')}"
 
 
 def _truncated(photo: Path) -> bytes:
@@ -200,12 +200,12 @@ def test_feed_pushes_new_results(dashboard: Dashboard, seeded: dict) -> None:
     assert received[-1]["camera"] == "door" and received[-1]["faces"][0]["label"] == "mask_incorrect"
 
 
-def test_health_model_labels_docs_and_pages(dashboard: Dashboard) -> None:
+def test_health_model_labels_docs_and_pages(dashboard: Dashboard, tiny_store) -> None:
     with dashboard.client() as client:
         assert client.get("/api/v1/health").json() == {"status": "ok", "redis": True}
         model = client.get("/api/v1/model").json()
         assert model["promoted"]["classifier"]["version"] == "tiny-test"
-        assert model["promoted"]["detector"]["version"] == "retinaface-stock"
+        assert model["promoted"]["detector"]["version"] == tiny_store.current("detector")
         assert client.get("/api/v1/labels").json()["colors"]["without_mask"] == "#e62828"
         paths = client.get("/openapi.json").json()["paths"]
         assert {"/api/v1/detect", "/api/v1/cameras", "/api/v1/cameras/{camera}/stats", "/api/v1/health",

@@ -67,9 +67,12 @@ def test_result_matches_the_pipeline_and_latest_state(worker: DetectorWorker, de
     assert worker.step(block_ms=100) == 1
     [result] = results(detector_db)
     expected = pipeline.process(read_image(photo))
-    assert result.faces == expected  # the same face objects as `maskwatch detect --json`
+    untracked = {"track_id", "track_label"}  # filled in by the tracker after the pipeline
+    # the same face objects as `maskwatch detect --json`
+    assert [f.model_dump(exclude=untracked) for f in result.faces] == [f.model_dump(exclude=untracked)
+                                                                      for f in expected]
     assert (result.camera, result.source, result.frame) == ("hall", "hall", 41)
-    assert result.model_version == "tiny-test+retinaface-stock"
+    assert result.model_version == f"tiny-test+{worker.models.store.current('detector')}"
     assert result.captured_at <= result.processed_at <= time.time()
     assert detector_db.get(keys.latest_result("hall")) == result.to_json().encode()
     assert detector_db.get(keys.latest_jpeg("hall")) == jpeg  # exactly the frame the result describes
@@ -84,22 +87,22 @@ def test_old_superseded_and_broken_frames_are_skipped_and_counted(
     push(detector_db, "gate", 1, plain_jpeg, ts=time.time() - 60)
     assert worker.step(block_ms=100) == 1
     assert results(detector_db) == []
-    for frame in (2, 3, 4):  # a burst: only the newest is worth answering (latest frame wins)
+    for frame in range(2, 42):  # a backlog (longer than one read): only the newest is answered
         push(detector_db, "gate", frame, plain_jpeg)
-    assert worker.step(block_ms=100) == 3
-    assert [r.frame for r in results(detector_db)] == [4]
-    detector_db.xadd(keys.frames_stream("gate"), {"camera": "gate", "frame": 5})
+    assert worker.step(block_ms=100) == 40
+    assert [r.frame for r in results(detector_db)] == [41]
+    detector_db.xadd(keys.frames_stream("gate"), {"camera": "gate", "frame": 99})
     assert worker.step(block_ms=100) == 1
-    push(detector_db, "gate", 6, plain_jpeg[: len(plain_jpeg) // 2] + b"\x00" * 10)  # truncated JPEG
+    push(detector_db, "gate", 42, plain_jpeg[: len(plain_jpeg) // 2] + b"\x00" * 10)  # truncated JPEG
     assert worker.step(block_ms=100) == 1
-    push(detector_db, "gate", 7, plain_jpeg)
+    push(detector_db, "gate", 43, plain_jpeg)
     assert worker.step(block_ms=100) == 1
-    assert [r.frame for r in results(detector_db)] == [4, 7]
+    assert [r.frame for r in results(detector_db)] == [41, 43]
     state = fields_text(detector_db, keys.camera_state("gate"))
-    assert (state["frames_skipped"], state["frames_processed"]) == ("5", "2")
+    assert (state["frames_skipped"], state["frames_processed"]) == ("42", "2")  # 1 old + 39 superseded + 2 bad
     assert pending(detector_db, "gate") == 0
     assert "frame message lacks field b'ts'" in caplog.text
-    assert "frame 6: corrupt or truncated image data" in caplog.text
+    assert "frame 42: corrupt or truncated image data" in caplog.text
 
 
 def test_switches_model_when_a_new_version_is_promoted(tmp_path: Path, tiny_store: ModelStore,
@@ -119,26 +122,27 @@ def test_switches_model_when_a_new_version_is_promoted(tmp_path: Path, tiny_stor
     store.promote("classifier", "tiny-v2")
     push(detector_db, "c", 2, plain_jpeg)
     worker.step(block_ms=100)
-    assert [r.model_version for r in results(detector_db)] == ["tiny-test+retinaface-stock",
-                                                               "tiny-v2+retinaface-stock"]
+    detector = store.current("detector")
+    assert [r.model_version for r in results(detector_db)] == [f"tiny-test+{detector}", f"tiny-v2+{detector}"]
     # a broken promote keeps the running model
     (folder / "model.tflite").write_bytes(b"garbage")
     (store.kind_dir("classifier") / "CURRENT").write_text("tiny-test\n")
     (store.kind_dir("classifier") / "tiny-test" / "model.tflite").write_bytes(b"garbage")
     push(detector_db, "c", 3, plain_jpeg)
     worker.step(block_ms=100)
-    assert results(detector_db)[-1].model_version == "tiny-v2+retinaface-stock"
+    assert results(detector_db)[-1].model_version == f"tiny-v2+{detector}"
 
 
 def _detector_config(tmp_path: Path, client: redis.Redis, **options: object) -> Path:
     return write_config(tmp_path / "cams.yaml", redis_url(client), [],
-                        detector={"max_frame_age": 60, "read_count": 1, **options})
+                        detector={"max_frame_age": 60, **options})
 
 
 def _reading(client: redis.Redis, *names: str) -> bool:
-    """True when every named worker is blocked in XREADGROUP (ready for frames)."""
+    """True when every named worker is blocked in XREADGROUP right now (waiting for frames)."""
     clients = client.client_list()
-    return all(any(c["name"] == f"detector:{n}" and c["cmd"] == "xreadgroup" for c in clients) for n in names)
+    return all(any(c["name"] == f"detector:{n}" and c["cmd"] == "xreadgroup" and "b" in c["flags"]
+                   for c in clients) for n in names)
 
 
 def _consumers(client: redis.Redis, camera: str) -> dict[str, int]:
@@ -154,12 +158,19 @@ def test_two_workers_share_one_stream(tmp_path: Path, detector_db: redis.Redis, 
     for frame in range(1, 41):
         push(detector_db, "shared", frame, plain_jpeg)
         time.sleep(0.05)
-    wait_for(lambda: len(results(detector_db)) >= 40, 60, "40 results")
-    frames = sorted(r.frame for r in results(detector_db))
-    assert frames == list(range(1, 41))  # each frame answered exactly once
+
+    def accounted() -> int:
+        state = fields_text(detector_db, keys.camera_state("shared"))
+        return int(state.get("frames_processed", 0)) + int(state.get("frames_skipped", 0))
+
+    wait_for(lambda: accounted() == 40, 60, "all 40 frames to be answered or skipped")
+    frames = [r.frame for r in results(detector_db)]
+    assert len(frames) == len(set(frames)) >= 20  # no frame answered twice; most answered at 20 fps
+    assert set(frames) <= set(range(1, 41))
     per_worker = {n: int(fields_text(detector_db, keys.detector_worker(n)).get("frames_processed", 0))
                   for n in ("w1", "w2")}
-    assert sum(per_worker.values()) == 40 and min(per_worker.values()) >= 5, per_worker
+    assert sum(per_worker.values()) == len(frames) and min(per_worker.values()) >= 5, per_worker
+    assert pending(detector_db, "shared") == 0
     for proc in workers:
         assert services.stop(proc) == 0
 
@@ -169,8 +180,12 @@ def test_frames_of_a_killed_worker_are_claimed(tmp_path: Path, detector_db: redi
     register(detector_db, "cam")
     config = _detector_config(tmp_path, detector_db, claim_idle=1.0)
     doomed = services.start("detector", "--config", str(config), "--name", "doomed", name="doomed")
-    wait_for(lambda: _reading(detector_db, "doomed"), 60, "the first worker to wait for frames")
-    doomed.send_signal(signal.SIGSTOP)  # blocked in XREADGROUP: Redis still hands it the next frame
+    for _attempt in range(10):  # freeze it inside a blocking XREADGROUP: Redis still hands it the next frame
+        wait_for(lambda: _reading(detector_db, "doomed"), 60, "the first worker to wait for frames")
+        doomed.send_signal(signal.SIGSTOP)
+        if _reading(detector_db, "doomed"):
+            break
+        doomed.send_signal(signal.SIGCONT)  # frozen between two reads: try again
     push(detector_db, "cam", 7, plain_jpeg)
     wait_for(lambda: _consumers(detector_db, "cam")["doomed"] == 1, 10, "the frame to be pending at the frozen worker")
     doomed.send_signal(signal.SIGKILL)

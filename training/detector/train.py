@@ -42,12 +42,14 @@ class TrainConfig:
     checkpoint_every: int = 100
 
 
-def unlabelled_faces(scenes: list[Scene], base_onnx: Path, threshold: float = UNLABELLED_SCORE) -> list[np.ndarray]:
+def unlabelled_faces(
+    scenes: list[Scene], base_onnx: Path, spec: RetinaFaceSpec, threshold: float = UNLABELLED_SCORE,
+) -> list[np.ndarray]:
     """Faces the base detector is sure of that no annotation covers (people the annotators skipped), per photo.
 
     Training ignores these regions instead of teaching the model that they are background.
     """
-    detector = RetinaFaceDetector(base_onnx, score_threshold=threshold, threads=2)
+    detector = RetinaFaceDetector(base_onnx, spec, score_threshold=threshold, threads=2)
     found = []
     for scene in tqdm(scenes, desc="finding unlabelled faces", unit="photo", leave=False):
         try:
@@ -134,7 +136,7 @@ def train(
         return loss, box, cls, tf.reduce_sum(tf.cast(labels == 1, tf.float32))
 
     ckpt = workdir / "last.weights.h5"
-    dataset = make_dataset(scenes, unlabelled_faces(scenes, base_onnx), cfg, spec)
+    dataset = make_dataset(scenes, unlabelled_faces(scenes, base_onnx, spec), cfg, spec)
     start = time.monotonic()
     history, running = [], []
     done = 0

@@ -8,6 +8,7 @@
 
   function buildTile(camera) {
     const frame = M.el("img", { class: "frame", alt: `latest frame of ${camera}` });
+    const placeholder = M.el("div", { class: "frame empty", text: "no frame yet" });
     const counts = M.el("div", { class: "counts" });
     for (const label of M.LABELS) {
       counts.append(M.el("span", { class: "chip", "data-label": label, title: label, text: `${label.replace("_", " ")} 0` }));
@@ -19,7 +20,7 @@
     const tile = M.el("section", { class: "card tile", "data-camera": camera },
       M.el("h2", {}, M.el("a", { href: `/cameras/${encodeURIComponent(camera)}`, text: camera }),
         M.el("span", { class: "status", text: "unknown" })),
-      frame, counts, rates,
+      frame, placeholder, counts, rates,
       M.el("canvas", { class: "chart", title: "faces per label, each minute of the last hour" }),
       M.el("div", { class: "chart-caption", text: "last hour, per minute: share of faces by label" }),
       M.el("div", { class: "error" }));

@@ -1,0 +1,121 @@
+"""The streaming stack publishes person records, alerts and blurred frames end to end (Redis database 11)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import redis
+
+from shared import keys
+from shared.alert_log import recent_alerts
+from shared.imaging import decode_image
+from shared.schemas import FrameResult, PersonRecord
+from tests.stack.helpers import Services, redis_url, wait_for, write_config
+from tests.tracking.synthetic import Walker, write_clip
+from tests.tracking.webhook_server import webhook_server
+
+DB = 11
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def db() -> Iterator[redis.Redis]:
+    client = redis.Redis(port=6379, db=DB, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def services(tmp_path: Path, tiny_store) -> Iterator[Services]:
+    env = {**os.environ, "MASKWATCH_MODELS": str(tiny_store.root), "MASKWATCH_LOG_LEVEL": "INFO",
+           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env.pop("MASKWATCH_REDIS_URL", None)
+    runner = Services(tmp_path, env)
+    yield runner
+    runner.close()
+
+
+def results(db: redis.Redis) -> list[FrameResult | PersonRecord]:
+    out = []
+    for _id, fields in db.xrange(keys.RESULTS_STREAM):
+        data = json.loads(fields[b"data"])
+        out.append(PersonRecord.model_validate(data) if data["type"] == "person" else FrameResult.model_validate(data))
+    return out
+
+
+def _detail(image: np.ndarray) -> float:
+    return float(np.abs(np.diff(image.astype(int), axis=1)).mean())
+
+
+def test_stack_publishes_people_alerts_and_blurred_frames(db, services, tmp_path, shared_data) -> None:
+    face = cv2.imread(str(shared_data / "faces/fm12k/without_mask/fm12k_without_mask_00002.jpg"))
+    # 4 s at 10 fps, looped: a face walks across for 2 s, then the hall is empty for 2 s (the track ends).
+    clip = write_clip(tmp_path / "hall.mp4", [Walker(face, start=0, end=20, x=60, y=100, dx=15)], frames=40, fps=10)
+    with webhook_server() as hook:
+        config = write_config(
+            tmp_path / "cams.yaml", redis_url(db), [{"id": "hall", "url": str(clip), "fps": 5, "loop": True}],
+            alerts={"webhooks": [{"url": hook.url + "/hall", "cameras": ["hall"]}],
+                    "labels": ["with_mask", "without_mask", "mask_incorrect"],  # the tiny model's label is arbitrary
+                    "confirm_frames": 2, "unmasked_share": None},
+            privacy={"blur_faces": True},
+        )
+        capture = services.start("capture", "--config", str(config), name="capture")
+        detector = services.start("detector", "--config", str(config), name="detector")
+
+        def people() -> list[PersonRecord]:
+            return [m for m in results(db) if isinstance(m, PersonRecord)]
+
+        (person, *_) = wait_for(people, 90, "a person record on the results stream")
+        assert person.camera == "hall" and person.label in ("with_mask", "without_mask", "mask_incorrect")
+        assert person.frames >= 3 and 0 < person.last_seen - person.first_seen <= 2.5
+        frames = [m for m in results(db) if isinstance(m, FrameResult)]
+        faces = [f for m in frames for f in m.faces]
+        assert faces and all(f.track_id is not None and f.track_label for f in faces)
+        assert person.track_id in {f.track_id for f in faces}
+
+        (event, *_) = hook.wait_for(1, timeout_s=10)
+        assert event["kind"] == "person" and event["camera"] == "hall" and event["type"] == "alert"
+        assert event["id"] in {e["id"] for e in recent_alerts(db)}
+
+        # The dashboard's frame is blurred where the faces are; the frames stream keeps the original.
+        def latest_with_face() -> tuple[FrameResult, bytes] | None:
+            raw, jpeg = db.get(keys.latest_result("hall")), db.get(keys.latest_jpeg("hall"))
+            result = FrameResult.model_validate_json(raw) if raw else None
+            return (result, jpeg) if result and result.faces and result.faces[0].track_id else None
+
+        latest, jpeg = wait_for(latest_with_face, 30, "a latest result with a tracked face")
+        original = next((decode_image(f[b"jpeg"]) for _id, f in db.xrange(keys.frames_stream("hall"))
+                         if int(f[b"frame"]) == latest.frame), None)
+        assert original is not None
+        x1, y1, x2, y2 = latest.faces[0].box
+        inner = (slice(y1 + 6, y2 - 6), slice(x1 + 6, x2 - 6))
+        assert _detail(decode_image(jpeg)[inner]) < 0.5 * _detail(original[inner])
+
+        # A person still in view when the stack stops is published at shutdown, not lost.
+        def open_track() -> int | None:
+            messages = results(db)
+            ended = {m.track_id for m in messages if isinstance(m, PersonRecord)}
+            last = next((m for m in reversed(messages) if isinstance(m, FrameResult)), None)
+            if last is None or not last.faces:
+                return None
+            track_id = last.faces[0].track_id
+            seen = sum(f.track_id == track_id for m in messages if isinstance(m, FrameResult) for f in m.faces)
+            return track_id if seen >= 3 and track_id not in ended else None
+
+        track_id = wait_for(open_track, 30, "a person in view for 3 frames")
+        services.stop(capture)
+        assert services.stop(detector) == 0
+    assert track_id in {p.track_id for p in people()}
+    assert "Traceback" not in services.log(detector)
