@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -13,12 +14,14 @@ from maskwatch.detect_outputs import AnnotatedSink, JsonLinesSink, LiveWindow, S
 from shared.drawing import draw_faces
 from shared.imaging import DEFAULT_MAX_PIXELS
 from shared.model_store import ModelError, ModelStore
-from shared.people import PeopleTracker
 from shared.pipeline import Pipeline, load_pipeline
 from shared.privacy import blur_faces
 from shared.schemas import FrameResult, PersonRecord
 from shared.sources import Source, SourceError, describe, expand, frame_count, iter_frames
 from shared.stats import StatsAccumulator
+
+if TYPE_CHECKING:
+    from shared.people import PeopleTracker
 
 PERSON_CROP_SIZE = 160  # pixels: best-face crops saved per person
 
@@ -96,8 +99,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         runner.close()
         if args.stats:
-            print(f"statistics: {runner.stats.write_csv(args.stats)} row(s) written to {args.stats}",
-                  file=sys.stderr)
+            try:
+                print(f"statistics: {runner.stats.write_csv(args.stats)} row(s) written to {args.stats}",
+                      file=sys.stderr)
+            except OSError as exc:
+                print(f"error: {args.stats}: cannot write statistics ({exc.strerror or exc})", file=sys.stderr)
+                failed += 1
         runner.summary.failed = failed
         print(runner.summary.text(), file=sys.stderr)
     return 1 if failed else 0
@@ -137,6 +144,8 @@ class DetectRun:
                                      model_version=self.pipeline.model_version)
                 if source.kind != "image":
                     if people is None:
+                        from shared.people import PeopleTracker  # supervision is slow to import: only for videos
+
                         people = PeopleTracker(name, (frame.fps or 10.0) / self.stride,
                                                crop_size=PERSON_CROP_SIZE if self.saver else None)
                     result, ended = people.update(result, frame.time, frame.image if self.saver else None)

@@ -99,7 +99,7 @@ class WebhookSender:
     def __init__(self, retries: int = 5, backoff_s: float = 1.0, timeout_s: float = 5.0,
                  queue_size: int = 1000) -> None:
         self.retries, self.backoff_s, self.timeout_s = retries, backoff_s, timeout_s
-        self.delivered = self.failed = self.dropped = 0
+        self.submitted = self.delivered = self.failed = self.dropped = 0
         self._queue: queue.Queue[_Job | None] = queue.Queue(maxsize=queue_size)
         self._retry: list[_Job] = []
         self._seq = itertools.count()
@@ -114,6 +114,7 @@ class WebhookSender:
             return False
         try:
             self._queue.put_nowait(_Job(0.0, next(self._seq), url, event))
+            self.submitted += 1
             return True
         except queue.Full:
             self.dropped += 1
@@ -132,7 +133,7 @@ class WebhookSender:
         if self._thread.is_alive():
             self._abort.set()
             self._thread.join(self.timeout_s + 1)
-        left = self._queue.qsize() + len(self._retry)
+        left = self.submitted - self.delivered - self.failed
         if left:
             log.warning("webhooks closed with %d alert(s) undelivered", left)
 
@@ -167,6 +168,8 @@ class WebhookSender:
             retryable = response.status_code in RETRY_STATUSES or response.status_code >= 500
         except httpx.HTTPError as exc:
             why, retryable = _one_line(f"{type(exc).__name__}: {exc}"), True
+        except Exception as exc:  # noqa: BLE001 - e.g. an event that is not JSON: never kill the sender thread
+            why, retryable = _one_line(f"{type(exc).__name__}: {exc}"), False
         if retryable and job.attempt < self.retries and not self._abort.is_set():
             delay = min(MAX_BACKOFF_S, self.backoff_s * 2**job.attempt)
             job.attempt += 1

@@ -79,9 +79,9 @@ def test_relative_video_paths_resolve_next_to_the_config(tmp_path: Path) -> None
 
 
 def test_unknown_sections_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    config = parse_config("alerts: [{when: x}]\ncameras: [{id: a, url: '0'}]", name="c.yaml")
+    config = parse_config("alarms: [{when: x}]\ncameras: [{id: a, url: '0'}]", name="c.yaml")
     assert [c.id for c in config.cameras] == ["a"]
-    assert "c.yaml: unknown section 'alerts' ignored" in caplog.text
+    assert "c.yaml: unknown section 'alarms' ignored" in caplog.text
 
 
 def test_missing_file_is_one_line_error(tmp_path: Path) -> None:

@@ -34,8 +34,8 @@ def test_failed_posts_are_retried_with_backoff() -> None:
     assert body == {"n": 1}
     gaps = [b - a for a, b in zip(server.attempts, server.attempts[1:])]
     assert len(server.attempts) == 4
-    # Exponential backoff: about 0.1, 0.2, 0.4 s between attempts.
-    assert [round(g, 1) for g in gaps] == pytest.approx([0.1, 0.2, 0.4], abs=0.1)
+    # Exponential backoff: each retry waits at least 0.1, 0.2, 0.4 s (more only when the machine is busy).
+    assert all(gap >= 0.1 * 2**i - 0.01 for i, gap in enumerate(gaps)), gaps
     assert (sender.delivered, sender.failed, sender.dropped) == (1, 0, 0)
 
 
@@ -51,13 +51,25 @@ def test_gives_up_after_the_retries_and_on_client_errors() -> None:
     assert sender.failed == 1
 
 
+def test_an_unsendable_event_fails_alone_and_the_sender_lives_on() -> None:
+    with webhook_server() as server:
+        sender = WebhookSender(retries=3, backoff_s=0.05, timeout_s=2)
+        try:
+            sender.submit(server.url, {"when": object()})  # not JSON
+            sender.submit(server.url, {"n": 2})
+            assert server.wait_for(1) == [{"n": 2}]
+        finally:
+            sender.close()
+    assert (sender.submitted, sender.delivered, sender.failed) == (2, 1, 1)
+
+
 def test_unreachable_hook_does_not_hold_up_other_events() -> None:
     with webhook_server() as server:
         sender = WebhookSender(retries=3, backoff_s=0.5, timeout_s=1)
         try:
             sender.submit("http://127.0.0.1:9/down", {"n": 1})  # nothing listens on port 9
             sender.submit(server.url, {"n": 2})
-            assert server.wait_for(1, timeout_s=3) == [{"n": 2}]
+            assert server.wait_for(1, timeout_s=10) == [{"n": 2}]
         finally:
             sender.close(timeout_s=0.2)
 
@@ -68,7 +80,7 @@ def test_a_slow_hook_never_blocks_the_caller_and_a_full_queue_drops() -> None:
         try:
             start = time.perf_counter()
             accepted = [sender.submit(server.url, {"n": i}) for i in range(10)]
-            assert time.perf_counter() - start < 0.1
+            assert time.perf_counter() - start < 1.0  # blocking would take 0.5 s per post
             assert accepted.count(True) in (2, 3)  # the queue, plus one the worker may already hold
             assert sender.dropped == accepted.count(False)
         finally:
