@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 runner.process(source)
             except SourceError as exc:
-                print(f"error: {exc}", file=sys.stderr)
+                tqdm.write(f"error: {exc}", file=sys.stderr)  # on its own line, not after a progress bar
                 failed += 1
             if runner.window.quit:
                 break

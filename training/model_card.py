@@ -25,7 +25,8 @@ def write_model_card(path: Path, name: str, meta: dict[str, Any], metrics: dict[
         f"{', '.join(meta['labels'])}.",
         f"- Phase 1 (head, frozen backbone): {metrics['phase1']['epochs']} epochs; phase 2 (blocks 14-16 and "
         f"Conv_1 unfrozen, lr {cfg['finetune_learning_rate']}): {metrics['phase2'].get('epochs', 0)} epochs"
-        f"{'' if metrics['phase2'].get('kept', True) else ' (not kept: it did not lower validation loss)'}.",
+        f"{'' if metrics['phase2'].get('kept', True) else ' (not kept: it did not lower validation loss)'}; "
+        f"{cfg['views']} cached views per image; loss weights: {cfg.get('balance', 'class')}.",
         f"- Serving file `{meta['model_file']}` (TFLite, quantisation: {cfg['quantize']}); crops are cut with "
         f"`shared.crops.crop_face` and margin {meta['crop_margin']} at training and serving time.",
         f"- TFLite vs Keras on {agree['n']} validation crops: top-1 agreement {agree['top1_agreement']}, "

@@ -163,12 +163,13 @@ def test_bad_entries_fail_alone(tmp_path: Path, capture_db: redis.Redis, run_cap
     wait_for(lambda: frames(capture_db, "ok"), 20, "frames of the good camera")
     assert capture_db.smembers(keys.CAMERAS_SET) == {b"ok", b"neg", b"missing", b"corrupt"}
     neg = state(capture_db, "neg")
-    assert neg["status"] == "failed" and neg["error"].startswith("config: cameras[1] (id 'neg'): fps:")
+    assert neg["status"] == "failed" and neg["error"].startswith("config: cameras[1] (id 'neg'): fps:"), neg
     missing = wait_for(lambda: (s := state(capture_db, "missing")).get("status") == "failed" and s, 20, "missing")
-    assert missing["error"] == f"{tmp_path / 'nope.mp4'}: no such video file"
+    assert missing["error"] == f"{tmp_path / 'nope.mp4'}: no such video file", missing
     bad = wait_for(lambda: (s := state(capture_db, "corrupt")).get("status") == "failed" and s, 20, "corrupt")
-    assert str(corrupt) in bad["error"] and "\n" not in bad["error"]
-    assert state(capture_db, "ok")["status"] == "live"
+    assert str(corrupt) in bad["error"] and "\n" not in bad["error"], bad
+    ok = state(capture_db, "ok")
+    assert ok["status"] == "live", ok
 
 
 def test_sigterm_stops_capture_cleanly(tmp_path: Path, capture_db: redis.Redis, services) -> None:
