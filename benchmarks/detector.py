@@ -6,7 +6,7 @@ Accuracy: class-agnostic face AP@0.5, recall per mask class at IoU 0.5 and false
 (score >= 0.5) on the ilc2021 validation photos (training/splits/ilc2021_val.txt) for each `min_face`.
 Speed: median ms per detection (pre- and post-processing included, 2 ONNX Runtime threads) on real
 frames of ../shared/data/video/airport.mp4 resized to 640x480 and 1280x720, at min_face 16.
-Writes benchmarks/results/detector.json (versions benchmarked before and not named again are kept).
+Writes benchmarks/results/detector.json (results of versions or min_face values not run again are kept).
 Timings on a shared machine depend on its load: each version records the 1-minute load average.
 """
 
@@ -85,7 +85,8 @@ def main() -> int:
     results = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads},
                "promoted": store.current("detector"), "versions": previous.get("versions", {})}
     for name in versions:
-        row = {"accuracy": {}, "load_average_1m": round(os.getloadavg()[0], 2)}
+        row = results["versions"].get(name, {"accuracy": {}})  # earlier min_face results are kept
+        row["load_average_1m"] = round(os.getloadavg()[0], 2)
         for min_face in args.min_face:
             metrics = evaluate_version(store, name, [SCENES], min_face=min_face, threads=args.threads)
             row["accuracy"][f"min_face_{min_face}"] = metrics.as_dict()

@@ -26,6 +26,7 @@ DATA = REPO.parent / "shared" / "data"
 WEIGHTS = REPO.parent / "shared" / "weights" / "mobilenet_v2_1.0_224_imagenet_from_torchvision_no_top.weights.h5"
 RESULTS = REPO / "benchmarks" / "results"
 HELDOUT = REPO / "training" / "splits" / "ilc2021_val.txt"
+DETECTOR = "retinaface-masked-ilc2021"  # every classifier is compared behind the same detector
 
 
 def maskwatch(*args: str) -> str:
@@ -44,7 +45,7 @@ def held_out_eval(version_dir: Path, extra_folders: list[str] = ()) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         maskwatch("eval", str(version_dir), *extra_folders, "--scenes", str(DATA / "scenes" / "ilc2021"),
-                  "--photos", str(HELDOUT), "--json", str(report))
+                  "--photos", str(HELDOUT), "--detector", DETECTOR, "--json", str(report))
         return json.loads(report.read_text())
 
 
@@ -67,6 +68,7 @@ def summarise(version_dir: Path, report: dict, seconds: float | None) -> dict:
         "heldout_map50": scenes["map50"], "heldout_face_ap50": scenes["face_ap50"],
         "heldout_ap50": scenes["ap50"], "heldout_matched_faces": matched["n"],
         "heldout_undetected": scenes["undetected"], "tflite_vs_keras": metrics["tflite_vs_keras"],
+        "detector": scenes["detector"],
         "folders": report.get("folders"),
     }
 

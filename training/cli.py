@@ -110,6 +110,7 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--photos", metavar="LIST", help="only these photo stems of --scenes (one a line), e.g. "
                    "training/splits/ilc2021_val.txt")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--detector", metavar="VERSION", help="detector version for --scenes (default: the promoted one)")
     p.add_argument("--min-face", type=int, default=16, help="smallest face the detector looks for (pixels)")
     p.add_argument("--threads", type=int, default=2)
     _models_arg(p)
@@ -151,7 +152,7 @@ def _eval(args: argparse.Namespace) -> int:
         if args.scenes:
             stems = set(read_list(args.photos)) if args.photos else None
             photos = load_voc(args.scenes, stems=stems)
-            detector = RetinaFaceDetector.from_version(ModelStore(args.models).load("detector"),
+            detector = RetinaFaceDetector.from_version(ModelStore(args.models).load("detector", args.detector),
                                                        min_face=args.min_face, threads=args.threads)
             report = evaluate_scenes(Pipeline(detector, classifier), photos)
             print(format_scenes(report))

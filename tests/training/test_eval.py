@@ -96,10 +96,13 @@ def test_match_detections_is_one_to_one() -> None:
     assert match_detections(np.zeros((0, 4)), np.zeros(0), gt) == []
 
 
-def test_eval_refuses_bad_input(colour_store: ModelStore, tmp_path: Path, capsys) -> None:
+def test_eval_refuses_bad_input(colour_store: ModelStore, tmp_path: Path, voc_dir: Path, capsys) -> None:
     version = str(colour_store.kind_dir("classifier") / "colours")
     assert main(["eval", version]) == 2
     assert main(["eval", str(tmp_path / "classifier" / "nope"), str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["eval", version, "--scenes", str(tmp_path / "missing")]) == 2
     assert "VOC folder not found" in capsys.readouterr().err
+    assert main(["eval", version, "--scenes", str(voc_dir), "--models", str(colour_store.root),
+                 "--detector", "no-such-detector"]) == 2
+    assert "detector version 'no-such-detector' not found" in capsys.readouterr().err
