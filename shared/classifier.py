@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,22 +15,31 @@ from shared.model_store import ModelError, ModelVersion
 
 TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
+# Each mode as one multiply-add per RGB channel: x * scale + offset.
+_AFFINE: dict[str, tuple[np.ndarray, np.ndarray]] = {
+    "torch": (1 / (255.0 * TORCH_STD), -TORCH_MEAN / TORCH_STD),
+    "keras": (np.full(3, 1 / 127.5, np.float32), np.full(3, -1.0, np.float32)),
+    "raw": (np.ones(3, np.float32), np.zeros(3, np.float32)),
+}
 
 
 def preprocess_crops(crops_bgr: Sequence[np.ndarray], mode: str) -> np.ndarray:
-    """Stack BGR uint8 crops into the float batch a model expects ('torch' or 'keras' normalisation)."""
-    batch = np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2RGB) for c in crops_bgr]).astype(np.float32)
-    if mode == "torch":
-        return (batch / 255.0 - TORCH_MEAN) / TORCH_STD
-    if mode == "keras":
-        return batch / 127.5 - 1.0
-    if mode == "raw":
-        return batch
-    raise ModelError(f"unknown preprocessing {mode!r}")
+    """Stack BGR uint8 crops into the RGB float batch a model expects ('torch', 'keras' or 'raw')."""
+    if mode not in _AFFINE:
+        raise ModelError(f"unknown preprocessing {mode!r}")
+    scale, offset = _AFFINE[mode]
+    rgb = np.stack(crops_bgr)[..., ::-1]
+    batch = np.empty(rgb.shape, np.float32)
+    np.multiply(rgb, scale.astype(np.float32), out=batch)
+    batch += offset.astype(np.float32)
+    return batch
 
 
 class FaceClassifier:
-    """Classifies square face crops; one `predict` call runs one batch through the interpreter."""
+    """Classifies square face crops; one `predict` call runs one batch through the interpreter.
+
+    `threads` defaults to the machine's cores (at most 4); the runtime's own default is one thread.
+    """
 
     def __init__(
         self,
@@ -44,6 +54,8 @@ class FaceClassifier:
         self.labels = list(labels)
         self.input_size, self.preprocessing = int(input_size), preprocessing
         self.crop_margin, self.name = float(crop_margin), name
+        if threads is None:
+            threads = min(4, os.cpu_count() or 1)
         try:
             self.interpreter = Interpreter(model_path=model_path, num_threads=threads)
         except (ValueError, RuntimeError) as exc:
