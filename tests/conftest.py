@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SHARED_WEIGHTS = REPO.parent / "shared" / "weights"
+
+
+def flushed_redis(db: int) -> Iterator[redis.Redis]:
+    """A client on database `db` of the local Redis, flushed before and after; skips when Redis is absent."""
+    client = redis.Redis(host="127.0.0.1", port=6379, db=db, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
 
 
 def _need(path: Path) -> Path:

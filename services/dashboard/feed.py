@@ -24,7 +24,7 @@ ALERTS_SHOWN = 10
 
 
 class Feed:
-    """Pushes frame results (at most `fps` per camera), person records, camera overviews and alerts.
+    """Pushes frame results (at most `fps` per camera, the latest one), person records, overviews and alerts.
 
     Slow subscribers lose the oldest messages rather than slowing the reader (no unbounded queues).
     """
@@ -35,6 +35,7 @@ class Feed:
         self.min_gap = 1.0 / fps if fps > 0 else 0.0
         self._subscribers: set[asyncio.Queue] = set()
         self._last_sent: dict[str, float] = {}
+        self._pending: dict[str, FrameResult] = {}
         self._overviews: dict[str, dict] = {}
         self._alerts: list[dict] = []
 
@@ -72,11 +73,12 @@ class Feed:
                     if time.monotonic() >= next_overview:
                         await self._refresh_overviews()
                         next_overview = time.monotonic() + OVERVIEW_EVERY
-                    reply = await self.redis.xread({keys.RESULTS_STREAM: last_id}, count=500, block=1000)
+                    reply = await self.redis.xread({keys.RESULTS_STREAM: last_id}, count=500, block=250)
                     for _, entries in reply or []:
                         for entry_id, fields in entries:
                             last_id = decode_str(entry_id)
                             self._forward(fields)
+                    self._send_due(time.monotonic())
                     backoff.reset()
             except (redis.RedisError, OSError) as exc:
                 delay = backoff.delay()
@@ -102,11 +104,15 @@ class Feed:
         if not isinstance(result, FrameResult):
             self.publish("person", json.loads(result.to_json()))
             return
-        now = time.monotonic()
-        if not result.camera or now - self._last_sent.get(result.camera, float("-inf")) < self.min_gap:
-            return
-        self._last_sent[result.camera] = now
-        self.publish("frame", json.loads(result.to_json()))
+        if result.camera:
+            self._pending[result.camera] = result  # latest wins: a throttled frame is replaced, not lost
+            self._send_due(time.monotonic())
+
+    def _send_due(self, now: float) -> None:
+        """Send each camera's latest waiting frame once its gap since the last one sent has passed."""
+        for camera in [c for c in self._pending if now - self._last_sent.get(c, float("-inf")) >= self.min_gap]:
+            self._last_sent[camera] = now
+            self.publish("frame", json.loads(self._pending.pop(camera).to_json()))
 
 
 def _sse(event: str, data: object) -> str:

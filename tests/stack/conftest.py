@@ -9,19 +9,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.conftest import flushed_redis
 from tests.stack.helpers import PRIVATE_PORTS, REDIS_SERVER, PrivateRedis, Services, free_port
 
 
 def _db(number: int) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=6379, db=number, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    yield from flushed_redis(number)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import redis
 
 from shared.alert_log import ALERTS_LIST, recent_alerts, redis_sink
 from shared.alerts import AlertDispatcher, AlertsConfig
+from tests.conftest import flushed_redis
 from tests.tracking.synthetic import face, frame
 
 DB = 10
@@ -16,15 +17,7 @@ DB = 10
 
 @pytest.fixture
 def client() -> Iterator[redis.Redis]:
-    client = redis.Redis(host="127.0.0.1", port=6379, db=DB, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    yield from flushed_redis(DB)
 
 
 def test_alerts_are_kept_newest_first_and_capped(client: redis.Redis) -> None:

@@ -14,6 +14,7 @@ from shared import keys
 from shared.config import DetectorConfig
 from shared.live_people import LivePeople
 from shared.schemas import FrameResult
+from tests.conftest import flushed_redis
 from tests.tracking.synthetic import face
 
 DB = 12
@@ -21,15 +22,7 @@ DB = 12
 
 @pytest.fixture
 def db() -> Iterator[redis.Redis]:
-    client = redis.Redis(port=6379, db=DB, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    yield from flushed_redis(DB)
 
 
 def camera_frame(index: int, t: float, faces) -> FrameResult:

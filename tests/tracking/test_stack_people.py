@@ -17,6 +17,7 @@ from shared.alert_log import recent_alerts
 from shared.imaging import decode_image
 from shared.schemas import FrameResult, PersonRecord
 from tests.stack.helpers import Services, redis_url, wait_for, write_config
+from tests.conftest import flushed_redis
 from tests.tracking.synthetic import Walker, write_clip
 from tests.tracking.webhook_server import webhook_server
 
@@ -26,15 +27,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def db() -> Iterator[redis.Redis]:
-    client = redis.Redis(port=6379, db=DB, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    yield from flushed_redis(DB)
 
 
 @pytest.fixture
