@@ -125,6 +125,8 @@ class RetinaFaceDetector:
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
+        # Idle threads must not spin: the classifier runs on the same cores right after detection.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
