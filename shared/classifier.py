@@ -35,6 +35,26 @@ def preprocess_crops(crops_bgr: Sequence[np.ndarray], mode: str) -> np.ndarray:
     return batch
 
 
+class BatchRunner:
+    """A TFLite interpreter with one input and one output that takes batches of any size."""
+
+    def __init__(self, interpreter: Interpreter) -> None:
+        self.interpreter = interpreter
+        self._input = interpreter.get_input_details()[0]["index"]
+        self._output = interpreter.get_output_details()[0]["index"]
+        self._batch = 0
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Run one batch; the input is resized only when the batch size changes."""
+        if len(batch) != self._batch:
+            self.interpreter.resize_tensor_input(self._input, list(batch.shape))
+            self.interpreter.allocate_tensors()
+            self._batch = len(batch)
+        self.interpreter.set_tensor(self._input, batch)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output).copy()
+
+
 class FaceClassifier:
     """Classifies square face crops; one `predict` call runs one batch through the interpreter.
 
@@ -57,12 +77,9 @@ class FaceClassifier:
         if threads is None:
             threads = min(4, os.cpu_count() or 1)
         try:
-            self.interpreter = Interpreter(model_path=model_path, num_threads=threads)
+            self.run = BatchRunner(Interpreter(model_path=model_path, num_threads=threads))
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load classifier {model_path}: {exc}") from None
-        self._input = self.interpreter.get_input_details()[0]["index"]
-        self._output = self.interpreter.get_output_details()[0]["index"]
-        self._batch = 0
 
     @classmethod
     def from_version(cls, version: ModelVersion, **options: Any) -> FaceClassifier:
@@ -82,11 +99,4 @@ class FaceClassifier:
         """Class probabilities (N x len(labels)) for N square BGR crops of `input_size`."""
         if not crops_bgr:
             return np.zeros((0, len(self.labels)), np.float32)
-        batch = preprocess_crops(crops_bgr, self.preprocessing)
-        if len(batch) != self._batch:
-            self.interpreter.resize_tensor_input(self._input, list(batch.shape))
-            self.interpreter.allocate_tensors()
-            self._batch = len(batch)
-        self.interpreter.set_tensor(self._input, batch)
-        self.interpreter.invoke()
-        return np.array(self.interpreter.get_tensor(self._output), dtype=np.float32)
+        return self.run(preprocess_crops(crops_bgr, self.preprocessing)).astype(np.float32, copy=False)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from shared.classifier import preprocess_crops
+from shared.classifier import BatchRunner, preprocess_crops
 from shared.imaging import ImageError
 from training.augment import Augmentation
 from training.dataset import Sample, load_square
@@ -29,22 +29,12 @@ class FeatureExtractor:
 
         self.preprocessing = preprocessing
         self.output_shape = tuple(model.output.shape[1:])
-        self.interpreter = Interpreter(
-            model_content=tf.lite.TFLiteConverter.from_keras_model(model).convert(), num_threads=threads)
-        self._input = self.interpreter.get_input_details()[0]["index"]
-        self._output = self.interpreter.get_output_details()[0]["index"]
-        self._batch = 0
+        self.run = BatchRunner(Interpreter(
+            model_content=tf.lite.TFLiteConverter.from_keras_model(model).convert(), num_threads=threads))
 
     def __call__(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         """Features of a batch of square BGR crops."""
-        batch = preprocess_crops(crops_bgr, self.preprocessing)
-        if len(batch) != self._batch:
-            self.interpreter.resize_tensor_input(self._input, list(batch.shape))
-            self.interpreter.allocate_tensors()
-            self._batch = len(batch)
-        self.interpreter.set_tensor(self._input, batch)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output).copy()
+        return self.run(preprocess_crops(crops_bgr, self.preprocessing))
 
 
 def view_crop(sample: Sample, size: int, view: int, augmentation: Augmentation, seed: int, index: int) -> np.ndarray:
