@@ -71,3 +71,16 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory):
     build_tiny_classifier(store, "tiny-test")
     store.promote("classifier", "tiny-test")
     return store
+
+
+@pytest.fixture
+def services(tmp_path: Path, tiny_store):
+    """Launcher for `maskwatch` service processes using the tiny model store; all are killed at the end."""
+    from tests.stack.helpers import Services
+
+    env = {**os.environ, "MASKWATCH_MODELS": str(tiny_store.root), "MASKWATCH_LOG_LEVEL": "INFO",
+           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env.pop("MASKWATCH_REDIS_URL", None)
+    runner = Services(tmp_path, env)
+    yield runner
+    runner.close()

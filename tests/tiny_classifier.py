@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 from shared.model_store import ModelStore, ModelVersion
 from shared.schemas import MASK_LABELS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 import redis
 
 from tests.conftest import flushed_redis
-from tests.stack.helpers import PRIVATE_PORTS, REDIS_SERVER, PrivateRedis, Services, free_port
+from tests.stack.helpers import PRIVATE_PORTS, REDIS_SERVER, PrivateRedis, free_port
 
 
 def _db(number: int) -> Iterator[redis.Redis]:
@@ -46,13 +45,3 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     yield server
     server.kill()
 
-
-@pytest.fixture
-def services(tmp_path: Path, tiny_store) -> Iterator[Services]:
-    """Launcher for `maskwatch` service processes using the tiny model store; all are killed at the end."""
-    env = {**os.environ, "MASKWATCH_MODELS": str(tiny_store.root), "MASKWATCH_LOG_LEVEL": "INFO",
-           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    env.pop("MASKWATCH_REDIS_URL", None)
-    runner = Services(tmp_path, env)
-    yield runner
-    runner.close()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,7 +14,7 @@ from shared import keys
 from shared.alert_log import recent_alerts
 from shared.imaging import decode_image
 from shared.schemas import FrameResult, PersonRecord
-from tests.stack.helpers import Services, redis_url, wait_for, write_config
+from tests.stack.helpers import redis_url, wait_for, write_config
 from tests.conftest import flushed_redis
 from tests.tracking.synthetic import Walker, write_clip
 from tests.tracking.webhook_server import webhook_server
@@ -28,16 +26,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def db() -> Iterator[redis.Redis]:
     yield from flushed_redis(DB)
-
-
-@pytest.fixture
-def services(tmp_path: Path, tiny_store) -> Iterator[Services]:
-    env = {**os.environ, "MASKWATCH_MODELS": str(tiny_store.root), "MASKWATCH_LOG_LEVEL": "INFO",
-           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    env.pop("MASKWATCH_REDIS_URL", None)
-    runner = Services(tmp_path, env)
-    yield runner
-    runner.close()
 
 
 def results(db: redis.Redis) -> list[FrameResult | PersonRecord]:
