@@ -135,21 +135,20 @@ class Aggregator:
                     pipe.hincrby(totals, name, int(amount))
             if result.model_version:
                 pipe.hset(totals, "model_version", result.model_version)
-        event = self._event(result)
+        event = self._event(result, increments, ts)
         if event is not None:
             pipe.lpush(keys.camera_events(camera), json.dumps(event))
             pipe.ltrim(keys.camera_events(camera), 0, stats.EVENTS_KEPT - 1)
 
-    def _event(self, result: FrameResult | PersonRecord) -> dict | None:
+    def _event(self, result: FrameResult | PersonRecord, increments: dict[str, float], ts: float) -> dict | None:
         """A person record, or a frame whose set of labels differs from the camera's previous frame's."""
         if isinstance(result, PersonRecord):
             return {"type": "person", "time": result.last_seen, "label": result.label,
                     "track_id": result.track_id, "first_seen": result.first_seen, "frames": result.frames}
-        counts = {k.split(":", 1)[1]: int(v) for k, v in stats.result_increments(result).items()
-                  if k.startswith("faces:")}
+        counts = {k.split(":", 1)[1]: int(v) for k, v in increments.items() if k.startswith("faces:")}
         previous = self._last_counts.get(result.camera)
         self._last_counts[result.camera] = counts
         if previous is None or set(counts) == set(previous):
             return None
-        return {"type": "change", "time": stats.event_time(result, time.time()), "frame": result.frame,
+        return {"type": "change", "time": ts, "frame": result.frame,
                 "faces": counts, "previous": previous}

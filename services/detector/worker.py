@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis
-from pydantic import BaseModel
 
 from services.detector.models import LivePipeline
 from shared import keys
@@ -161,7 +160,7 @@ class DetectorWorker:
         jpeg = encode_jpeg(blur_faces(image, [f.box for f in faces])) if self.blur else message.jpeg
         self.publish(entry, result, jpeg)
 
-    def post_process(self, result: FrameResult) -> list[BaseModel]:
+    def post_process(self, result: FrameResult) -> list[FrameResult | PersonRecord]:
         """Per-camera step between a frame's result and publishing: returns the messages to publish.
 
         The extension point for tracking: it may fill track ids into `result.faces` and append
@@ -192,7 +191,7 @@ class DetectorWorker:
         camera = result.camera or ""
         pipe = self.client.pipeline(transaction=True)
         for message in messages:
-            pipe.xadd(keys.RESULTS_STREAM, {"data": message.model_dump_json(exclude_none=True)},
+            pipe.xadd(keys.RESULTS_STREAM, {"data": message.to_json()},
                       maxlen=self.options.results_maxlen, approximate=True)
         pipe.set(keys.latest_result(camera), result.to_json())
         pipe.set(keys.latest_jpeg(camera), jpeg)
