@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-# The top of the backbone that phase 2 fine-tunes; everything below it stays frozen.
-SPLIT_LAYER = "block_13_project_BN"
+# The first block that phase 2 fine-tunes by default; everything below it stays frozen.
+DEFAULT_FINETUNE_FROM = 14
 EXPANSIONS = (1, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6)
 FILTERS = (16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320)
 STRIDES = (1, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1)
@@ -110,16 +110,28 @@ def build_backbone(input_size: int, pretrained: str | Path | None, variant: str 
     return model
 
 
-def split_backbone(backbone: Any) -> tuple[Any, Any]:
-    """Cut the backbone at `SPLIT_LAYER`: (frozen bottom, trainable top) as two models."""
+def split_layer(first_trainable_block: int) -> str:
+    """Name of the layer that outputs the block before `first_trainable_block` (1-16): where the backbone is cut."""
+    if not 1 <= first_trainable_block < len(FILTERS):
+        raise ValueError(f"the first fine-tuned block must be 1-{len(FILTERS) - 1}, not {first_trainable_block}")
+    block = first_trainable_block - 1
+    if block == 0:
+        return "expanded_conv_project_BN"
+    residual = FILTERS[block - 1] == FILTERS[block] and STRIDES[block] == 1
+    return f"block_{block}_add" if residual else f"block_{block}_project_BN"
+
+
+def split_backbone(backbone: Any, first_trainable_block: int = DEFAULT_FINETUNE_FROM) -> tuple[Any, Any]:
+    """Cut the backbone before `first_trainable_block`: (frozen bottom, trainable top) as two models."""
     from tensorflow import keras
 
-    mid = backbone.get_layer(SPLIT_LAYER).output
+    cut = split_layer(first_trainable_block)
+    mid = backbone.get_layer(cut).output
     bottom = keras.Model(backbone.input, mid, name="bottom")
     top_input = keras.Input(mid.shape[1:], name="mid")
     names = [layer.name for layer in backbone.layers]
-    start = names.index(SPLIT_LAYER) + 1
-    tensors: dict[str, Any] = {SPLIT_LAYER: top_input}
+    start = names.index(cut) + 1
+    tensors: dict[str, Any] = {cut: top_input}
     x = top_input
     for layer in backbone.layers[start:]:
         inbound = layer._inbound_nodes[0].input_tensors  # noqa: SLF001 - Keras has no public API

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.crops import DEFAULT_MARGIN
+from training.backbone import DEFAULT_FINETUNE_FROM
 
 log = logging.getLogger("maskwatch.training")
 PRETRAINED_ENV = "MASKWATCH_PRETRAINED"
@@ -54,6 +55,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-epochs", type=int, default=6, help="phase 2 (top blocks) epochs; 0 = skip")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--finetune-lr", type=float, default=1e-4)
+    p.add_argument("--finetune-from", type=int, default=DEFAULT_FINETUNE_FROM, metavar="BLOCK",
+                   help="first MobileNetV2 block (1-16) that phase 2 trains; lower = deeper fine-tuning, "
+                        f"larger feature cache (default {DEFAULT_FINETUNE_FROM})")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--balance", choices=("class", "root-class", "none"), default="class",
@@ -88,12 +92,14 @@ def _train(args: argparse.Namespace) -> int:
         roots=[str(r) for r in args.roots], out=args.out, val_roots=[str(v) for v in args.val],
         input_size=args.input_size, pretrained=pretrained, split=args.split, val_fraction=args.val_fraction,
         **({"dedup_distance": args.dedup_distance} if args.dedup_distance is not None else {}), views=args.views, epochs=args.epochs,
-        finetune_epochs=args.finetune_epochs, learning_rate=args.lr, finetune_learning_rate=args.finetune_lr,
+        finetune_epochs=args.finetune_epochs, finetune_from=args.finetune_from, learning_rate=args.lr, finetune_learning_rate=args.finetune_lr,
         batch_size=args.batch_size, patience=args.patience, balance=args.balance,
         seed=args.seed, quantize=args.quantize, cache_dir=args.cache, name=args.name, promote=args.promote,
         threads=args.threads, description=args.description)
     if cfg.input_size < 32:
         return _fail("--input-size must be at least 32")
+    if not 1 <= cfg.finetune_from <= 16:
+        return _fail("--finetune-from must be a MobileNetV2 block from 1 to 16")
     try:
         version = run_training(cfg)
     except (TrainingError, PretrainedError) as exc:

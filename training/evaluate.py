@@ -100,7 +100,8 @@ def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto]) -> dict[str,
     """Run the pipeline on annotated photos: mAP@0.5 per class, face AP, and label metrics on matched faces.
 
     Every detection is classified (including `not_face`, which counts as a wrong label on a matched face
-    and is dropped from the detection metrics, as the services drop it).
+    and is dropped from the detection metrics, as the services drop it). False positives per image count
+    detections that match no labelled face at IoU 0.5: all the detector's, and those left after `not_face`.
     """
     pipeline = Pipeline(pipeline.detector, pipeline.classifier, drop_labels=frozenset())
     gt_labels = sorted({o.label for p in photos for o in p.objects})
@@ -108,6 +109,7 @@ def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto]) -> dict[str,
     cat_id = {c: i + 1 for i, c in enumerate(categories)}
     images, gts, dets, face_gts, face_dets = [], [], [], [], []
     y_true, y_pred, undetected, skipped, n_dropped = [], [], {c: 0 for c in gt_labels}, 0, 0
+    false_detected, false_served = 0, 0
     for image_id, photo in enumerate(tqdm(photos, desc="scenes", unit="photo", mininterval=5), start=1):
         try:
             image = read_image(photo.image)
@@ -136,6 +138,9 @@ def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto]) -> dict[str,
             face_dets.append({**det, "category_id": 1, "score": f.score})
         pairs = match_detections(boxes, scores, gt_boxes)
         matched = {g for _, g in pairs}
+        stray = set(range(len(faces))) - {d for d, _ in pairs}
+        false_detected += len(stray)
+        false_served += sum(1 for d in stray if faces[d].label != NOT_FACE)
         for d, g in pairs:
             y_true.append(photo.objects[g].label)
             y_pred.append(faces[d].label)
@@ -153,6 +158,8 @@ def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto]) -> dict[str,
         "detection_recall": {c: round(1 - undetected[c] / total_gt[c], 4) if total_gt[c] else None
                              for c in gt_labels},
         "not_face_dropped": n_dropped,
+        "false_positives_per_image": {"detector": round(false_detected / max(len(images), 1), 4),
+                                      "after_not_face": round(false_served / max(len(images), 1), 4)},
         "ap50": ap, "map50": round(float(np.mean(class_aps)), 4) if class_aps else 0.0,
         "face_ap50": coco_ap50(images, face_gts, face_dets, ["face"])["face"],
         "detector": pipeline.detector.name, "classifier": pipeline.classifier.name,
@@ -169,5 +176,8 @@ def format_scenes(report: dict[str, Any]) -> str:
                  f"{c} {v:.4f}" for c, v in report["detection_recall"].items() if v is not None),
              f"not detected (IoU < {MATCH_IOU}): {report['undetected']}; "
              f"detections classified not_face: {report['not_face_dropped']}",
+             "false positives per image (no labelled face at IoU 0.5): detector "
+             f"{report['false_positives_per_image']['detector']:.3f}, after dropping not_face "
+             f"{report['false_positives_per_image']['after_not_face']:.3f}",
              format_classification(report["matched_faces"], "labels on detected (matched) faces:")]
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from shared.classifier import FaceClassifier
 from shared.crops import DEFAULT_MARGIN
 from shared.model_store import ModelStore, ModelVersion
 from training.augment import Augmentation
+from training.backbone import DEFAULT_FINETUNE_FROM
 from training.dataset import Sample, class_counts, class_names, load_square, scan_folders
 from training.dedup import DEFAULT_DISTANCE, duplicate_groups, hash_files, near_duplicate_pairs
 from training.errors import TrainingError
@@ -47,6 +48,7 @@ class TrainConfig:
     views: int = 3                  # plain crop + (views - 1) augmented copies per training image
     epochs: int = 40
     finetune_epochs: int = 6
+    finetune_from: int = DEFAULT_FINETUNE_FROM  # first MobileNetV2 block that phase 2 trains
     learning_rate: float = 1e-3
     finetune_learning_rate: float = 1e-4
     batch_size: int = 64
@@ -198,10 +200,10 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     log.info("classes %s; train %s; val %s", labels, class_counts(split.train), class_counts(split.val))
 
     backbone = build_backbone(cfg.input_size, cfg.pretrained, cfg.variant)
-    bottom, top = split_backbone(backbone)
+    bottom, top = split_backbone(backbone, cfg.finetune_from)
     extractor = FeatureExtractor(bottom, cfg.preprocessing, cfg.threads)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else None
-    weights_tag = f"{cfg.variant}:{cfg.pretrained}"
+    weights_tag = f"{cfg.variant}:{cfg.pretrained}:from{cfg.finetune_from}"
     aug = Augmentation()
     t_feat = time.time()
     # Every sample gets every view and each root is cached on its own, so one cache serves any split
@@ -227,7 +229,7 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
               "best_val_loss": min(history["val_loss"])}
     phase_starts = [len(history["loss"])]
 
-    # Phase 2: unfreeze the top blocks (BatchNorm statistics stay frozen) at a lower learning rate.
+    # Phase 2: unfreeze the blocks from `finetune_from` up (BatchNorm statistics stay frozen), lower learning rate.
     phase2: dict[str, Any] = {"epochs": 0}
     if cfg.finetune_epochs > 0:
         head_weights, top_weights = head.get_weights(), top.get_weights()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.backbone import PretrainedError, build_backbone, build_head, split_backbone
+from training.backbone import PretrainedError, build_backbone, build_head, split_backbone, split_layer
 
 WEIGHTS_NAME = "mobilenet_v2_1.0_224_imagenet_from_torchvision_no_top.weights.h5"
 
@@ -54,14 +54,25 @@ def test_pretrained_features_separate_images(weights_file: Path, scene_photos: l
     assert f[0] @ f[1] > f[0] @ f[2]
 
 
-def test_split_backbone_computes_the_same_function() -> None:
+@pytest.mark.parametrize("first_block", [14, 11, 6, 1])
+def test_split_backbone_computes_the_same_function(first_block: int) -> None:
     model = build_backbone(64, None)
-    bottom, top = split_backbone(model)
+    bottom, top = split_backbone(model, first_block)
     x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
     np.testing.assert_allclose(top(bottom(x)).numpy(), model(x).numpy(), rtol=1e-4, atol=1e-4)
+    trained = {layer.name.split("_")[1] for layer in top.layers if layer.name.startswith("block_")}
+    assert min(int(b) for b in trained) == first_block
     head = build_head(3, (1280,))
     probs = head(model(x).numpy().mean((1, 2))).numpy()
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+
+
+def test_split_layer_names_the_block_output() -> None:
+    assert split_layer(14) == "block_13_project_BN"  # stride 2: no residual
+    assert split_layer(13) == "block_12_add"
+    assert split_layer(1) == "expanded_conv_project_BN"
+    with pytest.raises(ValueError, match="1-16"):
+        split_layer(17)
 
 
 def test_missing_or_wrong_weights_are_one_line_errors(tmp_path: Path) -> None:

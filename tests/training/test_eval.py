@@ -86,6 +86,7 @@ def test_scene_eval_matches_classifies_and_scores(colour_store: ModelStore, tmp_
     assert matched["n"] == 3 and matched["accuracy"] == 1.0
     assert report["ap50"]["red"] == 1.0 and report["ap50"]["green"] == 1.0 and report["ap50"]["blue"] == 0.0
     assert report["detection_recall"]["blue"] == 0.0
+    assert report["false_positives_per_image"] == {"detector": 0.5, "after_not_face": 0.5}  # the stray box
     assert 0.7 < report["face_ap50"] < 0.8  # 3 of 4 faces found, one stray box ranked last
 
 
