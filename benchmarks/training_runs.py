@@ -26,7 +26,7 @@ DATA = REPO.parent / "shared" / "data"
 WEIGHTS = REPO.parent / "shared" / "weights" / "mobilenet_v2_1.0_224_imagenet_from_torchvision_no_top.weights.h5"
 RESULTS = REPO / "benchmarks" / "results"
 HELDOUT = REPO / "training" / "splits" / "ilc2021_val.txt"
-DETECTOR = "retinaface-masked-ilc2021"  # every classifier is compared behind the same detector
+DETECTOR = "retinaface-masked-ilc2021-640"  # the shipped detector: every classifier is compared behind it
 
 
 def maskwatch(*args: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 # The first block that phase 2 fine-tunes by default; everything below it stays frozen.
-DEFAULT_FINETUNE_FROM = 14
+DEFAULT_FINETUNE_FROM = 7
 EXPANSIONS = (1, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6)
 FILTERS = (16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320)
 STRIDES = (1, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1)

@@ -8,6 +8,17 @@ from typing import Any
 from training.metrics import format_classification
 
 
+def _phase2_epochs(metrics: dict[str, Any]) -> str:
+    """"N epochs (best: K)" for phase 2, or why it was not kept."""
+    phase2 = metrics["phase2"]
+    if not phase2.get("epochs"):
+        return "skipped"
+    if not phase2.get("kept", True):
+        return f"{phase2['epochs']} epochs (not kept: it did not lower validation loss)"
+    losses = metrics["history"]["val_loss"][metrics["phase1"]["epochs"]:]
+    return f"{phase2['epochs']} epochs (weights of epoch {losses.index(min(losses)) + 1} kept)"
+
+
 def write_model_card(path: Path, name: str, meta: dict[str, Any], metrics: dict[str, Any],
                      summary: dict[str, Any]) -> None:
     """Describe the model, its data, how it was validated and how well it did."""
@@ -23,9 +34,9 @@ def write_model_card(path: Path, name: str, meta: dict[str, Any], metrics: dict[
         f"'{meta['preprocessing']}' normalisation; pre-trained weights: {cfg['pretrained'] or 'none'}.",
         "- Head: average pool -> dense 128 ReLU -> dropout 0.5 -> softmax over "
         f"{', '.join(meta['labels'])}.",
-        f"- Phase 1 (head, frozen backbone): {metrics['phase1']['epochs']} epochs; phase 2 (blocks 14-16 and "
-        f"Conv_1 unfrozen, lr {cfg['finetune_learning_rate']}): {metrics['phase2'].get('epochs', 0)} epochs"
-        f"{'' if metrics['phase2'].get('kept', True) else ' (not kept: it did not lower validation loss)'}; "
+        f"- Phase 1 (head, frozen backbone): {metrics['phase1']['epochs']} epochs; phase 2 (blocks "
+        f"{cfg.get('finetune_from', 14)}-16 and Conv_1 unfrozen, lr {cfg['finetune_learning_rate']}): "
+        f"{_phase2_epochs(metrics)}; "
         f"{cfg['views']} cached views per image; loss weights: {cfg.get('balance', 'class')}.",
         f"- Serving file `{meta['model_file']}` (TFLite, quantisation: {cfg['quantize']}); crops are cut with "
         f"`shared.crops.crop_face` and margin {meta['crop_margin']} at training and serving time.",

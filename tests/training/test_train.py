@@ -70,6 +70,23 @@ def test_training_is_reproducible(trained: tuple[ModelStore, int], squares_datas
     assert m1["history"]["loss"][:3] == pytest.approx(m2["history"]["loss"][:3], rel=1e-3)
 
 
+def test_deeper_finetuning_trains_more_blocks(trained: tuple[ModelStore, int], squares_dataset: Path) -> None:
+    store, _ = trained
+    cache = store.root / "cache"
+    before = set(cache.iterdir())
+    assert main(["train", str(squares_dataset), "--out", str(store.root), "--no-pretrained", "--input-size", "32",
+                 "--views", "1", "--epochs", "25", "--finetune-epochs", "2", "--finetune-from", "11",
+                 "--batch-size", "16", "--patience", "8", "--name", "squares-deep", "--cache", str(cache),
+                 "--threads", "1"]) == 0
+    version = store.load("classifier", "squares-deep")
+    assert version.meta["config"]["finetune_from"] == 11
+    metrics = json.loads((version.path / "metrics.json").read_text())
+    assert metrics["phase2"]["epochs"] >= 1 and metrics["validation"]["accuracy"] >= 0.9
+    assert set(cache.iterdir()) - before  # features cut at another block are cached apart
+    card = (version.path / "model_card.md").read_text()
+    assert "phase 2 (blocks 11-16 and Conv_1 unfrozen" in card and "kept)" in card
+
+
 def test_train_refuses_bad_options(tmp_path: Path, squares_dataset: Path, capsys) -> None:
     assert main(["train", str(squares_dataset), "--out", str(tmp_path)]) == 2
     assert "--no-pretrained" in capsys.readouterr().err
@@ -80,3 +97,6 @@ def test_train_refuses_bad_options(tmp_path: Path, squares_dataset: Path, capsys
     (tmp_path / "one" / "only").mkdir(parents=True)
     assert main(["train", str(tmp_path / "one"), "--out", str(tmp_path), "--no-pretrained"]) == 2
     assert "no images found" in capsys.readouterr().err
+    assert main(["train", str(squares_dataset), "--out", str(tmp_path), "--no-pretrained",
+                 "--finetune-from", "17"]) == 2
+    assert "--finetune-from must be a MobileNetV2 block from 1 to 16" in capsys.readouterr().err
