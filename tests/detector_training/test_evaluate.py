@@ -57,6 +57,27 @@ def test_misses_and_false_positives(tmp_path: Path) -> None:
     assert m.recall["with_mask"] == 1.0 and m.recall["without_mask"] == 0.0 and m.recall["mask_incorrect"] == 1.0
     assert m.fp_per_image == pytest.approx(0.5)
     assert 0.5 < m.ap50 < 1.0  # the low-score box still counts for AP
+    # the bare face is missed only because its box scores 0.3: found from threshold 0.3 down
+    assert m.extra["misses"] == {"without_mask": {"overlap": 0, "low_score": 1, "not_found": 0}}
+    sweep = m.extra["thresholds"]
+    assert sweep["0.4"]["recall"]["without_mask"] == 0.0 and sweep["0.3"]["recall"]["without_mask"] == 1.0
+    assert sweep["0.6"]["fp_per_image"] == pytest.approx(0.5) and sweep["0.2"]["fp_per_image"] == pytest.approx(0.5)
+
+
+def test_misplaced_and_absent_boxes_are_told_apart(tmp_path: Path) -> None:
+    scenes = _scenes(tmp_path)
+    answers = {
+        # masked face: a box shifted down by half its height (IoU 1/3); bare face: nothing near it
+        0: Detections(np.array([[10, 30, 40, 70]], np.float32), np.array([0.9], np.float32)),
+        1: Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32)),
+    }
+    m = evaluate_detector(ScriptedDetector(answers), scenes)
+    assert m.extra["misses"] == {
+        "with_mask": {"overlap": 1, "low_score": 0, "not_found": 0},
+        "without_mask": {"overlap": 0, "low_score": 0, "not_found": 1},
+        "mask_incorrect": {"overlap": 0, "low_score": 0, "not_found": 1},
+    }
+    assert m.fp_per_image == pytest.approx(0.5)
 
 
 def test_split_keeps_listed_photos_out_of_training(generated_voc) -> None:

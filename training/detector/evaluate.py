@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import supervision as sv
 from tqdm import tqdm
 
 from shared.face_detector import FaceDetector, RetinaFaceDetector
@@ -20,11 +21,13 @@ from shared.imaging import ImageError, read_image
 from shared.model_store import ModelStore
 from shared.schemas import MASK_LABELS
 from training.detector.data import Scene, split_scenes
-from training.evaluate import coco_ap50, match_detections
+from training.evaluate import MATCH_IOU, coco_ap50, match_detections
 from training.splits import ILC2021_VAL
 
 log = logging.getLogger(__name__)
 AP_SCORE_FLOOR = 0.02  # detections kept for the precision-recall curve
+SWEEP_THRESHOLDS = (0.6, 0.5, 0.4, 0.3, 0.2)  # score thresholds reported beside the operating point
+MISS_OVERLAP_IOU = 0.3  # a missed face overlapped at least this much counts as a box-placement miss
 
 
 @dataclass
@@ -67,13 +70,43 @@ def _ap50(scenes: list[Scene], results: list[tuple[np.ndarray, np.ndarray]]) -> 
     return coco_ap50(images, truth, dets, ["face"])["face"]
 
 
+def _operating_point(scenes: list[Scene], results: list[tuple[np.ndarray, np.ndarray]],
+                     threshold: float) -> tuple[dict[str, list[int]], int, dict[str, dict[str, int]]]:
+    """Found/total faces per class, false positives, and why each missed face was missed, at one threshold.
+
+    A miss is `overlap` (a kept box overlaps it at IoU 0.3-0.5), `low_score` (a box below the threshold
+    overlaps it at IoU >= 0.5) or `not_found`.
+    """
+    found = {label: [0, 0] for label in MASK_LABELS}
+    misses: dict[str, dict[str, int]] = {}
+    false = 0
+    for scene, (boxes, scores) in zip(scenes, results):
+        keep = scores >= threshold
+        pairs = match_detections(boxes[keep], scores[keep], scene.boxes)
+        false += int(keep.sum()) - len(pairs)
+        hits = {g for _, g in pairs}
+        iou = sv.box_iou_batch(np.asarray(scene.boxes, float).reshape(-1, 4), np.asarray(boxes, float).reshape(-1, 4))
+        for g, label in enumerate(scene.labels):
+            counts = found.setdefault(label, [0, 0])
+            counts[0] += int(g in hits)
+            counts[1] += 1
+            if g in hits:
+                continue
+            kept, dropped = iou[g][keep], iou[g][~keep]
+            cause = ("overlap" if kept.size and kept.max() >= MISS_OVERLAP_IOU
+                     else "low_score" if dropped.size and dropped.max() >= MATCH_IOU else "not_found")
+            by_cause = misses.setdefault(label, {"overlap": 0, "low_score": 0, "not_found": 0})
+            by_cause[cause] += 1
+    return found, false, misses
+
+
 def evaluate_detector(detector: FaceDetector, scenes: list[Scene], score_threshold: float = 0.5) -> DetectorMetrics:
     """Run a detector over annotated photos; it must report scores down to AP_SCORE_FLOOR for a full AP curve.
 
-    Recall and false positives count detections scoring at least `score_threshold` (the operating point).
+    Recall and false positives count detections scoring at least `score_threshold` (the operating point);
+    `extra` adds the same at each of SWEEP_THRESHOLDS and the causes of the misses at the operating point.
     """
-    results, found_by_class = [], {label: [0, 0] for label in MASK_LABELS}
-    false, seconds, used = 0, 0.0, []
+    results, seconds, used = [], 0.0, []
     for scene in tqdm(scenes, desc="evaluating", unit="photo", leave=False):
         try:
             image = read_image(scene.image)
@@ -85,17 +118,15 @@ def evaluate_detector(detector: FaceDetector, scenes: list[Scene], score_thresho
         seconds += time.perf_counter() - t0
         used.append(scene)
         results.append((det.boxes, det.scores))
-        keep = det.scores >= score_threshold
-        pairs = match_detections(det.boxes[keep], det.scores[keep], scene.boxes)
-        false += int(keep.sum()) - len(pairs)
-        hits = {g for _, g in pairs}
-        for g, label in enumerate(scene.labels):
-            counts = found_by_class.setdefault(label, [0, 0])
-            counts[0] += int(g in hits)
-            counts[1] += 1
     n = max(len(used), 1)
+    found_by_class, false, misses = _operating_point(used, results, score_threshold)
     total_found = sum(f for f, _ in found_by_class.values())
     total = sum(t for _, t in found_by_class.values())
+    sweep = {}
+    for threshold in SWEEP_THRESHOLDS:
+        found_t, false_t, _ = _operating_point(used, results, threshold)
+        sweep[str(threshold)] = {"recall": {k: round(f / t, 4) for k, (f, t) in found_t.items() if t},
+                                 "fp_per_image": round(false_t / n, 4)}
     return DetectorMetrics(
         ap50=_ap50(used, results),
         recall={k: f / t for k, (f, t) in found_by_class.items() if t},
@@ -105,6 +136,7 @@ def evaluate_detector(detector: FaceDetector, scenes: list[Scene], score_thresho
         faces={k: t for k, (_, t) in found_by_class.items()},
         score_threshold=score_threshold,
         ms_per_image=1000 * seconds / n,
+        extra={"thresholds": sweep, "misses": misses},
     )
 
 
@@ -124,5 +156,5 @@ def evaluate_version(
         loaded, score_threshold=AP_SCORE_FLOOR, min_face=min_face, threads=threads
     )
     metrics = evaluate_detector(detector, val, score_threshold)
-    metrics.extra = {"version": loaded.name, "min_face": min_face, "photos": "validation split " + val_list.name}
+    metrics.extra |= {"version": loaded.name, "min_face": min_face, "photos": "validation split " + val_list.name}
     return metrics
