@@ -58,6 +58,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--finetune-from", type=int, default=DEFAULT_FINETUNE_FROM, metavar="BLOCK",
                    help="first MobileNetV2 block (1-16) that phase 2 trains; lower = deeper fine-tuning, "
                         f"larger feature cache (default {DEFAULT_FINETUNE_FROM})")
+    p.add_argument("--ema", type=float, default=0.999, metavar="MOMENTUM",
+                   help="phase 2 validates and keeps a moving average of the weights with this momentum "
+                        "(default 0.999: about 1,000 steps; use less for tiny data sets; 0 = off)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--balance", choices=("class", "root-class", "none"), default="class",
@@ -93,11 +96,14 @@ def _train(args: argparse.Namespace) -> int:
         input_size=args.input_size, pretrained=pretrained, split=args.split, val_fraction=args.val_fraction,
         **({"dedup_distance": args.dedup_distance} if args.dedup_distance is not None else {}), views=args.views, epochs=args.epochs,
         finetune_epochs=args.finetune_epochs, finetune_from=args.finetune_from, learning_rate=args.lr, finetune_learning_rate=args.finetune_lr,
+        ema=args.ema,
         batch_size=args.batch_size, patience=args.patience, balance=args.balance,
         seed=args.seed, quantize=args.quantize, cache_dir=args.cache, name=args.name, promote=args.promote,
         threads=args.threads, description=args.description)
     if cfg.input_size < 32:
         return _fail("--input-size must be at least 32")
+    if not 0 <= cfg.ema < 1:
+        return _fail("--ema must be a momentum in [0, 1), e.g. 0.999")
     if not 1 <= cfg.finetune_from <= 16:
         return _fail("--finetune-from must be a MobileNetV2 block from 1 to 16")
     try:

@@ -35,8 +35,9 @@ def write_model_card(path: Path, name: str, meta: dict[str, Any], metrics: dict[
         "- Head: average pool -> dense 128 ReLU -> dropout 0.5 -> softmax over "
         f"{', '.join(meta['labels'])}.",
         f"- Phase 1 (head, frozen backbone): {metrics['phase1']['epochs']} epochs; phase 2 (blocks "
-        f"{cfg.get('finetune_from', 14)}-16 and Conv_1 unfrozen, lr {cfg['finetune_learning_rate']}): "
-        f"{_phase2_epochs(metrics)}; "
+        f"{cfg.get('finetune_from', 14)}-16 and Conv_1 unfrozen, lr {cfg['finetune_learning_rate']}"
+        + (f", weights averaged with momentum {cfg['ema']}" if cfg.get("ema") else "")
+        + f"): {_phase2_epochs(metrics)}; "
         f"{cfg['views']} cached views per image; loss weights: {cfg.get('balance', 'class')}.",
         f"- Serving file `{meta['model_file']}` (TFLite, quantisation: {cfg['quantize']}); crops are cut with "
         f"`shared.crops.crop_face` and margin {meta['crop_margin']} at training and serving time.",

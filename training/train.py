@@ -51,6 +51,7 @@ class TrainConfig:
     finetune_from: int = DEFAULT_FINETUNE_FROM  # first MobileNetV2 block that phase 2 trains
     learning_rate: float = 1e-3
     finetune_learning_rate: float = 1e-4
+    ema: float = 0.999              # phase 2 validates and keeps an exponential moving average of the weights (0 = off)
     batch_size: int = 64
     patience: int = 5
     balance: str = "class"          # loss weights: "class", "root-class" (each root x class cell equal) or "none"
@@ -130,15 +131,21 @@ def sample_weights(labels: np.ndarray, roots: np.ndarray, mode: str) -> np.ndarr
 
 
 def _fit(model: Any, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, cfg: TrainConfig,
-         epochs: int, lr: float, weights: np.ndarray | None) -> dict[str, list[float]]:
-    """Fit with early stopping on validation loss, keeping the best epoch's weights."""
+         epochs: int, lr: float, weights: np.ndarray | None, ema: float = 0.0) -> dict[str, list[float]]:
+    """Fit with early stopping on validation loss, keeping the best epoch's weights.
+
+    With `ema` > 0 the optimizer keeps an exponential moving average of the weights (Polyak averaging);
+    validation, early stopping and the kept weights all use that average instead of the last step's.
+    """
     from tensorflow import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    optimizer = keras.optimizers.Adam(lr, use_ema=ema > 0, ema_momentum=ema or 0.99)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
+    # SwapEMAWeights must run before EarlyStopping so that the best weights it keeps are the averaged ones.
+    callbacks = ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema > 0 else []) + [stop]
     history = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=cfg.batch_size,
-                        sample_weight=weights, callbacks=[stop], verbose=2, shuffle=True)
+                        sample_weight=weights, callbacks=callbacks, verbose=2, shuffle=True)
     return {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}
 
 
@@ -241,7 +248,7 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
         tuned = keras.Model(inputs, head(keras.layers.GlobalAveragePooling2D()(top(inputs, training=False))))
         t2 = time.time()
         h2 = _fit(tuned, x_mid, y_tr, xv_mid, y_va, cfg, cfg.finetune_epochs, cfg.finetune_learning_rate,
-                  weights)
+                  weights, cfg.ema)
         best2 = min(h2["val_loss"])
         phase2 = {"epochs": len(h2["loss"]), "seconds": round(time.time() - t2, 1), "best_val_loss": best2,
                   "kept": best2 < phase1["best_val_loss"]}

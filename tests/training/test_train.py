@@ -38,6 +38,8 @@ def test_train_writes_a_valid_promoted_version(trained: tuple[ModelStore, int]) 
     train = set((version.path / "split" / "train.txt").read_text().split())
     val = set((version.path / "split" / "val.txt").read_text().split())
     assert len(train) + len(val) == 72 and not train & val
+    card = (version.path / "model_card.md").read_text()
+    assert "unfrozen, lr 0.0001, weights averaged with momentum 0.999)" in card  # the default
 
 
 def test_trained_model_serves_and_agrees_with_keras(trained: tuple[ModelStore, int]) -> None:
@@ -76,15 +78,15 @@ def test_deeper_finetuning_trains_more_blocks(trained: tuple[ModelStore, int], s
     before = set(cache.iterdir())
     assert main(["train", str(squares_dataset), "--out", str(store.root), "--no-pretrained", "--input-size", "32",
                  "--views", "1", "--epochs", "25", "--finetune-epochs", "2", "--finetune-from", "11",
-                 "--batch-size", "16", "--patience", "8", "--name", "squares-deep", "--cache", str(cache),
-                 "--threads", "1"]) == 0
+                 "--ema", "0", "--batch-size", "16", "--patience", "8", "--name", "squares-deep",
+                 "--cache", str(cache), "--threads", "1"]) == 0
     version = store.load("classifier", "squares-deep")
     assert version.meta["config"]["finetune_from"] == 11
     metrics = json.loads((version.path / "metrics.json").read_text())
     assert metrics["phase2"]["epochs"] >= 1 and metrics["validation"]["accuracy"] >= 0.9
     assert set(cache.iterdir()) - before  # features cut at another block are cached apart
     card = (version.path / "model_card.md").read_text()
-    assert "phase 2 (blocks 11-16 and Conv_1 unfrozen" in card and "kept)" in card
+    assert "phase 2 (blocks 11-16 and Conv_1 unfrozen, lr 0.0001):" in card and "kept)" in card
 
 
 def test_train_refuses_bad_options(tmp_path: Path, squares_dataset: Path, capsys) -> None:
@@ -100,3 +102,26 @@ def test_train_refuses_bad_options(tmp_path: Path, squares_dataset: Path, capsys
     assert main(["train", str(squares_dataset), "--out", str(tmp_path), "--no-pretrained",
                  "--finetune-from", "17"]) == 2
     assert "--finetune-from must be a MobileNetV2 block from 1 to 16" in capsys.readouterr().err
+    assert main(["train", str(squares_dataset), "--out", str(tmp_path), "--no-pretrained", "--ema", "1"]) == 2
+    assert "--ema must be a momentum in [0, 1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_fit_keeps_the_validated_weights(ema: float) -> None:
+    """With or without weight averaging, the weights kept are exactly those that scored the best val_loss."""
+    from tensorflow import keras
+
+    from training.train import TrainConfig, _fit
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * rng.normal(size=256) > 0).astype(int)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    start = model.get_weights()
+    cfg = TrainConfig(roots=[], out="", batch_size=32, patience=2)
+    history = _fit(model, x[:192], y[:192], x[192:], y[192:], cfg, epochs=6, lr=0.5, weights=None, ema=ema)
+    kept = model.evaluate(x[192:], y[192:], verbose=0, return_dict=True)["loss"]
+    assert kept == pytest.approx(min(history["val_loss"]), rel=1e-4)
+    moved = np.abs(model.get_weights()[0] - start[0]).max()
+    assert moved > 0.05  # it trained
