@@ -52,7 +52,8 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                    "near-duplicates (default 8)")
     p.add_argument("--views", type=int, default=3, help="cached views per training image: 1 plain + augmented")
     p.add_argument("--epochs", type=int, default=40, help="phase 1 (head) epochs, early stopping")
-    p.add_argument("--finetune-epochs", type=int, default=6, help="phase 2 (top blocks) epochs; 0 = skip")
+    p.add_argument("--finetune-epochs", type=int, default=12,
+                   help="phase 2 (top blocks) epochs, early stopping (default 12); 0 = skip")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--finetune-lr", type=float, default=1e-4)
     p.add_argument("--finetune-from", type=int, default=DEFAULT_FINETUNE_FROM, metavar="BLOCK",

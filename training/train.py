@@ -47,7 +47,7 @@ class TrainConfig:
     dedup_distance: int = DEFAULT_DISTANCE
     views: int = 3                  # plain crop + (views - 1) augmented copies per training image
     epochs: int = 40
-    finetune_epochs: int = 6
+    finetune_epochs: int = 12
     finetune_from: int = DEFAULT_FINETUNE_FROM  # first MobileNetV2 block that phase 2 trains
     learning_rate: float = 1e-3
     finetune_learning_rate: float = 1e-4
