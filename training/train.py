@@ -139,7 +139,7 @@ def _fit(model: Any, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarra
     """
     from tensorflow import keras
 
-    optimizer = keras.optimizers.Adam(lr, use_ema=ema > 0, ema_momentum=ema or 0.99)
+    optimizer = keras.optimizers.Adam(lr, use_ema=ema > 0, ema_momentum=ema)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
     # SwapEMAWeights must run before EarlyStopping so that the best weights it keeps are the averaged ones.
