@@ -9,7 +9,7 @@ from training.metrics import format_classification
 
 
 def _phase2_epochs(metrics: dict[str, Any]) -> str:
-    """"N epochs (best: K)" for phase 2, or why it was not kept."""
+    """"N epochs (weights of epoch K kept)" for phase 2, "skipped", or why it was not kept."""
     phase2 = metrics["phase2"]
     if not phase2.get("epochs"):
         return "skipped"

@@ -119,14 +119,13 @@ def evaluate_detector(detector: FaceDetector, scenes: list[Scene], score_thresho
         used.append(scene)
         results.append((det.boxes, det.scores))
     n = max(len(used), 1)
-    found_by_class, false, misses = _operating_point(used, results, score_threshold)
+    points = {t: _operating_point(used, results, t) for t in dict.fromkeys((score_threshold, *SWEEP_THRESHOLDS))}
+    found_by_class, false, misses = points[score_threshold]
     total_found = sum(f for f, _ in found_by_class.values())
     total = sum(t for _, t in found_by_class.values())
-    sweep = {}
-    for threshold in SWEEP_THRESHOLDS:
-        found_t, false_t, _ = _operating_point(used, results, threshold)
-        sweep[str(threshold)] = {"recall": {k: round(f / t, 4) for k, (f, t) in found_t.items() if t},
-                                 "fp_per_image": round(false_t / n, 4)}
+    sweep = {str(threshold): {"recall": {k: round(f / t, 4) for k, (f, t) in points[threshold][0].items() if t},
+                              "fp_per_image": round(points[threshold][1] / n, 4)}
+             for threshold in SWEEP_THRESHOLDS}
     return DetectorMetrics(
         ap50=_ap50(used, results),
         recall={k: f / t for k, (f, t) in found_by_class.items() if t},
