@@ -62,9 +62,11 @@ def summarise(version_dir: Path, report: dict, seconds: float | None) -> dict:
         "train_seconds": seconds if seconds is not None else metrics["training_seconds"],
         "own_validation_accuracy": metrics["validation"]["accuracy"],
         "own_validation_macro_f1": metrics["validation"]["macro_f1"],
+        "own_validation_by_root": metrics.get("validation_by_root"),
         "own_validation_loss": min(metrics[phase]["best_val_loss"] for phase in ("phase1", "phase2")
                                    if "best_val_loss" in metrics[phase]),  # the kept model's (how runs are chosen)
         "heldout_label_accuracy": matched["accuracy"], "heldout_macro_f1": matched["macro_f1"],
+        "heldout_compliance_accuracy": scenes["compliance_accuracy"],
         "heldout_mask_incorrect_recall": per.get("mask_incorrect", {}).get("recall"),
         "heldout_without_mask_precision": per.get("without_mask", {}).get("precision"),
         "heldout_map50": scenes["map50"], "heldout_face_ap50": scenes["face_ap50"],

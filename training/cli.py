@@ -64,9 +64,9 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
                         "(default 0.999: about 1,000 steps; use less for tiny data sets; 0 = off)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--patience", type=int, default=5)
-    p.add_argument("--balance", choices=("class", "root-class", "none"), default="class",
-                   help="loss weights: every class equal (default), every root x class cell equal (lifts "
-                        "small in-domain roots), or none")
+    p.add_argument("--balance", choices=("class", "sqrt", "root-class", "none"), default="class",
+                   help="loss weights: every class equal (default), sqrt (a class weighs the square root of "
+                        "its size), every root x class cell equal (lifts small in-domain roots), or none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quantize", choices=QUANTIZE_MODES, default="float16")
     p.add_argument("--cache", metavar="DIR", default=os.environ.get("MASKWATCH_CACHE"),
@@ -123,6 +123,8 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--photos", metavar="LIST", help="only these photo stems of --scenes (one a line), e.g. "
                    "training/splits/ilc2021_val.txt")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--errors", metavar="DIR", help="with --scenes: save each wrongly labelled face (the crop the "
+                   "classifier saw), errors.json and a contact sheet here")
     p.add_argument("--detector", metavar="VERSION", help="detector version for --scenes (default: the promoted one)")
     p.add_argument("--min-face", type=int, default=16, help="smallest face the detector looks for (pixels)")
     p.add_argument("--threads", type=int, default=2)
@@ -146,6 +148,7 @@ def _eval(args: argparse.Namespace) -> int:
     from shared.model_store import ModelError, ModelStore
     from shared.pipeline import Pipeline
     from training.dataset import scan_folders
+    from training.error_review import ErrorReview
     from training.errors import TrainingError
     from training.evaluate import evaluate_folder, evaluate_scenes, format_scenes
     from training.metrics import format_classification, plot_confusion
@@ -154,6 +157,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     if not args.folders and not args.scenes:
         return _fail("nothing to evaluate: give classification folders and/or --scenes VOC_DIR")
+    if args.errors and not args.scenes:
+        return _fail("--errors needs --scenes (it saves wrongly labelled faces of the scene photos)")
     try:
         version = _resolve_version(args.version, args.models)
         classifier = FaceClassifier.from_version(version, threads=args.threads)
@@ -167,8 +172,11 @@ def _eval(args: argparse.Namespace) -> int:
             photos = load_voc(args.scenes, stems=stems)
             detector = RetinaFaceDetector.from_version(ModelStore(args.models).load("detector", args.detector),
                                                        min_face=args.min_face, threads=args.threads)
-            report = evaluate_scenes(Pipeline(detector, classifier), photos)
+            review = ErrorReview(args.errors, classifier.input_size, classifier.crop_margin) if args.errors else None
+            report = evaluate_scenes(Pipeline(detector, classifier), photos, review)
             print(format_scenes(report))
+            if review is not None:
+                print(f"{len(review.errors)} wrongly labelled faces -> {review.close()}")
             out["scenes"] = report
     except (ModelError, TrainingError, ImageError) as exc:
         return _fail(str(exc))

@@ -17,8 +17,9 @@ from tqdm import tqdm
 from shared.classifier import FaceClassifier
 from shared.imaging import ImageError, read_image
 from shared.pipeline import Pipeline
-from shared.schemas import MASK_LABELS, NOT_FACE
+from shared.schemas import COMPLIANT_LABELS, MASK_LABELS, NOT_FACE
 from training.dataset import Sample, load_square
+from training.error_review import ErrorReview
 from training.metrics import classification_metrics, format_classification
 from training.voc import VocPhoto
 
@@ -51,6 +52,15 @@ def evaluate_folder(classifier: FaceClassifier, samples: Sequence[Sample], batch
     report = classification_metrics(y_true, y_pred, report_labels(y_true, classifier.labels))
     report["skipped"] = skipped
     return report
+
+
+def compliance_accuracy(y_true: Sequence[str], y_pred: Sequence[str]) -> float | None:
+    """Share of faces whose predicted label is on the same side of compliance (a compliant label or not) as
+    the truth: what the dashboard's compliance rate depends on. None without faces."""
+    if not y_true:
+        return None
+    same = sum((t in COMPLIANT_LABELS) == (p in COMPLIANT_LABELS) for t, p in zip(y_true, y_pred))
+    return round(same / len(y_true), 4)
 
 
 def match_detections(det_boxes: np.ndarray, det_scores: np.ndarray, gt_boxes: np.ndarray,
@@ -96,8 +106,10 @@ def coco_ap50(images: list[dict], gts: list[dict], dets: list[dict], categories:
     return out
 
 
-def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto]) -> dict[str, Any]:
+def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto], review: ErrorReview | None = None) -> dict[str, Any]:
     """Run the pipeline on annotated photos: mAP@0.5 per class, face AP, and label metrics on matched faces.
+
+    With `review`, every matched face whose label is wrong is saved there for review by eye.
 
     Every detection is classified (including `not_face`, which counts as a wrong label on a matched face
     and is dropped from the detection metrics, as the services drop it). False positives per image count
@@ -144,6 +156,8 @@ def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto]) -> dict[str,
         for d, g in pairs:
             y_true.append(photo.objects[g].label)
             y_pred.append(faces[d].label)
+            if review is not None and y_pred[-1] != y_true[-1]:
+                review.add(image, photo.image.name, faces[d], y_true[-1])
         for g, o in enumerate(photo.objects):
             if g not in matched:
                 undetected[o.label] += 1
@@ -154,6 +168,7 @@ def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto]) -> dict[str,
     return {
         "photos": len(images), "skipped_photos": skipped, "gt_faces": len(gts),
         "matched_faces": classification_metrics(y_true, y_pred, labels),
+        "compliance_accuracy": compliance_accuracy(y_true, y_pred),
         "undetected": undetected,
         "detection_recall": {c: round(1 - undetected[c] / total_gt[c], 4) if total_gt[c] else None
                              for c in gt_labels},
@@ -180,4 +195,7 @@ def format_scenes(report: dict[str, Any]) -> str:
              f"{report['false_positives_per_image']['detector']:.3f}, after dropping not_face "
              f"{report['false_positives_per_image']['after_not_face']:.3f}",
              format_classification(report["matched_faces"], "labels on detected (matched) faces:")]
+    if report.get("compliance_accuracy") is not None:
+        lines.append(f"compliant or not ({', '.join(sorted(COMPLIANT_LABELS))} vs the rest) on matched faces: "
+                     f"accuracy {report['compliance_accuracy']:.4f}")
     return "\n".join(lines)

@@ -54,7 +54,7 @@ class TrainConfig:
     ema: float = 0.999              # phase 2 validates and keeps an exponential moving average of the weights (0 = off)
     batch_size: int = 64
     patience: int = 5
-    balance: str = "class"          # loss weights: "class", "root-class" (each root x class cell equal) or "none"
+    balance: str = "class"          # loss weights: "class", "sqrt", "root-class" (each root x class cell equal) or "none"
     seed: int = 0
     quantize: str = "float16"
     cache_dir: str | None = None
@@ -115,18 +115,19 @@ def make_split(cfg: TrainConfig) -> Split:
     return Split(samples, np.asarray(tr), np.asarray(va), summary)
 
 
-BALANCE_MODES = ("class", "root-class", "none")
+BALANCE_MODES = ("class", "sqrt", "root-class", "none")
 
 
 def sample_weights(labels: np.ndarray, roots: np.ndarray, mode: str) -> np.ndarray | None:
-    """Loss weights that give every class (or every root x class cell) the same total weight; mean 1."""
+    """Loss weights, mean 1: every class (or root x class cell) the same total weight, or for "sqrt"
+    a class's total weight grows with the square root of its size (half-way between "class" and "none")."""
     if mode == "none":
         return None
     if mode not in BALANCE_MODES:
         raise TrainingError(f"unknown balance mode {mode!r} (expected one of {', '.join(BALANCE_MODES)})")
-    cells = labels.astype(str) if mode == "class" else np.char.add(roots.astype(str), "|" + labels.astype(str))
+    cells = labels.astype(str) if mode != "root-class" else np.char.add(roots.astype(str), "|" + labels.astype(str))
     _, inverse, counts = np.unique(cells, return_inverse=True, return_counts=True)
-    weights = 1.0 / counts[inverse]
+    weights = counts[inverse] ** (-0.5 if mode == "sqrt" else -1.0)
     return (weights / weights.mean()).astype(np.float32)
 
 
@@ -181,6 +182,15 @@ def _predict_files(classifier: FaceClassifier, samples: Sequence[Sample], batch:
         crops = [load_square(s.path, classifier.input_size) for s in samples[start : start + batch]]
         out.append(classifier.predict(crops))
     return np.concatenate(out) if out else np.zeros((0, len(classifier.labels)), np.float32)
+
+
+def accuracy_by_root(samples: Sequence[Sample], predicted: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Validation accuracy and size per data root (by folder name): how each source fares on its own."""
+    out: dict[str, dict[str, float]] = {}
+    for root in dict.fromkeys(s.root for s in samples):
+        hits = [p == s.label for s, p in zip(samples, predicted) if s.root == root]
+        out[Path(root).name] = {"n": len(hits), "accuracy": round(sum(hits) / len(hits), 4)}
+    return out
 
 
 def run_training(cfg: TrainConfig) -> ModelVersion:
@@ -275,11 +285,13 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     val_samples = [split.samples[i] for i in val_idx]
     probs = _predict_files(classifier, val_samples)
     keras_probs = head.predict(pooler.predict(xv_mid[:256], verbose=0), verbose=0)
-    report = classification_metrics([s.label for s in val_samples], [labels[i] for i in probs.argmax(1)], labels)
+    predicted = [labels[i] for i in probs.argmax(1)]
+    report = classification_metrics([s.label for s in val_samples], predicted, labels)
     print(format_classification(report, f"validation ({split.summary['method']}), exported TFLite model:"))
 
     seconds = round(time.time() - started, 1)
-    metrics = {"validation": report, "tflite_vs_keras": tflite_agreement(keras_probs, probs[: len(keras_probs)]),
+    metrics = {"validation": report, "validation_by_root": accuracy_by_root(val_samples, predicted),
+               "tflite_vs_keras": tflite_agreement(keras_probs, probs[: len(keras_probs)]),
                "phase1": phase1, "phase2": phase2, "feature_seconds": round(feature_seconds, 1),
                "training_seconds": seconds, "history": history}
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

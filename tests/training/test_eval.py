@@ -17,7 +17,8 @@ from shared.model_store import ModelStore
 from shared.pipeline import Pipeline
 from tests.training.colour_model import build_colour_classifier
 from tests.training.conftest import write_voc
-from training.evaluate import evaluate_scenes, match_detections
+from training.error_review import ErrorReview
+from training.evaluate import compliance_accuracy, evaluate_scenes, match_detections
 from training.voc import load_voc
 
 BGR = {"red": (0, 0, 230), "green": (0, 230, 0), "blue": (230, 0, 0)}
@@ -90,6 +91,33 @@ def test_scene_eval_matches_classifies_and_scores(colour_store: ModelStore, tmp_
     assert 0.7 < report["face_ap50"] < 0.8  # 3 of 4 faces found, one stray box ranked last
 
 
+def test_scene_eval_saves_wrongly_labelled_faces(colour_store: ModelStore, tmp_path: Path) -> None:
+    root = tmp_path / "voc"
+    photo = np.full((120, 160, 3), 255, np.uint8)
+    photo[10:50, 10:50] = BGR["red"]
+    photo[60:100, 100:140] = BGR["green"]
+    write_voc(root, "a", photo, [("red", (10, 10, 50, 50)), ("blue", (100, 60, 140, 100))])  # green labelled blue
+    classifier = FaceClassifier.from_version(colour_store.load("classifier", "colours"))
+    review = ErrorReview(tmp_path / "errors", classifier.input_size, classifier.crop_margin)
+    report = evaluate_scenes(Pipeline(FixedDetector([[[10, 10, 50, 50], [100, 60, 140, 100]]]), classifier),
+                             load_voc(root), review)
+    assert report["matched_faces"]["accuracy"] == 0.5
+    index = json.loads(review.close().read_text())
+    assert [(e["photo"], e["box"], e["truth"], e["predicted"]) for e in index] == \
+        [("a.jpg", [100, 60, 140, 100], "blue", "green")]
+    crop = cv2.imread(str(tmp_path / "errors" / index[0]["file"]))
+    assert index[0]["file"] == "000-blue-as-green-a.jpg" and crop.shape[:2] == (classifier.input_size,) * 2
+    assert np.abs(crop[crop.shape[0] // 2, crop.shape[1] // 2].astype(int) - BGR["green"]).max() < 30
+    assert cv2.imread(str(tmp_path / "errors" / "sheet.jpg")).shape[0] > classifier.input_size
+
+
+def test_compliance_accuracy_counts_only_the_compliance_boundary() -> None:
+    truth = ["with_mask", "with_mask", "without_mask", "mask_incorrect", "without_mask"]
+    preds = ["with_mask", "mask_incorrect", "mask_incorrect", "without_mask", "with_mask"]
+    assert compliance_accuracy(truth, preds) == 0.6  # two of the five cross it
+    assert compliance_accuracy([], []) is None
+
+
 def test_match_detections_is_one_to_one() -> None:
     gt = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], float)
     dets = np.array([[0, 0, 10, 10], [1, 0, 10, 10], [20, 0, 30, 10]], float)
@@ -107,3 +135,9 @@ def test_eval_refuses_bad_input(colour_store: ModelStore, tmp_path: Path, voc_di
     assert main(["eval", version, "--scenes", str(voc_dir), "--models", str(colour_store.root),
                  "--detector", "no-such-detector"]) == 2
     assert "detector version 'no-such-detector' not found" in capsys.readouterr().err
+    assert main(["eval", version, str(tmp_path), "--errors", str(tmp_path / "errors")]) == 2
+    assert "--errors needs --scenes" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("x")
+    assert main(["eval", version, "--scenes", str(voc_dir), "--models", str(colour_store.root),
+                 "--errors", str(tmp_path / "a-file")]) == 2
+    assert "cannot write label errors to" in capsys.readouterr().err

@@ -40,6 +40,11 @@ def test_train_writes_a_valid_promoted_version(trained: tuple[ModelStore, int]) 
     assert len(train) + len(val) == 72 and not train & val
     card = (version.path / "model_card.md").read_text()
     assert "unfrozen, lr 0.0001, weights averaged with momentum 0.999)" in card  # the default
+    metrics = json.loads((version.path / "metrics.json").read_text())
+    by_root = metrics["validation_by_root"]
+    assert list(by_root) == [Path(meta["config"]["roots"][0]).name] and by_root[list(by_root)[0]] == \
+        {"n": len(val), "accuracy": metrics["validation"]["accuracy"]}
+    assert f"By data root: {list(by_root)[0]} " in card
 
 
 def test_trained_model_serves_and_agrees_with_keras(trained: tuple[ModelStore, int]) -> None:
@@ -125,3 +130,26 @@ def test_fit_keeps_the_validated_weights(ema: float) -> None:
     assert kept == pytest.approx(min(history["val_loss"]), rel=1e-4)
     moved = np.abs(model.get_weights()[0] - start[0]).max()
     assert moved > 0.05  # it trained
+
+
+def test_sample_weights_balance_classes_and_roots() -> None:
+    from training.errors import TrainingError
+    from training.train import sample_weights
+
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2])  # 3, 6 and 3 samples
+    roots = np.array(["a", "a", "b", "a", "a", "a", "a", "a", "b", "b", "b", "b"])
+
+    def class_totals(w: np.ndarray) -> np.ndarray:
+        return np.bincount(labels, weights=w)
+
+    for mode in ("class", "sqrt", "root-class"):
+        assert sample_weights(labels, roots, mode).mean() == pytest.approx(1.0)
+    assert class_totals(sample_weights(labels, roots, "class")) == pytest.approx([4, 4, 4])
+    sqrt_totals = class_totals(sample_weights(labels, roots, "sqrt"))
+    assert sqrt_totals[1] / sqrt_totals[0] == pytest.approx(np.sqrt(2)) and sqrt_totals[0] == sqrt_totals[2]
+    # five root x class cells: a|0 (2), b|0 (1), a|1 (5), b|1 (1), b|2 (3), each with total 12/5
+    cell_w = sample_weights(labels, roots, "root-class")
+    assert cell_w[:2].sum() == pytest.approx(cell_w[2]) == pytest.approx(12 / 5)
+    assert sample_weights(labels, roots, "none") is None
+    with pytest.raises(TrainingError, match="unknown balance mode"):
+        sample_weights(labels, roots, "uniform")
