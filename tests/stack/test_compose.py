@@ -17,6 +17,7 @@ from shared.model_store import default_store_root
 from tests.conftest import REPO, SHARED_DATA, SHARED_WEIGHTS
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+TRAIN_SCRIPT = REPO / "deploy" / "train-default.sh"
 SERVICES = COMPOSE["services"]
 CONFIG_IN_CONTAINER = "/config/cameras.yaml"
 STACK = {spec.name.split("-")[0]: spec.args for spec in stack_services(CONFIG_IN_CONTAINER, "0.0.0.0", 8000)}
@@ -48,7 +49,7 @@ def test_commands_match_the_local_launcher(name: str) -> None:
     assert tuple(SERVICES[name]["command"]) == STACK[name]
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "dashboard", "train"])
+@pytest.mark.parametrize("name", ["capture", "detector", "dashboard"])
 def test_every_command_is_a_valid_maskwatch_command(name: str) -> None:
     args = build_parser().parse_args(SERVICES[name]["command"])
     assert args.command == SERVICES[name]["command"][0] and callable(args.func)
@@ -118,15 +119,22 @@ def test_training_job_mounts_data_weights_and_models() -> None:
     from training.cli import PRETRAINED_ENV
 
     train = SERVICES["train"]
-    env, mounts, command = train["environment"], _mounts(train), train["command"]
+    env, mounts = train["environment"], _mounts(train)
     assert mounts["/models"] == "models" and env["MASKWATCH_MODELS"] == "/models"
+    assert mounts["/cache"] == "train-cache" and env["MASKWATCH_CACHE"] == "/cache"
+    assert env["MASKWATCH_DATA_DIR"] == "/data"
+    # the job is the recipe script, installed where the entrypoint calls it
+    assert train["entrypoint"] == ["maskwatch-train-default"] and train["command"] == []
+    assert "install -m 755 /src/deploy/train-default.sh /usr/local/bin/maskwatch-train-default" in \
+        (REPO / "deploy" / "Dockerfile").read_text()
+    script = TRAIN_SCRIPT.read_text()
     # a retrained model is promoted by a person after `maskwatch eval`, never automatically
-    assert command[command.index("--out") + 1] == "/models" and "--promote" not in command
+    assert "--promote" not in script.split("exec maskwatch train")[1]
     assert env[PRETRAINED_ENV].startswith("/weights/")
     assert _default(mounts["/data"]) == "../shared/data" and _default(mounts["/weights"]) == "../shared/weights"
     if SHARED_DATA.is_dir():
-        for root in (a for a in command[1:] if a.startswith("/data/")):
-            assert (SHARED_DATA / Path(root).relative_to("/data")).is_dir(), root
+        for root in re.findall(r'"\$DATA/([^"]+)"', script):
+            assert (SHARED_DATA / root).is_dir(), root
     if SHARED_WEIGHTS.is_dir():
         assert (SHARED_WEIGHTS / Path(env[PRETRAINED_ENV]).relative_to("/weights")).is_file()
 
