@@ -57,8 +57,8 @@ def write_model_card(path: Path, name: str, meta: dict[str, Any], metrics: dict[
         "```",
         format_classification(metrics["validation"]),
         "```",
-        *([f"- By data root: " + "; ".join(f"{root} {v['accuracy']:.4f} ({v['n']} images)"
-                                          for root, v in metrics["validation_by_root"].items()) + "."]
+        *(["- By data root: " + "; ".join(f"{root} {v['accuracy']:.4f} ({v['n']} images)"
+                                         for root, v in metrics["validation_by_root"].items()) + "."]
           if "validation_by_root" in metrics else []),
         "",
         "![confusion matrix](confusion_matrix.png) ![training curves](curves.png)",
