@@ -44,14 +44,19 @@ def _data_tree(root: Path) -> list[str]:
     return stems
 
 
+def _env(data: Path, cache: Path, models: Path) -> dict[str, str]:
+    """This venv's `maskwatch` first on PATH, the script's three folders, no pre-trained weights."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MASKWATCH_DATA_DIR": str(data), "MASKWATCH_CACHE": str(cache), "MASKWATCH_MODELS": str(models)}
+    env.pop("MASKWATCH_PRETRAINED", None)
+    return env
+
+
 def test_recipe_script_holds_out_photos_cuts_crops_and_trains(tmp_path: Path) -> None:
     stems = _data_tree(tmp_path / "data")
     models, cache = tmp_path / "models", tmp_path / "cache"
     shutil.copytree(REPO / "models" / "detector", models / "detector")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "MASKWATCH_DATA_DIR": str(tmp_path / "data"), "MASKWATCH_CACHE": str(cache),
-           "MASKWATCH_MODELS": str(models)}
-    env.pop("MASKWATCH_PRETRAINED", None)
+    env = _env(tmp_path / "data", cache, models)
     # the extra arguments shrink the run and win over the recipe's (--input-size 160 becomes 32)
     run = subprocess.run(["sh", str(SCRIPT), "--no-pretrained", "--input-size", "32", "--views", "1",
                           "--epochs", "3", "--finetune-epochs", "0", "--batch-size", "16", "--threads", "1",
@@ -75,9 +80,7 @@ def test_recipe_script_holds_out_photos_cuts_crops_and_trains(tmp_path: Path) ->
 
 
 def test_recipe_script_stops_with_a_clear_error_without_scenes(tmp_path: Path) -> None:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "MASKWATCH_DATA_DIR": str(tmp_path / "nothing"), "MASKWATCH_CACHE": str(tmp_path / "cache"),
-           "MASKWATCH_MODELS": str(tmp_path / "models")}
+    env = _env(tmp_path / "nothing", tmp_path / "cache", tmp_path / "models")
     run = subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
     assert run.stderr.strip().splitlines()[-1].startswith("error: ") and "ilc2021" in run.stderr
