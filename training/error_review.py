@@ -14,6 +14,7 @@ from shared.schemas import Face
 from training.errors import TrainingError
 
 SHEET_COLUMNS = 8
+SHEET_MAX_TILES = 256  # the first 256 errors: a bounded image (JPEG stops at 65,535 pixels a side)
 INDEX_FILE = "errors.json"
 SHEET_FILE = "sheet.jpg"
 
@@ -32,7 +33,8 @@ class LabelError:
 
 
 class ErrorReview:
-    """Writes `NNN-<truth>-as-<predicted>-<photo>.jpg` per wrong face, then `errors.json` and a contact sheet."""
+    """Writes `NNN-<truth>-as-<predicted>-<photo>.jpg` per wrong face, then `errors.json` (all of them) and a
+    contact sheet of the first `SHEET_MAX_TILES`."""
 
     def __init__(self, out_dir: str | Path, crop_size: int, crop_margin: float) -> None:
         self.out_dir = Path(out_dir)
@@ -50,7 +52,8 @@ class ErrorReview:
         name = f"{len(self.errors):03d}-{truth}-as-{face.label}-{Path(photo).stem}.jpg"
         cv2.imwrite(str(self.out_dir / name), crop)
         self.errors.append(LabelError(name, photo, list(face.box), truth, face.label, face.confidence, face.probs))
-        self._tiles.append(_caption(crop, (f"label {truth}", f"model {face.label} {face.confidence:.2f}")))
+        if len(self._tiles) < SHEET_MAX_TILES:
+            self._tiles.append(_caption(crop, (f"label {truth}", f"model {face.label} {face.confidence:.2f}")))
 
     def close(self) -> Path:
         """Write the index and the contact sheet; returns the index path."""
