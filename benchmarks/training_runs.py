@@ -56,15 +56,16 @@ def summarise(version_dir: Path, report: dict, seconds: float | None) -> dict:
     scenes = report["scenes"]
     matched = scenes["matched_faces"]
     per = matched["per_class"]
+    own = metrics["validation"]
     return {
         "version": version_dir.name, "input_size": meta["input_size"],
         "model_bytes": (version_dir / meta["model_file"]).stat().st_size,
         "train_seconds": seconds if seconds is not None else metrics["training_seconds"],
-        "own_validation_accuracy": metrics["validation"]["accuracy"],
-        "own_validation_macro_f1": metrics["validation"]["macro_f1"],
+        "own_validation_accuracy": own and own["accuracy"],  # None for a refit (--val-fraction 0)
+        "own_validation_macro_f1": own and own["macro_f1"],
         "own_validation_by_root": metrics.get("validation_by_root"),
-        "own_validation_loss": min(metrics[phase]["best_val_loss"] for phase in ("phase1", "phase2")
-                                   if "best_val_loss" in metrics[phase]),  # the kept model's (how runs are chosen)
+        "own_validation_loss": min((metrics[phase]["best_val_loss"] for phase in ("phase1", "phase2")
+                                    if "best_val_loss" in metrics[phase]), default=None),  # how runs are chosen
         "heldout_label_accuracy": matched["accuracy"], "heldout_macro_f1": matched["macro_f1"],
         "heldout_compliance_accuracy": scenes["compliance_accuracy"],
         "heldout_mask_incorrect_recall": per.get("mask_incorrect", {}).get("recall"),

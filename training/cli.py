@@ -47,7 +47,10 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("group", "random"), default="group",
                    help="group: near-duplicates and crops of one photo stay on one side (default); "
                         "random: the naive, leaky split")
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of groups held out for validation (default 0.2); 0 trains on everything for "
+                   "exactly --epochs and --finetune-epochs (no early stopping): a refit with a validated "
+                   "run's epoch counts")
     p.add_argument("--dedup-distance", type=int, help="max perceptual-hash distance (bits of 64) of "
                    "near-duplicates (default 8)")
     p.add_argument("--views", type=int, default=3, help="cached views per training image: 1 plain + augmented")
@@ -103,6 +106,10 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads, description=args.description)
     if cfg.input_size < 32:
         return _fail("--input-size must be at least 32")
+    if not 0 <= cfg.val_fraction < 1:
+        return _fail("--val-fraction must be in [0, 1)")
+    if cfg.val_fraction == 0 and cfg.val_roots:
+        return _fail("--val-fraction 0 and --val exclude each other")
     if not 0 <= cfg.ema < 1:
         return _fail("--ema must be a momentum in [0, 1), e.g. 0.999")
     if not 1 <= cfg.finetune_from <= 16:

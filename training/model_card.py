@@ -15,6 +15,8 @@ def _phase2_epochs(metrics: dict[str, Any]) -> str:
         return "skipped"
     if not phase2.get("kept", True):
         return f"{phase2['epochs']} epochs (not kept: it did not lower validation loss)"
+    if "best_val_loss" not in phase2:
+        return f"{phase2['epochs']} epochs (last weights kept: no validation)"
     losses = metrics["history"]["val_loss"][metrics["phase1"]["epochs"]:]
     return f"{phase2['epochs']} epochs (weights of epoch {losses.index(min(losses)) + 1} kept)"
 
@@ -24,6 +26,7 @@ def write_model_card(path: Path, name: str, meta: dict[str, Any], metrics: dict[
     """Describe the model, its data, how it was validated and how well it did."""
     cfg = meta["config"]
     agree = metrics["tflite_vs_keras"]
+    validated = metrics["validation"] is not None
     lines = [
         f"# Face-mask classifier `{name}`",
         "",
@@ -41,7 +44,7 @@ def write_model_card(path: Path, name: str, meta: dict[str, Any], metrics: dict[
         f"{cfg['views']} cached views per image; loss weights: {cfg.get('balance', 'class')}.",
         f"- Serving file `{meta['model_file']}` (TFLite, quantisation: {cfg['quantize']}); crops are cut with "
         f"`shared.crops.crop_face` and margin {meta['crop_margin']} at training and serving time.",
-        f"- TFLite vs Keras on {agree['n']} validation crops: top-1 agreement {agree['top1_agreement']}, "
+        f"- TFLite vs Keras on {agree['n']} {'validation' if validated else 'training'} crops: top-1 agreement {agree['top1_agreement']}, "
         f"max probability difference {agree['max_abs_prob_diff']}.",
         f"- Training time: {metrics['training_seconds']:.0f} s (features {metrics['feature_seconds']:.0f} s), "
         f"{cfg['threads']} CPU threads.",
@@ -54,14 +57,13 @@ def write_model_card(path: Path, name: str, meta: dict[str, Any], metrics: dict[
         "- Split lists: `split/train.txt`, `split/val.txt`; counts: `data_summary.json`.",
         "",
         "## Validation",
-        "```",
-        format_classification(metrics["validation"]),
-        "```",
+        *(["```", format_classification(metrics["validation"]), "```"] if validated else
+          ["None: every image trained (`--val-fraction 0`), for the fixed epoch counts above."]),
         *(["- By data root: " + "; ".join(f"{root} {v['accuracy']:.4f} ({v['n']} images)"
                                          for root, v in metrics["validation_by_root"].items()) + "."]
           if "validation_by_root" in metrics else []),
         "",
-        "![confusion matrix](confusion_matrix.png) ![training curves](curves.png)",
+        ("![confusion matrix](confusion_matrix.png) " if validated else "") + "![training curves](curves.png)",
         "",
         "## Limits",
         "- Validation above is on the split named there; end-to-end numbers on real scenes come from "

@@ -43,7 +43,7 @@ class TrainConfig:
     pretrained: str | None = None
     variant: str = "symmetric"
     split: str = "group"            # "group": dedup + stratified group split; "random": the naive way
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2       # 0: no validation, every image trains for exactly the given epochs (a refit)
     dedup_distance: int = DEFAULT_DISTANCE
     views: int = 3                  # plain crop + (views - 1) augmented copies per training image
     epochs: int = 40
@@ -97,6 +97,9 @@ def make_split(cfg: TrainConfig) -> Split:
         n = len(samples)
         return Split(samples + val, np.arange(n), np.arange(n, n + len(val)), summary)
     labels = [s.label for s in samples]
+    if cfg.val_fraction == 0:
+        summary["method"] = "none: every image trains (--val-fraction 0)"
+        return Split(samples, np.arange(len(samples)), np.arange(0), summary)
     if cfg.split == "random":
         tr, va = random_split(len(samples), cfg.val_fraction, cfg.seed)
     elif cfg.split == "group":
@@ -137,11 +140,16 @@ def _fit(model: Any, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarra
 
     With `ema` > 0 the optimizer keeps an exponential moving average of the weights (Polyak averaging);
     validation, early stopping and the kept weights all use that average instead of the last step's.
+    Without validation data (`xv` empty) it trains exactly `epochs` epochs and keeps the last (averaged) weights.
     """
     from tensorflow import keras
 
     optimizer = keras.optimizers.Adam(lr, use_ema=ema > 0, ema_momentum=ema)
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if not len(xv):  # Keras's fit() writes the averaged weights into the model when it ends
+        history = model.fit(x, y, epochs=epochs, batch_size=cfg.batch_size, sample_weight=weights, verbose=2,
+                            shuffle=True)
+        return {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
     # SwapEMAWeights must run before EarlyStopping so that the best weights it keeps are the averaged ones.
     callbacks = ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema > 0 else []) + [stop]
@@ -212,7 +220,7 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     index = {name: i for i, name in enumerate(labels)}
     if len(labels) < 2:
         raise TrainingError(f"need at least two classes, found {labels}")
-    if not split.val:
+    if not split.val and cfg.val_fraction > 0:
         raise TrainingError("the validation split is empty (add data or raise --val-fraction)")
     log.info("classes %s; train %s; val %s", labels, class_counts(split.train), class_counts(split.val))
 
@@ -238,12 +246,12 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     # Phase 1: the head on pooled features of the frozen backbone.
     pooler = keras.Sequential([top, keras.layers.GlobalAveragePooling2D()])
     pooled = pooler.predict(x_mid, batch_size=256, verbose=0)
-    pooled_va = pooler.predict(xv_mid, batch_size=256, verbose=0)
+    pooled_va = pooler.predict(xv_mid, batch_size=256, verbose=0) if len(xv_mid) else np.zeros((0, pooled.shape[1]))
     head = build_head(len(labels), (pooled.shape[1],))
     t1 = time.time()
     history = _fit(head, pooled, y_tr, pooled_va, y_va, cfg, cfg.epochs, cfg.learning_rate, weights)
     phase1 = {"epochs": len(history["loss"]), "seconds": round(time.time() - t1, 1),
-              "best_val_loss": min(history["val_loss"])}
+              **({"best_val_loss": min(history["val_loss"])} if "val_loss" in history else {})}
     phase_starts = [len(history["loss"])]
 
     # Phase 2: unfreeze the blocks from `finetune_from` up (BatchNorm statistics stay frozen), lower learning rate.
@@ -259,9 +267,9 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
         t2 = time.time()
         h2 = _fit(tuned, x_mid, y_tr, xv_mid, y_va, cfg, cfg.finetune_epochs, cfg.finetune_learning_rate,
                   weights, cfg.ema)
-        best2 = min(h2["val_loss"])
-        phase2 = {"epochs": len(h2["loss"]), "seconds": round(time.time() - t2, 1), "best_val_loss": best2,
-                  "kept": best2 < phase1["best_val_loss"]}
+        phase2 = {"epochs": len(h2["loss"]), "seconds": round(time.time() - t2, 1), "kept": True}
+        if "val_loss" in h2:
+            phase2.update(best_val_loss=min(h2["val_loss"]), kept=min(h2["val_loss"]) < phase1["best_val_loss"])
         if not phase2["kept"]:
             log.info("phase 2 did not lower the validation loss; keeping the phase-1 model")
             head.set_weights(head_weights)
@@ -282,20 +290,23 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
 
     classifier = FaceClassifier(str(staging / MODEL_FILE), labels, cfg.input_size, cfg.preprocessing,
                                 DEFAULT_MARGIN, threads=cfg.threads)
-    val_samples = [split.samples[i] for i in val_idx]
-    probs = _predict_files(classifier, val_samples)
-    keras_probs = head.predict(pooler.predict(xv_mid[:256], verbose=0), verbose=0)
-    predicted = [labels[i] for i in probs.argmax(1)]
-    report = classification_metrics([s.label for s in val_samples], predicted, labels)
-    print(format_classification(report, f"validation ({split.summary['method']}), exported TFLite model:"))
+    # The export is checked against Keras on validation crops, or on training crops where there are none.
+    check_idx = (val_idx if len(val_idx) else train_idx)[:256]
+    keras_probs = head.predict(pooler.predict(np.asarray(mid[check_idx, 0], np.float32), verbose=0), verbose=0)
+    check_probs = _predict_files(classifier, [split.samples[i] for i in check_idx])
+    metrics: dict[str, Any] = {"validation": None}
+    if len(val_idx):
+        val_samples = [split.samples[i] for i in val_idx]
+        predicted = [labels[i] for i in _predict_files(classifier, val_samples).argmax(1)]
+        report = classification_metrics([s.label for s in val_samples], predicted, labels)
+        print(format_classification(report, f"validation ({split.summary['method']}), exported TFLite model:"))
+        metrics.update(validation=report, validation_by_root=accuracy_by_root(val_samples, predicted))
+        plot_confusion(report, staging / "confusion_matrix.png", f"{name}: validation")
 
     seconds = round(time.time() - started, 1)
-    metrics = {"validation": report, "validation_by_root": accuracy_by_root(val_samples, predicted),
-               "tflite_vs_keras": tflite_agreement(keras_probs, probs[: len(keras_probs)]),
-               "phase1": phase1, "phase2": phase2, "feature_seconds": round(feature_seconds, 1),
-               "training_seconds": seconds, "history": history}
+    metrics.update(tflite_vs_keras=tflite_agreement(keras_probs, check_probs), phase1=phase1, phase2=phase2,
+                   feature_seconds=round(feature_seconds, 1), training_seconds=seconds, history=history)
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    plot_confusion(report, staging / "confusion_matrix.png", f"{name}: validation")
     plot_curves(history, staging / "curves.png", phase_starts if phase2["epochs"] else ())
     write_list(staging / "split" / "train.txt", [_listed(s) for s in split.train])
     write_list(staging / "split" / "val.txt", [_listed(s) for s in split.val])
@@ -305,7 +316,8 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     meta = {"model_file": MODEL_FILE, "labels": labels, "input_size": cfg.input_size,
             "preprocessing": cfg.preprocessing, "crop_margin": DEFAULT_MARGIN, "architecture": "MobileNetV2",
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "config": asdict(cfg),
-            "val_accuracy": report["accuracy"], "val_macro_f1": report["macro_f1"],
+            "val_accuracy": metrics["validation"] and metrics["validation"]["accuracy"],
+            "val_macro_f1": metrics["validation"] and metrics["validation"]["macro_f1"],
             "description": cfg.description or f"MobileNetV2 {cfg.input_size}px face-mask classifier"}
     from training.model_card import write_model_card
 

@@ -94,6 +94,30 @@ def test_deeper_finetuning_trains_more_blocks(trained: tuple[ModelStore, int], s
     assert "phase 2 (blocks 11-16 and Conv_1 unfrozen, lr 0.0001):" in card and "kept)" in card
 
 
+def test_refit_trains_every_image_for_the_given_epochs(tmp_path: Path, squares_dataset: Path) -> None:
+    """--val-fraction 0: no split, no early stopping, the exact epoch counts, a valid and servable version."""
+    assert main(["train", str(squares_dataset), "--out", str(tmp_path), "--no-pretrained", "--input-size", "32",
+                 "--views", "1", "--epochs", "7", "--finetune-epochs", "2", "--val-fraction", "0",
+                 "--batch-size", "16", "--name", "refit", "--cache", str(tmp_path / "cache"),
+                 "--threads", "1"]) == 0
+    version = ModelStore(tmp_path).load("classifier", "refit")
+    assert len((version.path / "split" / "train.txt").read_text().split()) == 72
+    assert (version.path / "split" / "val.txt").read_text().split() == []
+    metrics = json.loads((version.path / "metrics.json").read_text())
+    assert metrics["validation"] is None and version.meta["val_accuracy"] is None
+    assert metrics["phase1"]["epochs"] == 7 and metrics["phase2"] == {"epochs": 2, "seconds": pytest.approx(
+        metrics["phase2"]["seconds"]), "kept": True}
+    assert "val_loss" not in metrics["history"] and len(metrics["history"]["loss"]) == 9
+    assert metrics["tflite_vs_keras"]["n"] == 72 and metrics["tflite_vs_keras"]["top1_agreement"] >= 0.95
+    card = (version.path / "model_card.md").read_text()
+    assert "2 epochs (last weights kept: no validation)" in card and "TFLite vs Keras on 72 training crops" in card
+    assert "confusion_matrix.png" not in version.meta["files"]
+    rng = np.random.default_rng(7)
+    crops = [square_image(colour, rng, 32) for colour in COLOURS.values() for _ in range(5)]
+    predicted = FaceClassifier.from_version(version).predict(crops).argmax(1)
+    assert np.mean(predicted == np.repeat(np.arange(len(COLOURS)), 5)) >= 0.8
+
+
 def test_train_refuses_bad_options(tmp_path: Path, squares_dataset: Path, capsys) -> None:
     assert main(["train", str(squares_dataset), "--out", str(tmp_path)]) == 2
     assert "--no-pretrained" in capsys.readouterr().err
@@ -109,6 +133,11 @@ def test_train_refuses_bad_options(tmp_path: Path, squares_dataset: Path, capsys
     assert "--finetune-from must be a MobileNetV2 block from 1 to 16" in capsys.readouterr().err
     assert main(["train", str(squares_dataset), "--out", str(tmp_path), "--no-pretrained", "--ema", "1"]) == 2
     assert "--ema must be a momentum in [0, 1)" in capsys.readouterr().err
+    assert main(["train", str(squares_dataset), "--out", str(tmp_path), "--no-pretrained", "--val-fraction", "0",
+                 "--val", str(squares_dataset)]) == 2
+    assert "--val-fraction 0 and --val exclude each other" in capsys.readouterr().err
+    assert main(["train", str(squares_dataset), "--out", str(tmp_path), "--no-pretrained", "--val-fraction", "1"]) == 2
+    assert "--val-fraction must be in [0, 1)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("ema", [0.0, 0.9])
