@@ -52,15 +52,18 @@ def held_out_eval(version_dir: Path, extra_folders: list[str] = ()) -> dict:
 def summarise(version_dir: Path, report: dict, seconds: float | None) -> dict:
     """The numbers docs/training.md quotes."""
     meta = json.loads((version_dir / "meta.json").read_text())
-    metrics = json.loads((version_dir / "metrics.json").read_text())
+    # An ensemble (`maskwatch models combine`) has no training metrics of its own.
+    metrics = json.loads((version_dir / "metrics.json").read_text()) if "members" not in meta else \
+        {"validation": None, "phase1": {}, "phase2": {}}
     scenes = report["scenes"]
     matched = scenes["matched_faces"]
     per = matched["per_class"]
     own = metrics["validation"]
     return {
         "version": version_dir.name, "input_size": meta["input_size"],
-        "model_bytes": (version_dir / meta["model_file"]).stat().st_size,
-        "train_seconds": seconds if seconds is not None else metrics["training_seconds"],
+        "members": meta.get("members"),
+        "model_bytes": sum((version_dir / rel).stat().st_size for rel in meta.get("model_files", [meta["model_file"]])),
+        "train_seconds": seconds if seconds is not None else metrics.get("training_seconds"),
         "own_validation_accuracy": own and own["accuracy"],  # None for a refit (--val-fraction 0)
         "own_validation_macro_f1": own and own["macro_f1"],
         "own_validation_by_root": metrics.get("validation_by_root"),
@@ -72,7 +75,7 @@ def summarise(version_dir: Path, report: dict, seconds: float | None) -> dict:
         "heldout_without_mask_precision": per.get("without_mask", {}).get("precision"),
         "heldout_map50": scenes["map50"], "heldout_face_ap50": scenes["face_ap50"],
         "heldout_ap50": scenes["ap50"], "heldout_matched_faces": matched["n"],
-        "heldout_undetected": scenes["undetected"], "tflite_vs_keras": metrics["tflite_vs_keras"],
+        "heldout_undetected": scenes["undetected"], "tflite_vs_keras": metrics.get("tflite_vs_keras"),
         "detector": scenes["detector"],
         "folders": report.get("folders"),
     }

@@ -57,12 +57,13 @@ class BatchRunner:
 class FaceClassifier:
     """Classifies square face crops; one `predict` call runs one batch through the interpreter.
 
+    Several model files make an ensemble: each runs the batch and their probabilities are averaged.
     `threads` defaults to the machine's cores (at most 4); the runtime's own default is one thread.
     """
 
     def __init__(
         self,
-        model_path: str,
+        model_path: str | Sequence[str],
         labels: Sequence[str],
         input_size: int,
         preprocessing: str = "torch",
@@ -75,17 +76,20 @@ class FaceClassifier:
         self.crop_margin, self.name = float(crop_margin), name
         if threads is None:
             threads = min(4, os.cpu_count() or 1)
-        try:
-            self.run = BatchRunner(Interpreter(model_path=model_path, num_threads=threads))
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"cannot load classifier {model_path}: {exc}") from None
+        paths = [model_path] if isinstance(model_path, str) else list(model_path)
+        self.runners: list[BatchRunner] = []
+        for path in paths:
+            try:
+                self.runners.append(BatchRunner(Interpreter(model_path=path, num_threads=threads)))
+            except (ValueError, RuntimeError) as exc:
+                raise ModelError(f"cannot load classifier {path}: {exc}") from None
 
     @classmethod
     def from_version(cls, version: ModelVersion, **options: Any) -> FaceClassifier:
         """Build from a classifier version of the model store."""
         meta = version.meta
         return cls(
-            str(version.file()),
+            [str(path) for path in version.model_files()],
             labels=meta["labels"],
             input_size=meta["input_size"],
             preprocessing=meta.get("preprocessing", "torch"),
@@ -98,4 +102,8 @@ class FaceClassifier:
         """Class probabilities (N x len(labels)) for N square BGR crops of `input_size`."""
         if not crops_bgr:
             return np.zeros((0, len(self.labels)), np.float32)
-        return self.run(preprocess_crops(crops_bgr, self.preprocessing)).astype(np.float32, copy=False)
+        batch = preprocess_crops(crops_bgr, self.preprocessing)
+        probs = self.runners[0](batch)
+        for runner in self.runners[1:]:
+            probs += runner(batch)
+        return (probs / len(self.runners)).astype(np.float32, copy=False)

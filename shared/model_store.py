@@ -64,6 +64,10 @@ class ModelVersion:
         """Path of a file named in meta.json (by default the serving model)."""
         return self.path / self.meta[key]
 
+    def model_files(self) -> list[Path]:
+        """The serving model files: one, or the members of an ensemble (whose outputs are averaged)."""
+        return [self.path / rel for rel in self.meta.get("model_files", [self.meta["model_file"]])]
+
 
 class ModelStore:
     """Read, validate, write and promote model versions under one root folder."""
@@ -119,6 +123,9 @@ class ModelStore:
         files = meta.get("files")
         if not isinstance(files, dict) or "model_file" not in meta or meta["model_file"] not in files:
             raise ModelError(f"{kind} version {name!r} is incomplete: {META_FILE} lacks model_file/files")
+        unlisted = [rel for rel in meta.get("model_files", []) if rel not in files]
+        if unlisted:
+            raise ModelError(f"{kind} version {name!r} is incomplete: model file {unlisted[0]} is not checksummed")
         for rel, digest in files.items():
             target = path / rel
             if not target.is_file():

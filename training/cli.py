@@ -199,7 +199,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _register_models(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list, show or promote model versions")
+    p = sub.add_parser("models", help="list, show, promote or combine model versions")
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     for name, helptext in (("list", "versions and which one is promoted"),
                            ("show", "a version's meta.json and validation numbers"),
@@ -210,6 +210,29 @@ def _register_models(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--kind", choices=("classifier", "detector"), default="classifier")
         _models_arg(q)
         q.set_defaults(func=_models)
+    q = msub.add_parser("combine", help="a new classifier version that averages the probabilities of several")
+    q.add_argument("versions", nargs="+", metavar="VERSION", help="classifier versions (at least two)")
+    q.add_argument("--name", required=True, help="name of the new version")
+    q.add_argument("--description", default="")
+    q.add_argument("--promote", action="store_true", help="promote the new version")
+    _models_arg(q)
+    q.set_defaults(func=_combine)
+
+
+def _combine(args: argparse.Namespace) -> int:
+    from shared.model_store import ModelError, ModelStore
+    from training.ensemble import combine_versions
+
+    store = ModelStore(args.models)
+    try:
+        version = combine_versions(store, args.versions, args.name, args.description)
+        if args.promote:
+            store.promote("classifier", version.name)
+    except ModelError as exc:
+        return _fail(str(exc))
+    print(f"classifier {version.name} (average of {', '.join(args.versions)}) written to {version.path}"
+          + (" and promoted" if args.promote else ""))
+    return 0
 
 
 def _models(args: argparse.Namespace) -> int:

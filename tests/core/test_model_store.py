@@ -48,6 +48,12 @@ def test_refuses_corrupt_and_incomplete_versions(tmp_path) -> None:
     (store.kind_dir("classifier") / "gone" / "metrics.json").unlink()
     with pytest.raises(ModelError, match="metrics.json is missing"):
         store.load("classifier", "gone")
+    listed = store.kind_dir("classifier") / "listed"
+    listed.mkdir()
+    (listed / "model.tflite").write_bytes(b"x")
+    with pytest.raises(ModelError, match="model file b.tflite is not checksummed"):  # an ensemble member is absent
+        store.finalize("classifier", listed, {"model_file": "model.tflite",
+                                              "model_files": ["model.tflite", "b.tflite"]})
     (store.kind_dir("classifier") / "gone" / "meta.json").write_text("{not json")
     with pytest.raises(ModelError, match="unreadable"):
         store.load("classifier", "gone")
