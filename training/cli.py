@@ -130,7 +130,7 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--photos", metavar="LIST", help="only these photo stems of --scenes (one a line), e.g. "
                    "training/splits/ilc2021_val.txt")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
-    p.add_argument("--errors", metavar="DIR", help="with --scenes: save each wrongly labelled face (the crop the "
+    p.add_argument("--errors", metavar="DIR", help="save each wrongly labelled face or image (the crop the "
                    "classifier saw), errors.json and a contact sheet here")
     p.add_argument("--detector", metavar="VERSION", help="detector version for --scenes (default: the promoted one)")
     p.add_argument("--min-face", type=int, default=16, help="smallest face the detector looks for (pixels)")
@@ -164,14 +164,13 @@ def _eval(args: argparse.Namespace) -> int:
 
     if not args.folders and not args.scenes:
         return _fail("nothing to evaluate: give classification folders and/or --scenes VOC_DIR")
-    if args.errors and not args.scenes:
-        return _fail("--errors needs --scenes (it saves wrongly labelled faces of the scene photos)")
     try:
         version = _resolve_version(args.version, args.models)
         classifier = FaceClassifier.from_version(version, threads=args.threads)
         out: dict[str, Any] = {"classifier": version.name}
+        review = ErrorReview(args.errors, classifier.input_size, classifier.crop_margin) if args.errors else None
         if args.folders:
-            report = evaluate_folder(classifier, scan_folders(args.folders))
+            report = evaluate_folder(classifier, scan_folders(args.folders), review=review)
             print(format_classification(report, f"{version.name} on {', '.join(args.folders)}:"))
             out["folders"] = report
         if args.scenes:
@@ -179,12 +178,11 @@ def _eval(args: argparse.Namespace) -> int:
             photos = load_voc(args.scenes, stems=stems)
             detector = RetinaFaceDetector.from_version(ModelStore(args.models).load("detector", args.detector),
                                                        min_face=args.min_face, threads=args.threads)
-            review = ErrorReview(args.errors, classifier.input_size, classifier.crop_margin) if args.errors else None
             report = evaluate_scenes(Pipeline(detector, classifier), photos, review)
             print(format_scenes(report))
-            if review is not None:
-                print(f"{len(review.errors)} wrongly labelled faces -> {review.close()}")
             out["scenes"] = report
+        if review is not None:
+            print(f"{len(review.errors)} wrongly labelled faces -> {review.close()}")
     except (ModelError, TrainingError, ImageError) as exc:
         return _fail(str(exc))
     if args.json:

@@ -26,6 +26,11 @@ class Sample:
     group: str
     root: str = ""
 
+    @property
+    def listed(self) -> str:
+        """The sample as `<root folder name>/<class>/<file>` (no machine-specific paths)."""
+        return f"{Path(self.root).name}/{self.path.relative_to(self.root)}"
+
 
 def scan_folders(roots: Sequence[str | Path]) -> list[Sample]:
     """Every image under `<root>/<class>/` for each root, sorted; classes are the folder names."""

@@ -1,4 +1,4 @@
-"""Saves the faces a scene evaluation labels wrongly, as the crops the classifier saw, for review by eye."""
+"""Saves the faces an evaluation labels wrongly, as the crops the classifier saw, for review by eye."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ SHEET_FILE = "sheet.jpg"
 
 @dataclass
 class LabelError:
-    """One matched face whose predicted label differs from the annotation."""
+    """One face whose predicted label differs from its annotation (`box` is empty for a folder image)."""
 
     file: str
-    photo: str
+    photo: str  # the scene photo or the folder image (`<root>/<class>/<file>`) it comes from
     box: list[int]
     truth: str
     predicted: str
@@ -49,11 +49,17 @@ class ErrorReview:
     def add(self, image: np.ndarray, photo: str, face: Face, truth: str) -> None:
         """Save the crop of a face labelled `truth` that the pipeline called `face.label`."""
         crop = crop_face(image, face.box, self.crop_size, self.crop_margin)
-        name = f"{len(self.errors):03d}-{truth}-as-{face.label}-{Path(photo).stem}.jpg"
+        self.add_crop(crop, photo, truth, face.label, face.probs, list(face.box))
+
+    def add_crop(self, crop: np.ndarray, photo: str, truth: str, predicted: str, probs: dict[str, float],
+                 box: list[int] | None = None) -> None:
+        """Save a crop labelled `truth` that the classifier called `predicted`."""
+        name = f"{len(self.errors):03d}-{truth}-as-{predicted}-{Path(photo).stem}.jpg"
         cv2.imwrite(str(self.out_dir / name), crop)
-        self.errors.append(LabelError(name, photo, list(face.box), truth, face.label, face.confidence, face.probs))
+        confidence = probs[predicted]
+        self.errors.append(LabelError(name, photo, box or [], truth, predicted, confidence, probs))
         if len(self._tiles) < SHEET_MAX_TILES:
-            self._tiles.append(_caption(crop, (f"label {truth}", f"model {face.label} {face.confidence:.2f}")))
+            self._tiles.append(_caption(crop, (f"label {truth}", f"model {predicted} {confidence:.2f}")))
 
     def close(self) -> Path:
         """Write the index and the contact sheet; returns the index path."""
@@ -69,7 +75,7 @@ def _caption(crop: np.ndarray, lines: tuple[str, ...]) -> np.ndarray:
     font, width = cv2.FONT_HERSHEY_SIMPLEX, crop.shape[1] - 4
     longest = max(cv2.getTextSize(line, font, 1.0, 1)[0][0] for line in lines)
     scale = min(0.45, width / longest)
-    step = int(28 * scale) + 4
+    step = 16  # a line's height whatever the text's scale, so every tile of a sheet is the same size
     tile = cv2.copyMakeBorder(crop, 0, step * len(lines) + 2, 0, 0, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     for i, line in enumerate(lines):
         cv2.putText(tile, line, (2, crop.shape[0] + step * (i + 1) - 2), font, scale, (255, 255, 255), 1, cv2.LINE_AA)

@@ -34,21 +34,31 @@ def report_labels(*groups: Sequence[str]) -> list[str]:
     return [x for x in MASK_LABELS if x in seen] + rest + ([NOT_FACE] if NOT_FACE in seen else [])
 
 
-def evaluate_folder(classifier: FaceClassifier, samples: Sequence[Sample], batch: int = 64) -> dict[str, Any]:
-    """Classify every image of a folder dataset; accuracy, macro-F1, per-class P/R/F1, confusion."""
+def evaluate_folder(classifier: FaceClassifier, samples: Sequence[Sample], batch: int = 64,
+                    review: ErrorReview | None = None) -> dict[str, Any]:
+    """Classify every image of a folder dataset; accuracy, macro-F1, per-class P/R/F1, confusion.
+
+    With `review`, every image whose label is wrong is saved there for review by eye.
+    """
     y_true, y_pred, skipped = [], [], 0
     for start in tqdm(range(0, len(samples), batch), desc="classifying", unit="batch", mininterval=5):
-        crops, truth = [], []
+        crops, kept = [], []
         for s in samples[start : start + batch]:
             try:
                 crops.append(load_square(s.path, classifier.input_size))
-                truth.append(s.label)
+                kept.append(s)
             except ImageError as exc:
                 log.warning("skipped %s", exc)
                 skipped += 1
-        if crops:
-            y_pred += [classifier.labels[i] for i in classifier.predict(crops).argmax(1)]
-            y_true += truth
+        if not crops:
+            continue
+        probs = classifier.predict(crops)
+        for crop, sample, row in zip(crops, kept, probs):
+            y_true.append(sample.label)
+            y_pred.append(classifier.labels[int(row.argmax())])
+            if review is not None and y_pred[-1] != y_true[-1]:
+                review.add_crop(crop, sample.listed, y_true[-1], y_pred[-1],
+                                {name: round(float(p), 4) for name, p in zip(classifier.labels, row)})
     report = classification_metrics(y_true, y_pred, report_labels(y_true, classifier.labels))
     report["skipped"] = skipped
     return report

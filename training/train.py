@@ -170,11 +170,6 @@ def _root_features(samples: list[Sample], extractor: FeatureExtractor, cfg: Trai
     return mid, ok
 
 
-def _listed(sample: Sample) -> str:
-    """A sample as `<root folder name>/<class>/<file>` (no machine-specific paths in a version)."""
-    return f"{Path(sample.root).name}/{sample.path.relative_to(sample.root)}"
-
-
 def _version_name(cfg: TrainConfig, store: ModelStore) -> str:
     base = cfg.name or time.strftime("%Y%m%d-%H%M", time.gmtime()) + f"-mnv2-{cfg.input_size}"
     name, n = base, 1
@@ -308,8 +303,8 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
                    feature_seconds=round(feature_seconds, 1), training_seconds=seconds, history=history)
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     plot_curves(history, staging / "curves.png", phase_starts if phase2["epochs"] else ())
-    write_list(staging / "split" / "train.txt", [_listed(s) for s in split.train])
-    write_list(staging / "split" / "val.txt", [_listed(s) for s in split.val])
+    write_list(staging / "split" / "train.txt", [s.listed for s in split.train])
+    write_list(staging / "split" / "val.txt", [s.listed for s in split.val])
     summary = {**split.summary, "train": class_counts(split.train), "val": class_counts(split.val),
                "unreadable": int((~ok).sum())}
     (staging / "data_summary.json").write_text(json.dumps(summary, indent=2) + "\n")

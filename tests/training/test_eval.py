@@ -43,9 +43,16 @@ def test_folder_eval_reports_known_numbers(colour_store: ModelStore, tmp_path: P
     (tmp_path / "data" / "red" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     report_path = tmp_path / "report.json"
     version = colour_store.kind_dir("classifier") / "colours"
-    assert main(["eval", str(version), str(tmp_path / "data"), "--json", str(report_path)]) == 0
+    assert main(["eval", str(version), str(tmp_path / "data"), "--json", str(report_path),
+                 "--errors", str(tmp_path / "errors")]) == 0
     out = capsys.readouterr().out
-    assert "accuracy=0.8000" in out
+    assert "accuracy=0.8000" in out and "2 wrongly labelled faces" in out
+    errors = json.loads((tmp_path / "errors" / "errors.json").read_text())
+    assert sorted((e["photo"], e["truth"], e["predicted"], e["box"]) for e in errors) == \
+        [("data/blue/9.png", "blue", "green", []), ("data/green/7.png", "green", "red", [])]
+    assert all(e["confidence"] == max(e["probs"].values()) for e in errors)
+    saved = cv2.imread(str(tmp_path / "errors" / next(e["file"] for e in errors if e["truth"] == "blue")))
+    assert np.abs(saved[16, 16].astype(int) - BGR["green"]).max() < 30  # the crop the classifier saw
     report = json.loads(report_path.read_text())["folders"]
     assert report["accuracy"] == 0.8 and report["skipped"] == 1
     assert report["per_class"]["red"] == {"precision": 0.8, "recall": 1.0, "f1": 0.8889, "support": 4}
@@ -135,8 +142,6 @@ def test_eval_refuses_bad_input(colour_store: ModelStore, tmp_path: Path, voc_di
     assert main(["eval", version, "--scenes", str(voc_dir), "--models", str(colour_store.root),
                  "--detector", "no-such-detector"]) == 2
     assert "detector version 'no-such-detector' not found" in capsys.readouterr().err
-    assert main(["eval", version, str(tmp_path), "--errors", str(tmp_path / "errors")]) == 2
-    assert "--errors needs --scenes" in capsys.readouterr().err
     (tmp_path / "a-file").write_text("x")
     assert main(["eval", version, "--scenes", str(voc_dir), "--models", str(colour_store.root),
                  "--errors", str(tmp_path / "a-file")]) == 2
