@@ -44,8 +44,8 @@ def write_model_card(path: Path, name: str, meta: dict[str, Any], metrics: dict[
         f"{cfg['views']} cached views per image; loss weights: {cfg.get('balance', 'class')}.",
         f"- Serving file `{meta['model_file']}` (TFLite, quantisation: {cfg['quantize']}); crops are cut with "
         f"`shared.crops.crop_face` and margin {meta['crop_margin']} at training and serving time.",
-        f"- TFLite vs Keras on {agree['n']} {'validation' if validated else 'training'} crops: top-1 agreement {agree['top1_agreement']}, "
-        f"max probability difference {agree['max_abs_prob_diff']}.",
+        f"- TFLite vs Keras on {agree['n']} {'validation' if validated else 'training'} crops: top-1 agreement "
+        f"{agree['top1_agreement']}, max probability difference {agree['max_abs_prob_diff']}.",
         f"- Training time: {metrics['training_seconds']:.0f} s (features {metrics['feature_seconds']:.0f} s), "
         f"{cfg['threads']} CPU threads.",
         "",
