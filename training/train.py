@@ -288,11 +288,13 @@ def run_training(cfg: TrainConfig) -> ModelVersion:
     # The export is checked against Keras on validation crops, or on training crops where there are none.
     check_idx = (val_idx if len(val_idx) else train_idx)[:256]
     keras_probs = head.predict(pooler.predict(np.asarray(mid[check_idx, 0], np.float32), verbose=0), verbose=0)
-    check_probs = _predict_files(classifier, [split.samples[i] for i in check_idx])
+    # One TFLite pass: all validation crops (the first of them are the check's), else just the check's.
+    probs = _predict_files(classifier, [split.samples[i] for i in (val_idx if len(val_idx) else check_idx)])
+    check_probs = probs[: len(check_idx)]
     metrics: dict[str, Any] = {"validation": None}
     if len(val_idx):
         val_samples = [split.samples[i] for i in val_idx]
-        predicted = [labels[i] for i in _predict_files(classifier, val_samples).argmax(1)]
+        predicted = [labels[i] for i in probs.argmax(1)]
         report = classification_metrics([s.label for s in val_samples], predicted, labels)
         print(format_classification(report, f"validation ({split.summary['method']}), exported TFLite model:"))
         metrics.update(validation=report, validation_by_root=accuracy_by_root(val_samples, predicted))
