@@ -46,5 +46,8 @@ def camera_events(camera: str) -> str:
 
 
 def detector_worker(name: str) -> str:
-    """Hash of one detector worker (frames_processed, frames_skipped, last_seen, model_version); expires when it dies."""
+    """Hash of one detector worker (frames_processed, frames_skipped, last_seen, model_version).
+
+    It expires when the worker dies.
+    """
     return f"{PREFIX}:detector:{name}"

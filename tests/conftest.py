@@ -15,15 +15,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SHARED_WEIGHTS = REPO.parent / "shared" / "weights"
+# The Redis the tests flush databases of; another port lets several checkouts run their tests at once.
+TEST_REDIS_PORT = int(os.environ.get("MASKWATCH_TEST_REDIS_PORT", "6379"))
 
 
 def flushed_redis(db: int) -> Iterator[redis.Redis]:
     """A client on database `db` of the local Redis, flushed before and after; skips when Redis is absent."""
-    client = redis.Redis(host="127.0.0.1", port=6379, db=db, socket_timeout=5)
+    client = redis.Redis(host="127.0.0.1", port=TEST_REDIS_PORT, db=db, socket_timeout=5)
     try:
         client.ping()
     except redis.ConnectionError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
+        pytest.skip(f"no Redis on 127.0.0.1:{TEST_REDIS_PORT}")
     client.flushdb()
     try:
         yield client

@@ -98,8 +98,9 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         roots=[str(r) for r in args.roots], out=args.out, val_roots=[str(v) for v in args.val],
         input_size=args.input_size, pretrained=pretrained, split=args.split, val_fraction=args.val_fraction,
-        **({"dedup_distance": args.dedup_distance} if args.dedup_distance is not None else {}), views=args.views, epochs=args.epochs,
-        finetune_epochs=args.finetune_epochs, finetune_from=args.finetune_from, learning_rate=args.lr, finetune_learning_rate=args.finetune_lr,
+        **({"dedup_distance": args.dedup_distance} if args.dedup_distance is not None else {}), views=args.views,
+        epochs=args.epochs, finetune_epochs=args.finetune_epochs, finetune_from=args.finetune_from,
+        learning_rate=args.lr, finetune_learning_rate=args.finetune_lr,
         ema=args.ema,
         batch_size=args.batch_size, patience=args.patience, balance=args.balance,
         seed=args.seed, quantize=args.quantize, cache_dir=args.cache, name=args.name, promote=args.promote,

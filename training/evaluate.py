@@ -116,7 +116,8 @@ def coco_ap50(images: list[dict], gts: list[dict], dets: list[dict], categories:
     return out
 
 
-def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto], review: ErrorReview | None = None) -> dict[str, Any]:
+def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto],
+                    review: ErrorReview | None = None) -> dict[str, Any]:
     """Run the pipeline on annotated photos: mAP@0.5 per class, face AP, and label metrics on matched faces.
 
     With `review`, every matched face whose label is wrong is saved there for review by eye.

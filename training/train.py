@@ -23,7 +23,7 @@ from training.backbone import DEFAULT_FINETUNE_FROM
 from training.dataset import Sample, class_counts, class_names, load_square, scan_folders
 from training.dedup import DEFAULT_DISTANCE, duplicate_groups, hash_files, near_duplicate_pairs
 from training.errors import TrainingError
-from training.export import to_tflite, tflite_agreement
+from training.export import tflite_agreement, to_tflite
 from training.features import FeatureExtractor, extract_features
 from training.metrics import classification_metrics, format_classification, plot_confusion, plot_curves
 from training.splits import random_split, stratified_group_split, write_list
@@ -54,7 +54,7 @@ class TrainConfig:
     ema: float = 0.999              # phase 2 validates and keeps an exponential moving average of the weights (0 = off)
     batch_size: int = 64
     patience: int = 5
-    balance: str = "class"          # loss weights: "class", "sqrt", "root-class" (each root x class cell equal) or "none"
+    balance: str = "class"  # loss weights: "class", "sqrt", "root-class" (each root x class cell equal) or "none"
     seed: int = 0
     quantize: str = "float16"
     cache_dir: str | None = None

@@ -17,9 +17,9 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import APIKeyHeader, APIKeyQuery
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from fastapi.security import APIKeyHeader, APIKeyQuery
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.dashboard import queries, stats

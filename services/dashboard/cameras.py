@@ -6,8 +6,8 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from shared.streams import decode_str
 from shared.schemas import MASK_LABELS, FrameResult
+from shared.streams import decode_str
 
 CAMERA_STATUSES: tuple[str, ...] = ("live", "retrying", "failed", "stopped")
 NUMERIC_STATE_FIELDS: tuple[str, ...] = (

@@ -43,11 +43,10 @@ def _port(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     """Start uvicorn with the dashboard app; returns the exit code."""
     import uvicorn
+    from pydantic import ValidationError
 
     from services.dashboard.app import create_app
     from services.dashboard.settings import DashboardSettings
-    from pydantic import ValidationError
-
     from shared.config import Config, ConfigError, load_config
 
     host, port, redis_url = args.host, args.port, args.redis

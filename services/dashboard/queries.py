@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from services.dashboard import cameras, stats
 from shared import keys
 from shared.alert_log import ALERTS_LIST, MAX_ALERTS
-from shared.streams import decode_str
 from shared.schemas import FrameResult
+from shared.streams import decode_str
 
 
 async def camera_list(redis: aioredis.Redis, configured: Iterable[str]) -> list[str]:

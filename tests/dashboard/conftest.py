@@ -19,9 +19,10 @@ import redis
 
 from shared import keys
 from shared.schemas import Face, FrameResult
+from tests.conftest import TEST_REDIS_PORT
 
 REPO = Path(__file__).resolve().parents[2]
-REDIS_HOST = "127.0.0.1:6379"
+REDIS_HOST = f"127.0.0.1:{TEST_REDIS_PORT}"
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import TEST_REDIS_PORT
 from tests.dashboard.conftest import REPO, free_port, stop_process
 from tests.media import write_clip
 
@@ -47,11 +48,11 @@ def stack(tiny_store, scene_photos: list[Path], tmp_path_factory: pytest.TempPat
     """`maskwatch stack up` on Redis database 6 with one camera playing a looped clip; yields the dashboard URL."""
     import redis
 
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/6", socket_connect_timeout=2)
+    client = redis.Redis.from_url(f"redis://127.0.0.1:{TEST_REDIS_PORT}/6", socket_connect_timeout=2)
     try:
         client.ping()
     except redis.ConnectionError:
-        pytest.skip("no Redis at 127.0.0.1:6379")
+        pytest.skip(f"no Redis at 127.0.0.1:{TEST_REDIS_PORT}")
     client.flushdb()
     photo = next((p for p in scene_photos if p.name == PHOTO), scene_photos[0])
     folder = tmp_path_factory.mktemp("stack")
@@ -60,7 +61,7 @@ def stack(tiny_store, scene_photos: list[Path], tmp_path_factory: pytest.TempPat
     port = free_port()
     config = folder / "cameras.yaml"
     config.write_text(yaml.safe_dump({
-        "redis_url": "redis://127.0.0.1:6379/6",
+        "redis_url": f"redis://127.0.0.1:{TEST_REDIS_PORT}/6",
         "cameras": [{"id": CAMERA, "url": str(clip), "fps": 4, "loop": True}],
         "detector": {"threads": 1},
         "dashboard": {"host": "127.0.0.1", "port": port},

@@ -12,7 +12,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared import keys
 from shared.schemas import PersonRecord
 from tests.dashboard.conftest import (
-    REPO, Dashboard, frame_result, publish, register_camera, start_dashboard, stop_process,
+    REPO,
+    Dashboard,
+    frame_result,
+    publish,
+    register_camera,
+    start_dashboard,
+    stop_process,
 )
 
 

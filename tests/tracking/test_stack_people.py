@@ -14,8 +14,8 @@ from shared import keys
 from shared.alert_log import recent_alerts
 from shared.imaging import decode_image
 from shared.schemas import FrameResult, PersonRecord
-from tests.stack.helpers import redis_url, wait_for, write_config
 from tests.conftest import flushed_redis
+from tests.stack.helpers import redis_url, wait_for, write_config
 from tests.tracking.synthetic import Walker, write_clip
 from tests.tracking.webhook_server import webhook_server
 
