@@ -15,9 +15,9 @@ from typing import Any
 
 import redis
 
-from shared.keys import PREFIX
+from shared.keys import ALERTS_LIST
 
-ALERTS_LIST = f"{PREFIX}:alerts"
+__all__ = ["ALERTS_LIST", "MAX_ALERTS", "recent_alerts", "redis_sink"]
 MAX_ALERTS = 200
 
 

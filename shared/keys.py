@@ -4,6 +4,8 @@ PREFIX = "maskwatch"
 RESULTS_STREAM = f"{PREFIX}:results"
 DETECTOR_GROUP = "detectors"
 CAMERAS_SET = f"{PREFIX}:cameras"
+ALERTS_LIST = f"{PREFIX}:alerts"  # recent alert events (JSON), newest first (shared/alert_log.py)
+DETECTIONS_MAXLEN = 600  # entries kept per camera's detections stream (about a minute at 10 fps)
 
 
 def frames_stream(camera: str) -> str:
@@ -16,8 +18,24 @@ def camera_state(camera: str) -> str:
     return f"{PREFIX}:camera:{camera}:state"
 
 
+def detections_stream(camera: str) -> str:
+    """Stream of one camera's untracked frame results (with face crops), published by the detector workers.
+
+    Each entry: `data` (FrameResult JSON) and `frame_id` (the frame's entry id in `frames_stream`).
+    """
+    return f"{PREFIX}:detections:{camera}"
+
+
+def frame_jpeg(camera: str, frame_id: str) -> str:
+    """JPEG of one processed frame (blurred when privacy blur is on), kept briefly for the tracker.
+
+    The tracker copies it to `latest_jpeg` together with the tracked `latest_result` of the same frame.
+    """
+    return f"{PREFIX}:camera:{camera}:jpeg:{frame_id}"
+
+
 def latest_result(camera: str) -> str:
-    """Latest FrameResult JSON of one camera, set by the detector."""
+    """Latest tracked FrameResult JSON of one camera, set by the tracker that owns the camera."""
     return f"{PREFIX}:camera:{camera}:latest"
 
 
@@ -43,6 +61,31 @@ def stats_totals(camera: str) -> str:
 def camera_events(camera: str) -> str:
     """Capped list of recent events (JSON) of one camera, newest first."""
     return f"{PREFIX}:camera:{camera}:events"
+
+
+def tracker_lease(camera: str) -> str:
+    """Name of the tracker that owns one camera; expires unless the owner renews it."""
+    return f"{PREFIX}:tracker:lease:{camera}"
+
+
+def tracker_checkpoint(camera: str) -> str:
+    """JSON checkpoint of one camera's tracker state, written with every publish of the owning tracker."""
+    return f"{PREFIX}:tracker:checkpoint:{camera}"
+
+
+def tracker_crops(camera: str) -> str:
+    """Hash track id -> best face crop (base64 JPEG) of one camera's open tracks (part of the checkpoint)."""
+    return f"{PREFIX}:tracker:crops:{camera}"
+
+
+def tracker_instance(name: str) -> str:
+    """Hash of one live tracker process (cameras it owns, last_seen); it expires when the tracker dies."""
+    return f"{PREFIX}:tracker:instance:{name}"
+
+
+def tracker_instances_pattern() -> str:
+    """SCAN pattern matching every `tracker_instance` key."""
+    return tracker_instance("*")
 
 
 def detector_worker(name: str) -> str:

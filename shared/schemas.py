@@ -22,6 +22,7 @@ class Face(BaseModel):
     probs: dict[str, float]
     track_id: int | None = None
     track_label: str | None = None
+    crop: str | None = None  # base64 JPEG of the face with a margin, long side <= 128 px (blurred under privacy)
 
 
 class FrameResult(BaseModel):
@@ -46,10 +47,16 @@ class FrameResult(BaseModel):
             if data[key] is None:
                 del data[key]
         for face in data["faces"]:
-            for key in ("track_id", "track_label"):
+            for key in ("track_id", "track_label", "crop"):
                 if face[key] is None:
                     del face[key]
         return json.dumps(data, separators=(",", ":"))
+
+    def without_crops(self) -> FrameResult:
+        """A copy whose faces carry no `crop` (what the results stream and the latest-state keys hold)."""
+        if all(face.crop is None for face in self.faces):
+            return self
+        return self.model_copy(update={"faces": [f.model_copy(update={"crop": None}) for f in self.faces]})
 
 
 class PersonRecord(BaseModel):
@@ -63,6 +70,7 @@ class PersonRecord(BaseModel):
     last_seen: float
     frames: int
     best_box: list[int] = Field(min_length=4, max_length=4)
+    thumbnail: str | None = None  # base64 JPEG of the best-scoring face, long side <= 96 px
 
     def to_json(self) -> str:
         """Serialise as one compact JSON line."""

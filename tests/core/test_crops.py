@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from shared.crops import crop_face, square_box
@@ -32,3 +33,25 @@ def test_crop_at_border_replicates_edges() -> None:
 def test_crop_fully_outside_is_still_a_valid_crop() -> None:
     image = np.full((50, 50, 3), 9, np.uint8)
     assert crop_face(image, [200, 200, 220, 220], size=16).shape == (16, 16, 3)
+
+
+def test_face_crop_jpeg_is_small_and_keeps_small_faces_small() -> None:
+    import base64
+
+    from shared.crops import face_crop_jpeg, shrink_jpeg
+    from shared.schemas import Face, FrameResult
+
+    image = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    big = face_crop_jpeg(image, [100, 100, 500, 400])
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(big), np.uint8), cv2.IMREAD_COLOR)
+    assert max(decoded.shape[:2]) == 128
+    small = cv2.imdecode(np.frombuffer(base64.b64decode(face_crop_jpeg(image, [10, 10, 40, 40])), np.uint8), 1)
+    assert small.shape[:2] == (42, 42)  # a 30 px face with a 20 % margin on each side: not enlarged
+    thumb = cv2.imdecode(np.frombuffer(base64.b64decode(shrink_jpeg(big)), np.uint8), cv2.IMREAD_COLOR)
+    assert max(thumb.shape[:2]) == 96
+    assert shrink_jpeg("not base64!") is None and shrink_jpeg(base64.b64encode(b"junk").decode()) is None
+
+    face = Face(box=[1, 2, 3, 4], score=0.9, label="with_mask", confidence=0.8, probs={}, crop=big)
+    result = FrameResult(source="c", width=10, height=10, faces=[face])
+    assert '"crop"' in result.to_json() and '"crop"' not in result.without_crops().to_json()
+    assert result.faces[0].crop == big  # the original keeps its crop
