@@ -45,7 +45,7 @@ def latest_jpeg(camera: str) -> str:
 
 
 # Dashboard aggregation (rolling counts kept in Redis so restarts and replicas agree).
-DASHBOARD_GROUP = "dashboard"
+DASHBOARD_CURSOR = f"{PREFIX}:dashboard:counted"  # id of the last results entry counted by any replica
 
 
 def stats_bucket(camera: str, resolution: str, start: int) -> str:

@@ -1,121 +1,71 @@
-"""Counts every result once: a consumer group on the results stream feeds the rolling Redis counts."""
+"""Counts every result once across dashboard replicas: the rolling Redis counts behind pages, API and metrics."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
-import socket
 import time
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
-from pydantic import TypeAdapter, ValidationError
-from redis.exceptions import ResponseError
+from redis.exceptions import WatchError
 
 from services.dashboard import stats
+from services.dashboard.results import ResultEntry, stream_id_key
 from shared import keys
 from shared.schemas import FrameResult, PersonRecord
-from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error
+from shared.streams import decode_str
 
 log = logging.getLogger(__name__)
-RESULT_ADAPTER: TypeAdapter[FrameResult | PersonRecord] = TypeAdapter(FrameResult | PersonRecord)
-CLAIM_IDLE_MS = 30_000
-
-
-async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep up to `seconds`, returning early when `stop` is set."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
-        pass
-
-
-def parse_result(data: bytes | str) -> FrameResult | PersonRecord:
-    """Parse one `data` field of the results stream; raises ValueError for anything malformed."""
-    try:
-        return RESULT_ADAPTER.validate_json(data)
-    except ValidationError as exc:
-        raise ValueError(f"malformed result: {exc.error_count()} validation error(s)") from None
 
 
 class Aggregator:
-    """Reads the results stream in the dashboard consumer group and updates counts atomically with XACK.
+    """Counts the batches the results reader hands it, each entry exactly once across replicas and crashes.
 
-    Each entry's increments and its XACK go in one MULTI/EXEC, so a result is counted exactly once
-    across replicas and crashes (entries left pending by a dead replica are claimed after 30 s).
+    Every replica reads the whole stream; the Redis key `keys.DASHBOARD_CURSOR` holds the id of the
+    last entry counted. A batch's increments and the cursor's advance go in one MULTI/EXEC guarded by
+    WATCH on the cursor: when another replica counted first, the batch is filtered again against the
+    new cursor, so nothing is counted twice, and a replica that dies mid-batch leaves the cursor where
+    it was, so another counts those entries.
     """
 
-    def __init__(self, redis: aioredis.Redis, consumer: str | None = None, batch: int = 200,
-                 block_ms: int = 1000) -> None:
+    def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
-        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
-        self.batch, self.block_ms = batch, block_ms
         self.counted = 0
         self._last_counts: dict[str, dict[str, int]] = {}
 
-    async def ensure_group(self) -> None:
-        """Create the consumer group (from the start of the retained stream) unless it exists."""
-        try:
-            await self.redis.xgroup_create(keys.RESULTS_STREAM, keys.DASHBOARD_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    async def cursor(self) -> str | None:
+        """The id of the last entry counted by any replica (None before the first)."""
+        value = await self.redis.get(keys.DASHBOARD_CURSOR)
+        return decode_str(value) if value else None
 
-    async def step(self) -> int:
-        """Claim stale pending entries, read new ones, count them; returns how many were handled."""
-        claimed = await self.redis.xautoclaim(
-            keys.RESULTS_STREAM, keys.DASHBOARD_GROUP, self.consumer, CLAIM_IDLE_MS, "0-0", count=self.batch
-        )
-        entries = list(claimed[1]) if claimed else []
+    async def count(self, entries: Sequence[ResultEntry]) -> int:
+        """Count the entries nobody counted yet (malformed ones only move the cursor); returns how many."""
         if not entries:
-            reply = await self.redis.xreadgroup(
-                keys.DASHBOARD_GROUP, self.consumer, {keys.RESULTS_STREAM: ">"},
-                count=self.batch, block=self.block_ms,
-            )
-            entries = [entry for _, stream_entries in reply or [] for entry in stream_entries]
-        if entries:
-            await self._count(entries)
-        return len(entries)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Aggregate until `stop` is set; Redis outages are logged and retried with backoff."""
-        backoff = Backoff()
-        while not stop.is_set():
-            try:
-                await self.ensure_group()
-                while not stop.is_set():
-                    await self.step()
-                    backoff.reset()
-                return
-            except (*REDIS_ERRORS, OSError) as exc:
-                delay = backoff.delay()
-                log.warning("aggregator: redis unavailable (%s); retrying in %.1fs", describe_redis_error(exc), delay)
-            except ResponseError as exc:  # NOGROUP after a Redis restart without persistence: recreate it
-                delay = backoff.delay()
-                log.warning("aggregator: %s; retrying in %.1fs", describe_redis_error(exc), delay)
-            await wait_or_stop(stop, delay)
-
-    async def _count(self, entries: list) -> None:
+            return 0
         now = time.time()
-        pipe = self.redis.pipeline(transaction=True)
-        for entry_id, fields in entries:
-            raw = fields.get(b"data", fields.get("data")) if fields else None
-            try:
-                if raw is None:
-                    raise ValueError("entry has no data field")
-                result = parse_result(raw)
-                if not result.camera:
-                    raise ValueError("result has no camera")
-            except ValueError as exc:
-                log.warning("skipping results entry %s: %s", decode_str(entry_id), exc)
-            else:
-                self._queue_increments(pipe, result, now)
-            pipe.xack(keys.RESULTS_STREAM, keys.DASHBOARD_GROUP, entry_id)
-        await pipe.execute()
-        self.counted += len(entries)
+        events = [self._event(entry.result, now) if entry.result is not None else None for entry in entries]
+        while True:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(keys.DASHBOARD_CURSOR)
+                    raw = await pipe.get(keys.DASHBOARD_CURSOR)
+                    done = stream_id_key(decode_str(raw)) if raw else (-1, -1)
+                    fresh = [(entry, event) for entry, event in zip(entries, events) if entry.sort_key > done]
+                    if not fresh:
+                        return 0
+                    pipe.multi()
+                    for entry, event in fresh:
+                        if entry.result is not None:
+                            self._queue_increments(pipe, entry.result, event, now)
+                    pipe.set(keys.DASHBOARD_CURSOR, fresh[-1][0].id)
+                    await pipe.execute()
+                except WatchError:
+                    continue  # another replica moved the cursor: filter again
+            self.counted += len(fresh)
+            return len(fresh)
 
-    def _queue_increments(self, pipe, result: FrameResult | PersonRecord, now: float) -> None:
+    def _queue_increments(self, pipe, result: FrameResult | PersonRecord, event: dict | None, now: float) -> None:
         camera = result.camera
         ts = stats.event_time(result, now)
         increments = stats.result_increments(result)
@@ -135,20 +85,26 @@ class Aggregator:
                     pipe.hincrby(totals, name, int(amount))
             if result.model_version:
                 pipe.hset(totals, "model_version", result.model_version)
-        event = self._event(result, increments, ts)
         if event is not None:
-            pipe.lpush(keys.camera_events(camera), json.dumps(event))
+            pipe.lpush(keys.camera_events(camera), json.dumps(event, separators=(",", ":")))
             pipe.ltrim(keys.camera_events(camera), 0, stats.EVENTS_KEPT - 1)
 
-    def _event(self, result: FrameResult | PersonRecord, increments: dict[str, float], ts: float) -> dict | None:
-        """A person record, or a frame whose set of labels differs from the camera's previous frame's."""
+    def _event(self, result: FrameResult | PersonRecord, now: float) -> dict | None:
+        """A person record (with its face thumbnail), or a frame whose set of labels differs from the previous.
+
+        Computed once per entry a replica sees (counted by it or not), so every replica agrees on changes.
+        """
         if isinstance(result, PersonRecord):
-            return {"type": "person", "time": result.last_seen, "label": result.label,
-                    "track_id": result.track_id, "first_seen": result.first_seen, "frames": result.frames}
-        counts = {k.split(":", 1)[1]: int(v) for k, v in increments.items() if k.startswith("faces:")}
+            event = {"type": "person", "time": result.last_seen, "label": result.label,
+                     "track_id": result.track_id, "first_seen": result.first_seen, "frames": result.frames}
+            if result.thumbnail:
+                event["thumbnail"] = result.thumbnail  # kept in the event, so it expires with it
+            return event
+        counts = {k.split(":", 1)[1]: int(v) for k, v in stats.result_increments(result).items()
+                  if k.startswith("faces:")}
         previous = self._last_counts.get(result.camera)
         self._last_counts[result.camera] = counts
         if previous is None or set(counts) == set(previous):
             return None
-        return {"type": "change", "time": ts, "frame": result.frame,
+        return {"type": "change", "time": stats.event_time(result, now), "frame": result.frame,
                 "faces": counts, "previous": previous}

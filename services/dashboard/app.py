@@ -27,6 +27,7 @@ from services.dashboard.aggregator import Aggregator
 from services.dashboard.feed import Feed
 from services.dashboard.metrics import build_registry
 from services.dashboard.photo import PhotoDetector, UploadRejected
+from services.dashboard.results import ResultsReader
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.upload import read_upload
 from shared import keys
@@ -58,12 +59,16 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         app.state.redis = aioredis.Redis.from_url(settings.redis_url, **options)
         app.state.sync_redis = redis.Redis.from_url(settings.redis_url, **options)
         app.state.registry = build_registry(app.state.sync_redis, settings.cameras, settings.stale_after)
-        app.state.feed = Feed(app.state.redis, settings.cameras, settings.feed_fps, settings.stale_after)
+        app.state.feed = feed = Feed(app.state.redis, settings.cameras, settings.feed_fps, settings.stale_after)
+        aggregator = Aggregator(app.state.redis) if settings.aggregate else None
+        # one reader of the results stream per process feeds both the counts and the live pages
+        app.state.reader = ResultsReader(app.state.redis, [c for c in (aggregator and aggregator.count,
+                                                                       feed.consume) if c],
+                                         start=aggregator.cursor if aggregator else None,
+                                         on_error=feed.redis_state)
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(app.state.feed.run(stop), name="feed")]
-        if settings.aggregate:
-            app.state.aggregator = Aggregator(app.state.redis)
-            tasks.append(asyncio.create_task(app.state.aggregator.run(stop), name="aggregator"))
+        tasks = [asyncio.create_task(feed.run(stop), name="feed"),
+                 asyncio.create_task(app.state.reader.run(stop), name="results-reader")]
         try:
             yield
         finally:

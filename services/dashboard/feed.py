@@ -1,4 +1,4 @@
-"""The live feed: one reader per process tails the results stream and fans out to SSE subscribers."""
+"""The live feed: fans the results the process's reader hands it out to SSE subscribers, with overviews."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 import redis
 import redis.asyncio as aioredis
 
 from services.dashboard import queries
-from services.dashboard.aggregator import parse_result, wait_or_stop
-from shared import keys
-from shared.schemas import FrameResult
-from shared.streams import Backoff, decode_str, describe_redis_error
+from services.dashboard.results import ResultEntry, is_recent, wait_or_stop
+from shared.schemas import FrameResult, PersonRecord
+from shared.streams import Backoff, describe_redis_error
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 64
 OVERVIEW_EVERY = 5.0
+SEND_EVERY = 0.1  # how often throttled frames are checked for being due
 ALERTS_SHOWN = 10
 
 
@@ -65,26 +65,31 @@ class Feed:
             queue.put_nowait((event, data))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tail the results stream and refresh overviews until `stop` is set, retrying Redis outages."""
-        last_id, next_overview, backoff = "$", 0.0, Backoff()
+        """Send throttled frames when due and refresh overviews every 5 s until `stop` is set."""
+        next_overview, backoff = 0.0, Backoff()
         while not stop.is_set():
-            try:
-                while not stop.is_set():
-                    if time.monotonic() >= next_overview:
-                        await self._refresh_overviews()
-                        next_overview = time.monotonic() + OVERVIEW_EVERY
-                    reply = await self.redis.xread({keys.RESULTS_STREAM: last_id}, count=500, block=250)
-                    for _, entries in reply or []:
-                        for entry_id, fields in entries:
-                            last_id = decode_str(entry_id)
-                            self._forward(fields)
-                    self._send_due(time.monotonic())
+            if time.monotonic() >= next_overview:
+                try:
+                    await self._refresh_overviews()
+                    next_overview = time.monotonic() + OVERVIEW_EVERY
                     backoff.reset()
-            except (redis.RedisError, OSError) as exc:
-                delay = backoff.delay()
-                log.warning("live feed: redis unavailable (%s); retrying in %.1fs", describe_redis_error(exc), delay)
-                self.publish("redis", {"up": False})
-                await wait_or_stop(stop, delay)
+                except (redis.RedisError, OSError) as exc:
+                    delay = backoff.delay()
+                    log.warning("live feed: redis unavailable (%s); retrying in %.1fs",
+                                describe_redis_error(exc), delay)
+                    next_overview = time.monotonic() + delay
+            self._send_due(time.monotonic())
+            await wait_or_stop(stop, SEND_EVERY)
+
+    def consume(self, entries: Sequence[ResultEntry]) -> None:
+        """Take a batch from the results reader; only recent entries are live (not a catch-up backlog)."""
+        for entry in entries:
+            if entry.result is not None and is_recent(entry):
+                self._forward(entry.result)
+
+    def redis_state(self, up: bool) -> None:
+        """Tell the pages that Redis went away (or came back)."""
+        self.publish("redis", {"up": up})
 
     async def _refresh_overviews(self) -> None:
         ids = await queries.camera_list(self.redis, self.configured())
@@ -95,12 +100,7 @@ class Feed:
             self._alerts = alerts
             self.publish("alerts", alerts)
 
-    def _forward(self, fields: dict) -> None:
-        raw = fields.get(b"data", fields.get("data"))
-        try:
-            result = parse_result(raw or b"")
-        except ValueError:
-            return
+    def _forward(self, result: FrameResult | PersonRecord) -> None:
         if not isinstance(result, FrameResult):
             self.publish("person", json.loads(result.to_json()))
             return

@@ -1,4 +1,5 @@
-"""The aggregator on a real Redis: each result counted once, across replicas, crashes and restarts."""
+"""The aggregator on a real Redis: each result counted once, across replicas, crashes and restarts;
+every replica's reader still sees every result (its live feed shows them all)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from services.dashboard import aggregator as aggregator_module
 from services.dashboard import queries
 from services.dashboard.aggregator import Aggregator
+from services.dashboard.results import ResultsReader
 from shared import keys
 from shared.schemas import PersonRecord
 from tests.dashboard.conftest import frame_result, free_port, publish, stop_process
@@ -27,9 +28,16 @@ def totals(client: redis.Redis, camera: str) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in client.hgetall(keys.stats_totals(camera)).items()}
 
 
-async def drain(agg: Aggregator) -> None:
-    while await agg.step():
+def reader_of(agg: Aggregator, **options) -> ResultsReader:
+    """The process's results reader feeding one aggregator, as the app wires it."""
+    return ResultsReader(agg.redis, [agg.count], start=agg.cursor, block_ms=100, **options)
+
+
+async def drain(agg: Aggregator) -> ResultsReader:
+    reader = reader_of(agg)
+    while await reader.step():
         pass
+    return reader
 
 
 def test_counts_windows_totals_latency_and_events(redis_url_7: str) -> None:
@@ -44,8 +52,7 @@ def test_counts_windows_totals_latency_and_events(redis_url_7: str) -> None:
 
     async def scenario() -> dict:
         redis_ = aioredis.Redis.from_url(redis_url_7)
-        agg = Aggregator(redis_, block_ms=100)
-        await agg.ensure_group()
+        agg = Aggregator(redis_)
         await drain(agg)
         out = {"counted": agg.counted,
                "door_1m": await queries.window_stats(redis_, "door", "1m"),
@@ -69,80 +76,102 @@ def test_counts_windows_totals_latency_and_events(redis_url_7: str) -> None:
     assert door_totals["model_version"] == "tiny-test+retinaface-stock"
     kinds = [event["type"] for event in out["events"]]
     assert kinds[0] == "person" and kinds.count("change") == 7  # each frame's labels differ from the last
-    assert client.xpending(keys.RESULTS_STREAM, keys.DASHBOARD_GROUP)["pending"] == 0
+    assert client.get(keys.DASHBOARD_CURSOR) is not None  # the shared cursor moved to the last entry
 
 
-def test_two_replicas_count_each_result_once(redis_url_7: str) -> None:
+def test_two_replicas_count_each_result_once_and_both_see_every_result(redis_url_7: str) -> None:
     client = redis.Redis.from_url(redis_url_7)
 
-    async def scenario() -> tuple[int, int]:
+    async def scenario() -> tuple[list[int], list[int]]:
         clients = [aioredis.Redis.from_url(redis_url_7) for _ in range(2)]
-        replicas = [Aggregator(c, consumer=f"replica-{i}", batch=7, block_ms=100) for i, c in enumerate(clients)]
-        await replicas[0].ensure_group()
+        replicas = [Aggregator(c) for c in clients]
+        readers = [reader_of(r, batch=7) for r in replicas]
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(r.run(stop)) for r in replicas]
+        tasks = [asyncio.create_task(r.run(stop)) for r in readers]
         for i in range(300):
             publish(client, frame_result("gate", i, ["with_mask", "without_mask"]))
             if i % 50 == 0:
                 await asyncio.sleep(0.05)
         deadline = time.monotonic() + 20
-        while sum(r.counted for r in replicas) < 300 and time.monotonic() < deadline:
+        while (sum(r.counted for r in replicas) < 300 or min(r.read for r in readers) < 300) \
+                and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
         for c in clients:
             await c.aclose()
-        return replicas[0].counted, replicas[1].counted
+        return [r.counted for r in replicas], [r.read for r in readers]
 
-    first, second = asyncio.run(scenario())
-    assert first + second == 300 and first > 0 and second > 0
+    counted, read = asyncio.run(scenario())
+    assert sum(counted) == 300
+    assert read == [300, 300]  # each replica's live feed gets every result
     assert totals(client, "gate")["frames"] == "300"
     assert totals(client, "gate")["faces:without_mask"] == "300"
 
 
-def test_entries_of_a_dead_replica_are_claimed_and_counted_once(redis_url_7: str,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_counted_by_another_replica_is_not_counted_again(redis_url_7: str) -> None:
     client = redis.Redis.from_url(redis_url_7)
-    client.xgroup_create(keys.RESULTS_STREAM, keys.DASHBOARD_GROUP, id="0", mkstream=True)
     for i in range(5):
         publish(client, frame_result("lobby", i, ["without_mask"]))
-    # a replica reads the entries and dies before counting them
-    taken = client.xreadgroup(keys.DASHBOARD_GROUP, "dead-replica", {keys.RESULTS_STREAM: ">"}, count=10)
-    assert len(taken[0][1]) == 5
-    monkeypatch.setattr(aggregator_module, "CLAIM_IDLE_MS", 0)
+
+    async def scenario() -> tuple[int, int, int]:
+        redis_ = aioredis.Redis.from_url(redis_url_7)
+        first, second = Aggregator(redis_), Aggregator(redis_)
+        batch = []
+        reader = ResultsReader(redis_, [batch.extend], start=first.cursor, block_ms=100)
+        await reader.step()
+        both = (await first.count(batch), await second.count(batch))  # the same batch, read by two replicas
+        for i in range(5, 8):
+            publish(client, frame_result("lobby", i, ["with_mask"]))
+        restarted = Aggregator(redis_)  # a replica started later resumes from the shared cursor
+        later = await drain(restarted)
+        await redis_.aclose()
+        return (*both, restarted.counted) if later.read == 3 else (-1, -1, -1)
+
+    assert asyncio.run(scenario()) == (5, 0, 3)
+    assert totals(client, "lobby")["frames"] == "8"
+    assert totals(client, "lobby")["faces:with_mask"] == "3"
+
+
+def test_a_replica_that_dies_before_its_transaction_leaves_the_entries_to_others(
+        redis_url_7: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = redis.Redis.from_url(redis_url_7)
+    for i in range(4):
+        publish(client, frame_result("lobby", i, ["without_mask"]))
 
     async def scenario() -> int:
         redis_ = aioredis.Redis.from_url(redis_url_7)
-        agg = Aggregator(redis_, consumer="survivor", block_ms=100)
-        await drain(agg)
+        dying = Aggregator(redis_)
+        monkeypatch.setattr(dying, "_queue_increments", lambda *a: (_ for _ in ()).throw(ConnectionError("killed")))
+        with pytest.raises(ConnectionError):
+            await drain(dying)
+        survivor = Aggregator(redis_)
+        await drain(survivor)
         await redis_.aclose()
-        return agg.counted
+        return survivor.counted
 
-    assert asyncio.run(scenario()) == 5
-    assert totals(client, "lobby")["frames"] == "5"
-    assert client.xpending(keys.RESULTS_STREAM, keys.DASHBOARD_GROUP)["pending"] == 0
+    assert asyncio.run(scenario()) == 4
+    assert totals(client, "lobby")["frames"] == "4"
 
 
-def test_malformed_entries_are_skipped_and_acknowledged(redis_url_7: str, caplog: pytest.LogCaptureFixture
-                                                        ) -> None:
+def test_malformed_entries_are_skipped_and_passed(redis_url_7: str, caplog: pytest.LogCaptureFixture) -> None:
     client = redis.Redis.from_url(redis_url_7)
     client.xadd(keys.RESULTS_STREAM, {"data": "{not json"})
     client.xadd(keys.RESULTS_STREAM, {"other": "field"})
     client.xadd(keys.RESULTS_STREAM, {"data": json.dumps({"type": "frame", "source": "x", "width": 1,
                                                           "height": 1, "faces": []})})  # no camera
-    publish(client, frame_result("lobby", 1, ["with_mask"]))
+    last = client.xadd(keys.RESULTS_STREAM, {"data": frame_result("lobby", 1, ["with_mask"]).to_json()})
 
     async def scenario() -> int:
         redis_ = aioredis.Redis.from_url(redis_url_7)
-        agg = Aggregator(redis_, block_ms=100)
-        await agg.ensure_group()
+        agg = Aggregator(redis_)
         await drain(agg)
         await redis_.aclose()
         return agg.counted
 
     assert asyncio.run(scenario()) == 4
     assert totals(client, "lobby")["frames"] == "1"
-    assert client.xpending(keys.RESULTS_STREAM, keys.DASHBOARD_GROUP)["pending"] == 0
+    assert client.get(keys.DASHBOARD_CURSOR) == last
     messages = [r.getMessage() for r in caplog.records if "skipping results entry" in r.getMessage()]
     assert len(messages) == 3 and all("\n" not in m for m in messages)
 
@@ -185,9 +214,9 @@ def test_aggregator_survives_a_redis_restart(private_redis, caplog: pytest.LogCa
 
     async def scenario() -> int:
         redis_ = aioredis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
-        agg = Aggregator(redis_, block_ms=100)
+        agg = Aggregator(redis_)
         stop = asyncio.Event()
-        task = asyncio.create_task(agg.run(stop))
+        task = asyncio.create_task(reader_of(agg).run(stop))
         for i in range(10):
             publish(client, frame_result("yard", i, ["with_mask"]))
         await wait_counted(agg, 10)
@@ -204,5 +233,5 @@ def test_aggregator_survives_a_redis_restart(private_redis, caplog: pytest.LogCa
 
     assert asyncio.run(scenario()) == 14
     assert totals(client, "yard") == {**totals(client, "yard"), "frames": "4", "faces:without_mask": "4"}
-    warnings = [r.getMessage() for r in caplog.records if "aggregator" in r.getMessage()]
+    warnings = [r.getMessage() for r in caplog.records if "results reader" in r.getMessage()]
     assert warnings and all("\n" not in m for m in warnings)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from services.dashboard import feed as feed_module
 from services.dashboard.feed import Feed
+from services.dashboard.results import parse_entry
 from tests.dashboard.conftest import frame_result
+
+
+def entry(data: bytes, seconds_ago: float = 0.0, seq: int = 0):
+    """A results-stream entry as the reader hands it on, added `seconds_ago` seconds ago."""
+    return parse_entry(f"{int((time.time() - seconds_ago) * 1000)}-{seq}", {b"data": data})
 
 
 def parse(chunk: str) -> tuple[str, object]:
@@ -20,10 +27,11 @@ def test_frames_are_throttled_per_camera() -> None:
         feed = Feed(redis=None, configured=tuple, fps=2.0, stale_after=15.0)
         stream = feed.subscribe()
         assert parse(await stream.__anext__())[0] == "alerts"  # the current alerts come first
+        feed.consume([entry(frame_result("a", 100, ["with_mask"]).to_json().encode(), seconds_ago=60)])  # backlog
         for i in range(5):  # a burst: only the first frame per camera passes within half a second
-            for camera in ("a", "b"):
-                feed._forward({b"data": frame_result(camera, i, ["with_mask"]).to_json().encode()})
-        feed._forward({b"data": b"{broken"})
+            feed.consume([entry(frame_result(camera, i, ["with_mask"]).to_json().encode(), seq=i)
+                          for camera in ("a", "b")])
+        feed.consume([entry(b"{broken")])
         out = [parse(await stream.__anext__()) for _ in range(2)]
         await stream.aclose()
         return out

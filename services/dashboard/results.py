@@ -1,0 +1,148 @@
+"""The one reader of the results stream in a dashboard process: parses each entry once, hands it on.
+
+The aggregator (counting) and the live feed (pages) both consume what this reader reads, so a
+process reads the stream once whatever it does with the results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from pydantic import TypeAdapter, ValidationError
+from redis.exceptions import ResponseError
+
+from shared import keys
+from shared.schemas import FrameResult, PersonRecord
+from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error
+
+log = logging.getLogger(__name__)
+RESULT_ADAPTER: TypeAdapter[FrameResult | PersonRecord] = TypeAdapter(FrameResult | PersonRecord)
+Result = FrameResult | PersonRecord
+
+
+@dataclass(frozen=True)
+class ResultEntry:
+    """One results-stream entry: its id and the parsed result (None when the entry is malformed)."""
+
+    id: str
+    result: Result | None
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """The id as (milliseconds, sequence), the order Redis gives stream entries."""
+        return stream_id_key(self.id)
+
+
+def stream_id_key(entry_id: str) -> tuple[int, int]:
+    """A stream id "ms-seq" as a comparable pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def parse_result(data: bytes | str) -> Result:
+    """Parse one `data` field of the results stream; raises ValueError for anything malformed."""
+    try:
+        return RESULT_ADAPTER.validate_json(data)
+    except ValidationError as exc:
+        raise ValueError(f"malformed result: {exc.error_count()} validation error(s)") from None
+
+
+def parse_entry(entry_id: bytes | str, fields: dict | None) -> ResultEntry:
+    """Parse a raw stream entry; a malformed one is logged (one line) and kept with `result` None."""
+    entry_id = decode_str(entry_id)
+    raw = fields.get(b"data", fields.get("data")) if fields else None
+    try:
+        if raw is None:
+            raise ValueError("entry has no data field")
+        result = parse_result(raw)
+        if not result.camera:
+            raise ValueError("result has no camera")
+    except ValueError as exc:
+        log.warning("skipping results entry %s: %s", entry_id, exc)
+        return ResultEntry(entry_id, None)
+    return ResultEntry(entry_id, result)
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep up to `seconds`, returning early when `stop` is set."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+Consumer = Callable[[Sequence[ResultEntry]], Awaitable[None] | None]
+
+
+class ResultsReader:
+    """Tails the results stream with XREAD and gives every batch, in stream order, to each consumer.
+
+    `start` picks the first id: the aggregator's cursor (so a restarted process catches up on what
+    nobody counted yet) or, without one, the stream's newest entry (only new results).
+    `on_error(up)` hears about Redis going away and coming back.
+    """
+
+    def __init__(self, redis: aioredis.Redis, consumers: Sequence[Consumer],
+                 start: Callable[[], Awaitable[str | None]] | None = None,
+                 on_error: Callable[[bool], None] | None = None, batch: int = 200, block_ms: int = 250) -> None:
+        self.redis, self.consumers, self.start, self.on_error = redis, list(consumers), start, on_error
+        self.batch, self.block_ms = batch, block_ms
+        self.last_id: str | None = None
+        self.read = 0
+
+    async def step(self) -> int:
+        """Read one batch (waiting up to `block_ms`) and hand it on; returns the number of entries."""
+        if self.last_id is None:
+            self.last_id = await self._start_id()
+        reply = await self.redis.xread({keys.RESULTS_STREAM: self.last_id}, count=self.batch, block=self.block_ms)
+        entries = [parse_entry(entry_id, fields) for _, stream in reply or [] for entry_id, fields in stream]
+        if entries:
+            self.last_id = entries[-1].id
+            for consume in self.consumers:
+                outcome = consume(entries)
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+            self.read += len(entries)
+        return len(entries)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Read until `stop` is set; Redis outages are logged in one line and retried with backoff."""
+        backoff, down = Backoff(), False
+        while not stop.is_set():
+            try:
+                await self.step()
+                if down and self.on_error is not None:
+                    self.on_error(True)
+                down = False
+                backoff.reset()
+                continue
+            except (*REDIS_ERRORS, OSError, ResponseError) as exc:
+                delay = backoff.delay()
+                log.warning("results reader: redis unavailable (%s); retrying in %.1fs",
+                            describe_redis_error(exc), delay)
+            if not down and self.on_error is not None:
+                self.on_error(False)
+            down = True
+            await wait_or_stop(stop, delay)
+
+    async def _start_id(self) -> str:
+        if self.start is not None:
+            cursor = await self.start()
+            return cursor or "0-0"
+        newest = await self.redis.xrevrange(keys.RESULTS_STREAM, count=1)
+        return decode_str(newest[0][0]) if newest else "0-0"
+
+
+def entry_time(entry: ResultEntry) -> float:
+    """When the entry was added to the stream (unix seconds, from its id)."""
+    return stream_id_key(entry.id)[0] / 1000.0
+
+
+def is_recent(entry: ResultEntry, since: float | None = None, slack_s: float = 5.0) -> bool:
+    """Whether the entry was added after `since` (default: now) minus `slack_s` seconds."""
+    return entry_time(entry) >= (time.time() if since is None else since) - slack_s
