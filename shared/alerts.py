@@ -5,14 +5,19 @@ Public API:
   no `cameras` is global, one with `cameras` only gets those cameras' events.
 - `AlertDispatcher(config, sinks=())`: `.on_frame(result)` and `.on_person(record)` apply the rules and
   return the events they raised; every event goes to each sink (e.g. the Redis list of recent alerts)
-  and is queued for the matching webhooks. `.close(timeout_s)` delivers what it can, then stops.
+  and is queued for the matching webhooks. `.flush()` sends the people alerts still being grouped;
+  `.close(timeout_s)` flushes, delivers what it can, then stops.
 - `WebhookSender(retries, backoff_s, timeout_s, queue_size)`: POSTs JSON on a background thread from a
   bounded queue; failures are retried with exponential backoff (other events keep flowing meanwhile);
   a full queue drops the event with a log line instead of blocking the caller.
 
 Rules (times are the frames' own times, so a video gives the same alerts as a live camera):
 - person: once per track whose track label is one of `labels` for `confirm_frames` frames, or, for a
-  shorter track, when its person record ends with such a label.
+  shorter track, when its person record ends with such a label (with the record's face thumbnail).
+- cooldown (grouping): after a camera's person alert, the next unmasked people of that camera within
+  `cooldown_s` seconds raise no alert each; at the camera's first frame after the cooldown they go out
+  as one `people` alert ("12 unmasked people in 5 min") and a new cooldown starts; a camera with nobody
+  new in a cooldown alerts at once for the next person. `cooldown_s: 0` alerts for every person.
 - unmasked_share: when, over the person records of the last `window_s` seconds of one camera (at least
   `min_people` of them), the share with one of `labels` exceeds `unmasked_share`; it fires again only
   after the share has dropped back to the threshold or below.
@@ -44,6 +49,7 @@ Event = dict[str, Any]
 RETRY_STATUSES = frozenset({408, 425, 429})
 MAX_BACKOFF_S = 60.0
 MAX_TRACKED = 4096  # per-track alert states kept at most (oldest forgotten first)
+MAX_GROUP_THUMBNAILS = 6  # face thumbnails a grouped people alert carries
 
 
 class WebhookConfig(BaseModel):
@@ -78,10 +84,20 @@ class AlertsConfig(BaseModel):
     window_s: float = Field(default=60.0, gt=0)
     unmasked_share: float | None = Field(default=0.5, ge=0, le=1)
     min_people: int = Field(default=5, ge=1)
+    cooldown_s: float = Field(default=300.0, ge=0)
     retries: int = Field(default=5, ge=0)
     backoff_s: float = Field(default=1.0, gt=0)
     timeout_s: float = Field(default=5.0, gt=0)
     queue_size: int = Field(default=1000, ge=1)
+
+
+@dataclass
+class _Cooldown:
+    """A camera's person alerts held back until `due`, to go out as one `people` alert."""
+
+    since: float
+    due: float
+    people: list[Event] = field(default_factory=list)
 
 
 @dataclass(order=True)
@@ -194,6 +210,7 @@ class AlertDispatcher:
         self._alerted: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._window: dict[str, deque[tuple[float, bool]]] = defaultdict(deque)
         self._raised: set[str] = set()
+        self._cooldowns: dict[str, _Cooldown] = {}
         self.sender = (
             WebhookSender(self.config.retries, self.config.backoff_s, self.config.timeout_s,
                           self.config.queue_size)
@@ -204,7 +221,7 @@ class AlertDispatcher:
         """Count frames of unmasked tracks; raise a person alert when one is confirmed."""
         camera = result.camera or result.source
         t = _frame_time(result)
-        events = []
+        events = self._end_cooldown(camera, t)
         for face in result.faces:
             if face.track_id is None:
                 continue
@@ -216,10 +233,10 @@ class AlertDispatcher:
             _remember(self._streak, key, count)
             if count >= self.config.confirm_frames and key not in self._alerted:
                 _remember(self._alerted, key, None)
-                events.append(self._emit({
+                events += self._person_alert({
                     "kind": "person", "camera": camera, "track_id": face.track_id,
                     "label": face.track_label, "time": t, "frames": count, "box": face.box,
-                }))
+                })
         return events
 
     def on_person(self, record: PersonRecord) -> list[Event]:
@@ -229,22 +246,77 @@ class AlertDispatcher:
         alerted = key in self._alerted
         self._alerted.pop(key, None)
         unmasked = record.label in self._labels
-        events = []
+        events = self._end_cooldown(record.camera, record.last_seen)
+        if alerted and record.thumbnail:
+            self._hold_thumbnail(record)
         if unmasked and not alerted:
-            events.append(self._emit({
-                "kind": "person", "camera": record.camera, "track_id": record.track_id,
-                "label": record.label, "time": record.last_seen, "frames": record.frames,
-                "box": record.best_box,
-            }))
+            body = {"kind": "person", "camera": record.camera, "track_id": record.track_id,
+                    "label": record.label, "time": record.last_seen, "frames": record.frames,
+                    "box": record.best_box}
+            if record.thumbnail:
+                body["thumbnail"] = record.thumbnail
+            events += self._person_alert(body)
         share_event = self._share(record.camera, record.last_seen, unmasked)
         if share_event is not None:
             events.append(self._emit(share_event))
         return events
 
+    def flush(self) -> list[Event]:
+        """Send every camera's grouped people alert now (end of a video, shutdown)."""
+        events = []
+        for camera in list(self._cooldowns):
+            events += self._end_cooldown(camera, float("inf"))
+        return events
+
     def close(self, timeout_s: float = 5.0) -> None:
-        """Deliver queued webhooks for up to `timeout_s` and stop the sender."""
+        """Send the grouped alerts, deliver queued webhooks for up to `timeout_s` and stop the sender."""
+        self.flush()
         if self.sender is not None:
             self.sender.close(timeout_s)
+
+    def _person_alert(self, body: Event) -> list[Event]:
+        """Alert for one person now, or hold it for the camera's grouped alert while a cooldown runs."""
+        if not self.config.cooldown_s:
+            return [self._emit(body)]
+        camera, t = body["camera"], body["time"]
+        cooldown = self._cooldowns.get(camera)
+        if cooldown is None:
+            self._cooldowns[camera] = _Cooldown(since=t, due=t + self.config.cooldown_s)
+            return [self._emit(body)]
+        cooldown.people.append(body)
+        return []
+
+    def _hold_thumbnail(self, record: PersonRecord) -> None:
+        """Give a held-back person (confirmed from its frames) the thumbnail its record brings."""
+        cooldown = self._cooldowns.get(record.camera)
+        for held in cooldown.people if cooldown else []:
+            if held["track_id"] == record.track_id:
+                held["thumbnail"] = record.thumbnail
+
+    def _end_cooldown(self, camera: str, t: float) -> list[Event]:
+        """At the end of a camera's cooldown: one alert for the people held back, and a new cooldown."""
+        cooldown = self._cooldowns.get(camera)
+        if cooldown is None or t < cooldown.due:
+            return []
+        people = cooldown.people
+        if not people:
+            del self._cooldowns[camera]  # nobody new: the next person alerts at once
+            return []
+        until = max(p["time"] for p in people)
+        if t == float("inf"):
+            del self._cooldowns[camera]
+        else:
+            self._cooldowns[camera] = _Cooldown(since=t, due=t + self.config.cooldown_s)
+        labels: dict[str, int] = {}
+        for p in people:
+            labels[p["label"]] = labels.get(p["label"], 0) + 1
+        body = {"kind": "people", "camera": camera, "time": until, "since": cooldown.since,
+                "window_s": self.config.cooldown_s, "people": len(people), "labels": labels,
+                "track_ids": [p["track_id"] for p in people]}
+        thumbnails = [p["thumbnail"] for p in people if p.get("thumbnail")][:MAX_GROUP_THUMBNAILS]
+        if thumbnails:
+            body["thumbnails"] = thumbnails
+        return [self._emit(body)]
 
     def _share(self, camera: str, t: float, unmasked: bool) -> Event | None:
         threshold = self.config.unmasked_share

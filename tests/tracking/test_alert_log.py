@@ -21,7 +21,7 @@ def client() -> Iterator[redis.Redis]:
 
 
 def test_alerts_are_kept_newest_first_and_capped(client: redis.Redis) -> None:
-    dispatcher = AlertDispatcher(AlertsConfig(confirm_frames=1), sinks=[redis_sink(client, cap=5)])
+    dispatcher = AlertDispatcher(AlertsConfig(confirm_frames=1, cooldown_s=0), sinks=[redis_sink(client, cap=5)])
     for track_id in range(1, 9):
         f = face(10, 10, "without_mask").model_copy(update={"track_id": track_id, "track_label": "without_mask"})
         dispatcher.on_frame(frame(track_id, [f], camera="gate"))

@@ -93,7 +93,7 @@ def test_person_alert_once_per_confirmed_track_to_matching_hooks() -> None:
         config = AlertsConfig(
             webhooks=[{"url": server.url + "/all"}, {"url": server.url + "/door", "cameras": ["door"]},
                       {"url": server.url + "/lobby", "cameras": ["lobby"]}],
-            confirm_frames=3, unmasked_share=None,
+            confirm_frames=3, unmasked_share=None, cooldown_s=0,
         )
         seen = []
         dispatcher = AlertDispatcher(config, sinks=[seen.append])
@@ -119,7 +119,7 @@ def test_person_alert_once_per_confirmed_track_to_matching_hooks() -> None:
 
 
 def test_unmasked_share_alert_fires_on_crossing_and_rearms() -> None:
-    dispatcher = AlertDispatcher(AlertsConfig(window_s=60, unmasked_share=0.5, min_people=4))
+    dispatcher = AlertDispatcher(AlertsConfig(window_s=60, unmasked_share=0.5, min_people=4, cooldown_s=0))
     labels = ["with_mask", "without_mask", "without_mask",  # 3 people: too few to judge
               "without_mask",  # 4 people, 3 unmasked (0.75 > 0.5): fires
               "without_mask",  # still above: no repeat
@@ -148,3 +148,58 @@ def test_config_rejects_bad_values_and_broken_sinks_are_contained() -> None:
 
     dispatcher = AlertDispatcher(AlertsConfig(confirm_frames=1), sinks=[broken])
     assert len(dispatcher.on_frame(tracked_frame(0, 1, "without_mask"))) == 1
+
+
+def test_a_crowd_of_unmasked_people_raises_one_grouped_alert_per_cooldown() -> None:
+    with webhook_server() as server:
+        config = AlertsConfig(webhooks=[{"url": server.url + "/door"}], confirm_frames=2, unmasked_share=None,
+                              cooldown_s=300)
+        dispatcher = AlertDispatcher(config)
+        try:
+            # 13 unmasked people in 5 minutes: person 0 alerts at once, the next 12 are held back
+            for i in range(13):
+                labels = "mask_incorrect" if i % 4 == 3 else "without_mask"
+                dispatcher.on_person(person("door", i, labels, 100.0 + 20 * i, frames=2).model_copy(
+                    update={"thumbnail": f"thumb{i}"}))
+            dispatcher.on_person(person("door", 50, "with_mask", 390.0))  # the masked never count
+            assert len(server.wait_for(1)) == 1
+            # the first frame after the cooldown sends the group, and a new cooldown starts
+            (grouped,) = dispatcher.on_frame(tracked_frame(0, 99, "with_mask").model_copy(update={"time": 401.0}))
+            dispatcher.on_person(person("door", 60, "without_mask", 420.0, frames=2))  # held by the new cooldown
+            flushed = dispatcher.flush()  # end of the video
+            posts = server.wait_for(3)
+        finally:
+            dispatcher.close()
+    first = posts[0]
+    assert (first["kind"], first["track_id"], first["thumbnail"]) == ("person", 0, "thumb0")
+    assert grouped["kind"] == "people" and grouped["people"] == 12
+    assert grouped["labels"] == {"without_mask": 9, "mask_incorrect": 3}
+    assert grouped["track_ids"] == list(range(1, 13)) and grouped["window_s"] == 300
+    assert (grouped["since"], grouped["time"]) == (100.0, 340.0)
+    assert grouped["thumbnails"] == [f"thumb{i}" for i in range(1, 7)]  # a few faces, not all
+    assert [(e["kind"], e["people"], e["track_ids"]) for e in flushed] == [("people", 1, [60])]
+    assert [p["kind"] for p in posts] == ["person", "people", "people"]
+    assert posts[1] == grouped
+
+
+def test_cooldowns_are_per_camera_and_a_quiet_camera_alerts_at_once_again() -> None:
+    dispatcher = AlertDispatcher(AlertsConfig(confirm_frames=2, unmasked_share=None, cooldown_s=60))
+    out = []
+    for camera, track_id, t in [("door", 1, 10.0), ("hall", 1, 11.0), ("door", 2, 20.0),  # door 2 is held
+                                ("door", 3, 100.0),  # after door's cooldown: the group (door 2), door 3 held
+                                ("door", 4, 300.0)]:  # the group (door 3); a new cooldown, door 4 held
+        out += [(e["kind"], e["camera"], e.get("track_id"), e.get("track_ids"))
+                for e in dispatcher.on_person(person(camera, track_id, "without_mask", t, frames=2))]
+    assert out == [("person", "door", 1, None), ("person", "hall", 1, None), ("people", "door", None, [2]),
+                   ("people", "door", None, [3])]
+    # a track confirmed from its frames during a cooldown gets its record's thumbnail in the group
+    for i in range(2):
+        dispatcher.on_frame(tracked_frame(i, 5, "without_mask", camera="hall").model_copy(update={"time": 30.0}))
+    dispatcher.on_person(person("hall", 5, "without_mask", 31.0).model_copy(update={"thumbnail": "t5"}))
+    by_camera = {e["camera"]: e for e in dispatcher.flush()}
+    assert by_camera["hall"]["track_ids"] == [5] and by_camera["hall"]["thumbnails"] == ["t5"]
+    assert by_camera["door"]["track_ids"] == [4]
+    quiet = AlertDispatcher(AlertsConfig(confirm_frames=2, unmasked_share=None, cooldown_s=60))
+    quiet.on_person(person("door", 1, "without_mask", 10.0, frames=2))
+    assert quiet.on_frame(tracked_frame(0, 9, "with_mask").model_copy(update={"time": 80.0})) == []  # nobody held
+    assert [e["kind"] for e in quiet.on_person(person("door", 2, "without_mask", 90.0, frames=2))] == ["person"]
