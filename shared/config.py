@@ -69,6 +69,8 @@ class CaptureConfig(_Strict):
     max_side: int = Field(1920, ge=64, description="larger frames are scaled down to this long side")
     reconnect_max: float = Field(30.0, gt=0, description="longest wait between reconnect attempts (s)")
     reload_interval: float = Field(1.0, gt=0, description="how often the config file is checked for edits (s)")
+    open_timeout: float = Field(10.0, gt=0, le=300, description="a network camera that does not answer (s)")
+    read_timeout: float = Field(10.0, gt=0, le=300, description="a network camera that stops sending (s)")
 
 
 class DetectorConfig(_Strict):

@@ -16,8 +16,13 @@ from shared.imaging import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageError, read_
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"})
 STREAM_PREFIXES: tuple[str, ...] = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
-OPEN_TIMEOUT_MS = 10_000
-READ_TIMEOUT_MS = 10_000
+OPEN_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 10.0
+FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+# RTSP over TCP (interleaved in the RTSP connection): no lost UDP packets, works through NAT and firewalls.
+# OpenCV reads this variable at every open; a value set by the user wins (format "key;value|key;value").
+DEFAULT_FFMPEG_OPTIONS = "rtsp_transport;tcp"
+os.environ.setdefault(FFMPEG_OPTIONS_ENV, DEFAULT_FFMPEG_OPTIONS)
 
 
 class SourceError(RuntimeError):
@@ -90,13 +95,19 @@ def expand(argument: str) -> tuple[list[Source], str | None]:
     return [classify(argument)], None
 
 
-def open_video(location: str) -> cv2.VideoCapture:
-    """Open a video file, camera index or stream URL with timeouts; raises SourceError on failure."""
+def open_video(location: str, open_timeout: float = OPEN_TIMEOUT_S,
+               read_timeout: float = READ_TIMEOUT_S) -> cv2.VideoCapture:
+    """Open a video file, camera index or stream URL; raises SourceError on failure.
+
+    A stream that does not answer within `open_timeout` seconds fails to open; one that stops sending
+    makes `read()` fail after about `read_timeout` seconds of silence (OpenCV's FFmpeg interrupt callback).
+    """
     if location.isdigit():
         cap = cv2.VideoCapture(int(location))
         what = f"camera {location}"
     else:
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, round(open_timeout * 1000),
+                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, round(read_timeout * 1000)]
         cap = cv2.VideoCapture(location, cv2.CAP_FFMPEG, params)
         what = redact_url(location)
     if not cap.isOpened():

@@ -35,12 +35,16 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 class MjpegServer:
-    """Serves frames as multipart MJPEG on http://127.0.0.1:PORT/stream.mjpg until stopped or cut."""
+    """Serves frames as multipart MJPEG on http://127.0.0.1:PORT/stream.mjpg until stopped or cut.
+
+    Setting `stall` keeps every connection (and new ones) open but sends nothing: a hung camera.
+    """
 
     def __init__(self, image: np.ndarray, fps: float = 10.0, frames: int | None = None, port: int = 0) -> None:
         self.jpeg = cv2.imencode(".jpg", image)[1].tobytes()
         self.fps, self.frames = fps, frames
         self.cut = threading.Event()
+        self.stall = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +55,9 @@ class MjpegServer:
                 sent = 0
                 try:
                     while not server.cut.is_set() and (server.frames is None or sent < server.frames):
+                        if server.stall.is_set():
+                            time.sleep(0.05)
+                            continue
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
                         self.wfile.write(f"Content-Length: {len(server.jpeg)}\r\n\r\n".encode())
                         self.wfile.write(server.jpeg + b"\r\n")

@@ -143,7 +143,7 @@ class CameraRunner:
                 self._stop.wait(backoff.delay())
                 continue
             try:
-                cap = open_video(self.camera.url)
+                cap = open_video(self.camera.url, self.options.open_timeout, self.options.read_timeout)
             except SourceError as exc:
                 self._set_state(FAILED if self.is_file else RETRYING, str(exc))
                 self._stop.wait(backoff.delay())

@@ -16,6 +16,8 @@ import pytest
 
 from shared.schemas import FrameResult
 from tests.media import MjpegServer, png_header_only, write_clip
+from tests.rtsp import RtspServer, require_gst_rtsp, write_h264_clip
+from tests.stack.helpers import free_port
 
 FIELDS = {"type", "source", "frame", "time", "width", "height", "faces"}
 FACE_FIELDS = {"box", "score", "label", "confidence", "probs"}
@@ -106,6 +108,22 @@ def test_live_http_stream(tiny_store, photo, tmp_path) -> None:
     assert lines[0]["time"] > 1e9  # live sources carry wall-clock time
     # the stream ends after 6 frames: reported as one line, not a traceback
     assert "stream ended" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_rtsp_stream(tiny_store, photo, tmp_path) -> None:
+    require_gst_rtsp()
+    h, w = photo.shape[0] // 2 * 2, photo.shape[1] // 2 * 2  # H.264 wants even sizes
+    clip = write_h264_clip(tmp_path / "scene.mp4", np.ascontiguousarray(photo[:h, :w]), count=20)
+    with RtspServer(clip, free_port(range(18654, 18754)), tmp_path / "rtsp.log") as server:
+        out = maskwatch(tiny_store, "detect", server.url.replace("rtsp://", "rtsp://cam:pw123@"),
+                        "--json", str(tmp_path / "r.jsonl"), timeout=60)
+    lines = read_jsonl(tmp_path / "r.jsonl")
+    assert len(lines) >= 10 and all(x["faces"] for x in lines)  # the photo's faces, decoded from RTSP/H.264
+    assert (lines[0]["width"], lines[0]["height"]) == (w, h) and lines[0]["time"] > 1e9
+    assert lines[0]["source"] == server.url.replace("rtsp://", "rtsp://***@")
+    # the 2 s clip ends: one line and exit status 1, no traceback, no password
+    assert out.returncode == 1 and "stream ended" in out.stderr and "Traceback" not in out.stderr
+    assert "pw123" not in out.stderr + out.stdout
 
 
 def test_bad_inputs_one_line_each_and_the_rest_processed(tiny_store, photo, tmp_path) -> None:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from services.capture.service import CaptureService
+from shared import keys
+from shared.config import load_config
+from shared.streams import FrameMessage
 from tests.conftest import flushed_redis
-from tests.stack.helpers import PRIVATE_PORTS, REDIS_SERVER, PrivateRedis, free_port
+from tests.stack.helpers import PRIVATE_PORTS, REDIS_SERVER, PrivateRedis, fields_text, free_port
+
+RunCapture = Callable[[Path], CaptureService]
 
 
 def _db(number: int) -> Iterator[redis.Redis]:
@@ -45,3 +52,33 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     yield server
     server.kill()
 
+
+
+@pytest.fixture
+def run_capture() -> Iterator[RunCapture]:
+    """Runs CaptureService in a thread of this process; stopped (and joined) at teardown."""
+    running: list[tuple[threading.Event, threading.Thread, CaptureService]] = []
+
+    def start(config_path: Path) -> CaptureService:
+        service = CaptureService(config_path, load_config(config_path))
+        stop = threading.Event()
+        thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+        thread.start()
+        running.append((stop, thread, service))
+        return service
+
+    yield start
+    for stop, thread, _service in running:
+        stop.set()
+        thread.join(20)
+        assert not thread.is_alive(), "capture service did not stop within 20s"
+
+
+def frames(client: redis.Redis, camera: str) -> list[FrameMessage]:
+    """Every frame message in a camera's stream, oldest first."""
+    return [FrameMessage.from_fields(f) for _id, f in client.xrange(keys.frames_stream(camera))]
+
+
+def state(client: redis.Redis, camera: str) -> dict[str, str]:
+    """A camera's state hash as str -> str."""
+    return fields_text(client, keys.camera_state(camera))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -13,44 +11,11 @@ import numpy as np
 import pytest
 import redis
 
-from services.capture.service import CaptureService
 from shared import keys
-from shared.config import load_config
 from shared.imaging import decode_image
-from shared.streams import FrameMessage
 from tests.media import MjpegServer
-from tests.stack.helpers import fields_text, free_port, make_video, redis_url, wait_for, write_config
-
-RunCapture = Callable[[Path], CaptureService]
-
-
-@pytest.fixture
-def run_capture() -> Iterator[RunCapture]:
-    """Runs CaptureService in a thread of this process; stopped (and joined) at teardown."""
-    running: list[tuple[threading.Event, threading.Thread, CaptureService]] = []
-
-    def start(config_path: Path) -> CaptureService:
-        service = CaptureService(config_path, load_config(config_path))
-        stop = threading.Event()
-        thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
-        thread.start()
-        running.append((stop, thread, service))
-        return service
-
-    yield start
-    for stop, thread, _service in running:
-        stop.set()
-        thread.join(20)
-        assert not thread.is_alive(), "capture service did not stop within 20s"
-
-
-def frames(client: redis.Redis, camera: str) -> list[FrameMessage]:
-    """Every frame message in a camera's stream, oldest first."""
-    return [FrameMessage.from_fields(f) for _id, f in client.xrange(keys.frames_stream(camera))]
-
-
-def state(client: redis.Redis, camera: str) -> dict[str, str]:
-    return fields_text(client, keys.camera_state(camera))
+from tests.stack.conftest import RunCapture, frames, state
+from tests.stack.helpers import free_port, make_video, redis_url, wait_for, write_config
 
 
 def test_video_file_is_sampled_to_the_configured_fps(tmp_path: Path, capture_db: redis.Redis,
