@@ -10,32 +10,29 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-import cv2
-import numpy as np
 import redis
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, APIKeyQuery
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.dashboard import queries, stats
+from services.dashboard import camera_api
 from services.dashboard.aggregator import Aggregator
+from services.dashboard.api_models import Health, Labels
 from services.dashboard.feed import Feed
 from services.dashboard.metrics import build_registry
 from services.dashboard.photo import PhotoDetector, UploadRejected
 from services.dashboard.results import ResultsReader
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.upload import read_upload
-from shared import keys
-from shared.drawing import LABEL_COLORS_BGR, draw_faces, label_color_hex
-from shared.imaging import encode_jpeg
+from shared.drawing import LABEL_COLORS_BGR, label_color_hex
 from shared.model_store import ModelError, ModelStore
 from shared.schemas import MASK_LABELS, FrameResult
-from shared.streams import decode_str, describe_redis_error
+from shared.streams import describe_redis_error
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -100,6 +97,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
 
     app.include_router(_open_api())
     app.include_router(_keyed_api(settings), dependencies=[Depends(_api_key_check(settings))])
+    app.include_router(camera_api.router(settings), dependencies=[Depends(_api_key_check(settings))])
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
@@ -137,7 +135,7 @@ def _api_key_check(settings: DashboardSettings):
 def _open_api() -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["service"])
 
-    @router.get("/health")
+    @router.get("/health", response_model=Health)
     async def health(request: Request) -> dict:
         """Liveness plus Redis reachability (the photo API works without Redis)."""
         try:
@@ -146,7 +144,7 @@ def _open_api() -> APIRouter:
             redis_ok = False
         return {"status": "ok" if redis_ok else "degraded", "redis": redis_ok}
 
-    @router.get("/labels")
+    @router.get("/labels", response_model=Labels)
     async def labels() -> dict:
         """Mask labels and the colour each is drawn in."""
         return {"labels": list(MASK_LABELS), "colors": {label: label_color_hex(label) for label in LABEL_COLORS_BGR}}
@@ -156,86 +154,6 @@ def _open_api() -> APIRouter:
 
 def _keyed_api(settings: DashboardSettings) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
-
-    @router.get("/model", tags=["models"])
-    async def model(request: Request) -> dict:
-        """The promoted classifier and detector, and the versions the cameras' latest results used."""
-        store = request.app.state.photos.store
-        promoted = {}
-        for kind in ("classifier", "detector"):
-            try:
-                version = await anyio.to_thread.run_sync(store.load, kind)
-            except ModelError as exc:
-                promoted[kind] = {"error": str(exc)}
-                continue
-            meta = version.meta
-            promoted[kind] = {"version": version.name, **{k: meta[k] for k in ("labels", "input_size", "metrics",
-                                                                              "created", "architecture") if k in meta}}
-        redis_, in_use = request.app.state.redis, {}
-        try:
-            for cam in await queries.camera_list(redis_, settings.cameras()):
-                value = await redis_.hget(keys.stats_totals(cam), "model_version")
-                if value:
-                    in_use[cam] = decode_str(value)
-        except (redis.RedisError, OSError) as exc:  # the promoted models are still worth answering with
-            log.warning("model info without camera versions: %s", describe_redis_error(exc))
-        return {"promoted": promoted, "cameras": in_use}
-
-    @router.get("/cameras", tags=["cameras"])
-    async def cameras_(request: Request) -> list[dict]:
-        """Every camera with its status, faces per label now and compliance per window."""
-        redis_ = request.app.state.redis
-        ids = await queries.camera_list(redis_, settings.cameras())
-        return [await queries.overview(redis_, cam, settings.stale_after) for cam in ids]
-
-    async def known(request: Request, camera: str) -> str:
-        if camera not in await queries.camera_list(request.app.state.redis, settings.cameras()):
-            raise HTTPException(404, f"unknown camera {camera!r}")
-        return camera
-
-    @router.get("/cameras/{camera}", tags=["cameras"])
-    async def camera_(request: Request, camera: str = Depends(known)) -> dict:
-        """One camera's overview."""
-        return await queries.overview(request.app.state.redis, camera, settings.stale_after)
-
-    @router.get("/cameras/{camera}/stats", tags=["cameras"])
-    async def camera_stats(request: Request, camera: str = Depends(known),
-                           window: str = Query("1h", description="1m, 1h or 1d (or minute, hour, day)")) -> dict:
-        """Faces and people per label, compliance and a per-bucket series over a rolling window."""
-        try:
-            name = stats.window_name(window)
-        except stats.WindowError as exc:
-            raise HTTPException(400, str(exc)) from None
-        return {"camera": camera, **(await queries.window_stats(request.app.state.redis, camera, name)).as_dict()}
-
-    @router.get("/cameras/{camera}/events", tags=["cameras"])
-    async def camera_events(request: Request, camera: str = Depends(known),
-                            limit: int = Query(50, ge=1, le=stats.EVENTS_KEPT)) -> list[dict]:
-        """Recent events, newest first: changes in the labels seen, tracked people and alerts."""
-        return await queries.events(request.app.state.redis, camera, limit)
-
-    @router.get("/alerts", tags=["cameras"])
-    async def alerts(request: Request, limit: int = Query(50, ge=1, le=200),
-                     camera: str | None = Query(None, description="only this camera's alerts")) -> list[dict]:
-        """Recent alerts (unmasked people, unmasked share over threshold), newest first."""
-        return await queries.alerts(request.app.state.redis, limit, camera)
-
-    @router.get("/cameras/{camera}/frame.jpg", tags=["cameras"], response_class=Response,
-                responses={200: {"content": {"image/jpeg": {}}}})
-    async def camera_frame(request: Request, camera: str = Depends(known)) -> Response:
-        """The latest processed frame with its faces drawn (boxes coloured by label)."""
-        result, jpeg = await queries.latest_frame(request.app.state.redis, camera)
-        if result is None or not jpeg:
-            raise HTTPException(404, f"no processed frame yet for camera {camera!r}")
-        body = await anyio.to_thread.run_sync(_annotate, jpeg, result)
-        return Response(body, media_type="image/jpeg", headers={"Cache-Control": "no-store",
-                                                                "X-Frame": str(result.frame)})
-
-    @router.get("/feed", tags=["cameras"], response_class=StreamingResponse)
-    async def feed(request: Request) -> StreamingResponse:
-        """Server-sent events: `frame` (results, throttled per camera), `person`, `cameras` (overviews)."""
-        return StreamingResponse(request.app.state.feed.subscribe(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @router.post("/detect", tags=["photos"], responses={200: {"model": FrameResult}, **UPLOAD_ERRORS},
                  openapi_extra={"requestBody": {"required": True, "content": {
@@ -256,10 +174,3 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
         return Response(result.to_json(), media_type="application/json")
 
     return router
-
-
-def _annotate(jpeg: bytes, result: FrameResult) -> bytes:
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise HTTPException(502, "the stored frame is not a readable JPEG")
-    return encode_jpeg(draw_faces(image, result.faces), quality=80)

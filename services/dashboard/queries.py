@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from services.dashboard import cameras, stats
 from shared import keys
 from shared.alert_log import ALERTS_LIST, MAX_ALERTS
+from shared.alerts import MAX_GROUP_THUMBNAILS
 from shared.schemas import FrameResult
 from shared.streams import decode_str
 
@@ -32,7 +33,7 @@ async def window_stats(redis: aioredis.Redis, camera: str, window: str, now: flo
 
 
 async def overview(redis: aioredis.Redis, camera: str, stale_after: float) -> dict:
-    """A camera's state, faces per label now and compliance over each window (what a tile shows)."""
+    """A camera's state, people and faces per label and compliance over each window (what a tile shows)."""
     pipe = redis.pipeline(transaction=False)
     pipe.hgetall(keys.camera_state(camera))
     pipe.get(keys.latest_result(camera))
@@ -45,6 +46,8 @@ async def overview(redis: aioredis.Redis, camera: str, stale_after: float) -> di
         **state.as_dict(),
         "model_version": decode_str(model) if model else None,
         "latest": _latest_summary(latest),
+        "people": {w: s.people for w, s in windows.items()},
+        "people_compliance": {w: s.people_compliance for w, s in windows.items()},
         "compliance": {w: s.compliance for w, s in windows.items()},
         "faces": {w: s.faces for w, s in windows.items()},
         "chart": [point["faces"] for point in windows["1h"].series],  # faces per label per minute
@@ -52,15 +55,45 @@ async def overview(redis: aioredis.Redis, camera: str, stale_after: float) -> di
 
 
 async def alerts(redis: aioredis.Redis, limit: int = 50, camera: str | None = None) -> list[dict]:
-    """The newest alert events (of one camera, or all), newest first."""
+    """The newest alert events (of one camera, or all), newest first, with their people's face thumbnails."""
     found = await _json_list(redis, ALERTS_LIST, MAX_ALERTS if camera else limit)
-    return [event for event in found if camera is None or event.get("camera") == camera][:limit]
+    found = [event for event in found if camera is None or event.get("camera") == camera][:limit]
+    wanting = {event.get("camera") for event in found if _wants_thumbnails(event)}
+    thumbnails: dict[tuple[str, int], str] = {}
+    for cam in sorted(c for c in wanting if isinstance(c, str)):
+        thumbnails.update(_thumbnails(cam, await _json_list(redis, keys.camera_events(cam), stats.EVENTS_KEPT)))
+    return [_with_thumbnails(event, thumbnails) for event in found]
 
 
 async def events(redis: aioredis.Redis, camera: str, limit: int = 50) -> list[dict]:
     """A camera's newest events and alerts together, newest first."""
     merged = await _json_list(redis, keys.camera_events(camera), limit) + await alerts(redis, limit, camera)
     return sorted(merged, key=lambda event: event.get("time") or 0, reverse=True)[:limit]
+
+
+def _wants_thumbnails(event: dict) -> bool:
+    return (event.get("kind") == "person" and not event.get("thumbnail")) or \
+        (event.get("kind") == "people" and not event.get("thumbnails"))
+
+
+def _thumbnails(camera: str, camera_events: list[dict]) -> dict[tuple[str, int], str]:
+    """(camera, track id) -> face thumbnail of the person events that have one."""
+    return {(camera, e["track_id"]): e["thumbnail"] for e in camera_events
+            if e.get("type") == "person" and isinstance(e.get("track_id"), int) and isinstance(e.get("thumbnail"), str)}
+
+
+def _with_thumbnails(event: dict, thumbnails: dict[tuple[str, int], str]) -> dict:
+    """An alert with the thumbnails of its people filled in from their person events (alerts raised from
+    frames come before the person's record, which brings the thumbnail)."""
+    if not _wants_thumbnails(event):
+        return event
+    camera = event.get("camera")
+    if event.get("kind") == "person":
+        found = thumbnails.get((camera, event.get("track_id")))
+        return {**event, "thumbnail": found} if found else event
+    ids = event.get("track_ids") if isinstance(event.get("track_ids"), list) else []
+    found = [thumbnails[(camera, tid)] for tid in ids if (camera, tid) in thumbnails][:MAX_GROUP_THUMBNAILS]
+    return {**event, "thumbnails": found} if found else event
 
 
 async def _json_list(redis: aioredis.Redis, key: str, limit: int) -> list[dict]:

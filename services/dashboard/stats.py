@@ -106,6 +106,11 @@ class WindowStats:
         """Share of observed faces (one per face per frame) wearing a mask correctly; None without faces."""
         return compliance_rate(self.faces)
 
+    @property
+    def people_compliance(self) -> float | None:
+        """Share of tracked people wearing a mask correctly; None without people."""
+        return compliance_rate(self.people)
+
     def as_dict(self) -> dict:
         """JSON form for the API and the page."""
         return {
@@ -114,6 +119,7 @@ class WindowStats:
             "faces": self.faces,
             "people": self.people,
             "compliance": self.compliance,
+            "people_compliance": self.people_compliance,
             "series": self.series,
         }
 
@@ -130,7 +136,7 @@ def summarize(window: str, buckets: list[tuple[int, Mapping]]) -> WindowStats:
             stats.faces[label] = stats.faces.get(label, 0) + n
         for label, n in people.items():
             stats.people[label] = stats.people.get(label, 0) + n
-        stats.series.append({"start": start, "frames": values.get("frames", 0), "faces": faces,
-                             "compliance": compliance_rate(faces)})
+        stats.series.append({"start": start, "frames": values.get("frames", 0), "faces": faces, "people": people,
+                             "compliance": compliance_rate(faces), "people_compliance": compliance_rate(people)})
     return stats
 

@@ -235,3 +235,108 @@ def test_alerts_listed_and_merged_into_camera_events(dashboard: Dashboard, seede
         events = client.get("/api/v1/cameras/door/events").json()
     assert events[0]["type"] == "alert" and events[0]["id"] == "a1"  # newest first, alerts merged in
     assert any(e["type"] == "change" for e in events)
+
+
+def thumbnail(color: tuple[int, int, int]) -> str:
+    """A small base64 JPEG like the tracker's face thumbnails."""
+    import base64
+
+    return base64.b64encode(cv2.imencode(".jpg", np.full((96, 80, 3), color, np.uint8))[1].tobytes()).decode()
+
+
+@pytest.fixture(scope="module")
+def porch(dashboard: Dashboard, seeded: dict) -> dict:
+    """Camera 'porch': 4 people (3 masked) in the last hour, one of them with a face thumbnail, and
+    8 frames; plus a person alert raised from frames (no thumbnail) and a grouped people alert."""
+    from shared.schemas import PersonRecord
+
+    client = seeded["client"]
+    register_camera(client, "porch")
+    now = time.time()
+    hour = int(now // 3600) * 3600
+    thumb = thumbnail((40, 160, 40))
+    for i, label in enumerate(["with_mask", "with_mask", "without_mask", "with_mask"]):
+        record = PersonRecord(camera="porch", track_id=i + 1, label=label, first_seen=now - 30 + i,
+                              last_seen=now - 20 + i, frames=12, best_box=[1, 2, 30, 40],
+                              thumbnail=thumb if i == 2 else None)
+        publish(client, record)
+    for i in range(8):
+        publish(client, frame_result("porch", i, ["with_mask"] if i < 6 else ["without_mask"],
+                                     captured_at=now - 10 + i))
+    sink = redis_sink(client)
+    sink({"type": "alert", "id": "p3", "kind": "person", "camera": "porch", "track_id": 3, "label": "without_mask",
+          "time": now - 25, "frames": 5, "box": [1, 2, 3, 4]})
+    sink({"type": "alert", "id": "g1", "kind": "people", "camera": "porch", "time": now - 15, "since": now - 300,
+          "window_s": 300, "people": 12, "labels": {"without_mask": 12}, "track_ids": [3, 40, 41]})
+    with dashboard.client() as http:
+        deadline = time.monotonic() + 20
+        while http.get("/api/v1/cameras/porch/stats", params={"window": "1m"}).json()["frames"] < 8:
+            assert time.monotonic() < deadline, "porch results not counted"
+            time.sleep(0.1)
+    return {"thumbnail": thumb, "hour": hour}
+
+
+def test_overview_and_stats_lead_with_people(dashboard: Dashboard, porch: dict) -> None:
+    with dashboard.client() as client:
+        cam = client.get("/api/v1/cameras/porch").json()
+        stats_ = client.get("/api/v1/cameras/porch/stats", params={"window": "1h"}).json()
+    assert cam["people"]["1h"] == cam["people"]["1d"] == {"with_mask": 3, "without_mask": 1, "mask_incorrect": 0}
+    assert cam["people_compliance"]["1h"] == pytest.approx(0.75)
+    assert cam["compliance"]["1m"] == pytest.approx(6 / 8)  # faces, beside the people
+    assert stats_["people_compliance"] == pytest.approx(0.75)
+    assert sum(sum(p["people"].values()) for p in stats_["series"]) == 4
+
+
+def test_stats_csv_has_the_detect_stats_columns_per_period(dashboard: Dashboard, porch: dict) -> None:
+    import csv
+    import io
+
+    from shared.stats import CSV_COLUMNS
+
+    with dashboard.client() as client:
+        day = client.get("/api/v1/cameras/porch/stats.csv", params={"window": "1d"})
+        assert day.status_code == 200 and day.headers["content-type"].startswith("text/csv")
+        assert 'filename="porch-1d-3600s.csv"' in day.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(day.text)))
+        assert tuple(rows[0])[:len(CSV_COLUMNS)] == CSV_COLUMNS
+        assert len(rows) == 24 and [int(r["period_end"]) - int(r["period_start"]) for r in rows] == [3600] * 24
+        busy = [r for r in rows if r["people"] != "0"]
+        assert sum(int(r["people"]) for r in rows) == 4 and sum(int(r["frames"]) for r in rows) == 8
+        assert busy and all(float(r["compliance_rate"]) == pytest.approx(int(r["with_mask"]) / int(r["people"]),
+                                                                          abs=1e-4) for r in busy)
+        assert all(r["compliance_rate"] == "" for r in rows if r["people"] == "0")
+        assert sum(int(r["faces_without_mask"]) for r in rows) == 2
+        assert sum(int(r["with_mask"]) for r in rows) == 3
+        quarter = list(csv.DictReader(io.StringIO(client.get("/api/v1/cameras/porch/stats.csv",
+                                                             params={"window": "1h", "period": "15m"}).text)))
+        assert len(quarter) in (4, 5) and all(int(r["period_start"]) % 900 == 0 for r in quarter)
+        assert sum(int(r["people"]) for r in quarter) == 4
+        for bad in ("7s", "2h", "soon"):
+            response = client.get("/api/v1/cameras/porch/stats.csv", params={"window": "1m", "period": bad})
+            assert response.status_code == 400 and "period" in response.json()["detail"], bad
+        assert client.get("/api/v1/cameras/nope/stats.csv").status_code == 404
+
+
+def test_person_events_and_alerts_carry_the_face_thumbnail(dashboard: Dashboard, porch: dict) -> None:
+    with dashboard.client() as client:
+        events = client.get("/api/v1/cameras/porch/events").json()
+        alerts = {a["id"]: a for a in client.get("/api/v1/alerts", params={"camera": "porch"}).json()}
+    people = {e["track_id"]: e for e in events if e["type"] == "person"}
+    assert people[3]["thumbnail"] == porch["thumbnail"] and "thumbnail" not in people[1]
+    image = cv2.imdecode(np.frombuffer(__import__("base64").b64decode(people[3]["thumbnail"]), np.uint8),
+                         cv2.IMREAD_COLOR)
+    assert max(image.shape[:2]) <= 96
+    # an alert raised from frames, before the person's record, shows the thumbnail the record brought
+    assert alerts["p3"]["thumbnail"] == porch["thumbnail"]
+    assert alerts["g1"]["thumbnails"] == [porch["thumbnail"]] and alerts["g1"]["people"] == 12
+
+
+def test_openapi_documents_the_response_models(dashboard: Dashboard) -> None:
+    with dashboard.client() as client:
+        spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert {"CameraOverview", "CameraStats", "Event", "Health", "Labels", "ModelInfo"} <= set(schemas)
+    assert {"people", "people_compliance", "faces", "compliance"} <= set(schemas["CameraOverview"]["properties"])
+    ok = spec["paths"]["/api/v1/cameras/{camera}/stats"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"]["$ref"].endswith("/CameraStats")
+    assert "text/csv" in spec["paths"]["/api/v1/cameras/{camera}/stats.csv"]["get"]["responses"]["200"]["content"]
