@@ -135,10 +135,10 @@ def test_dashboard_tile_shows_live_detections(stack: str, browser) -> None:
         """cam => {
             const tile = document.querySelector(`section.tile[data-camera="${cam}"]`);
             const img = tile && tile.querySelector("img.frame");
-            const faces = [...tile.querySelectorAll(".chip")].reduce((n, c) => n + Number(c.dataset.count || 0), 0);
+            const faces = [...tile.querySelectorAll(".face-counts .chip")].reduce((n, c) => n + Number(c.dataset.count || 0), 0);
             return tile.querySelector(".status").textContent === "live" && img.naturalWidth > 0
                 && Number(img.dataset.loaded || 0) >= 2 && faces > 0
-                && tile.querySelector('[data-window="1m"] b').textContent.endsWith("%");
+                && tile.querySelector('.face-rates [data-window="1m"] b').textContent.endsWith("%");
         }""", arg=CAMERA, timeout=120_000)
     img = tile.locator("img.frame")
     assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [640, 360]
@@ -146,6 +146,18 @@ def test_dashboard_tile_shows_live_detections(stack: str, browser) -> None:
     page.wait_for_function("([cam, n]) => Number(document.querySelector(`section.tile[data-camera='${cam}'] "
                            "img.frame`).dataset.loaded) > n", arg=[CAMERA, loaded], timeout=30_000)  # live refresh
     assert int(tile.locator("canvas.chart").get_attribute("data-points")) >= 1
+    # people lead the tile: per label over the last hour and the share masked over the hour and the day
+    assert tile.locator(".people .people-counts .chip").count() == 3
+    people = httpx.get(f"{stack}/api/v1/cameras/{CAMERA}", timeout=10).json()
+    page.wait_for_function(
+        """([cam, n]) => [...document.querySelectorAll(`section.tile[data-camera="${cam}"] .people-counts .chip`)]
+            .reduce((s, c) => s + Number(c.dataset.count), 0) >= n""",
+        arg=[CAMERA, sum(people["people"]["1h"].values())], timeout=15_000)
+    expected = "–" if people["people_compliance"]["1d"] is None else f"{round(people['people_compliance']['1d'] * 100)}%"
+    if expected != "–":
+        page.wait_for_function("([cam, text]) => document.querySelector(`section.tile[data-camera='${cam}'] "
+                               ".people-rates [data-window='1d'] b`).textContent === text",
+                               arg=[CAMERA, expected], timeout=15_000)
     page.wait_for_timeout(500)
     page.screenshot(path=str(_output() / "dashboard.png"))
     assert page.locator("#conn").text_content() == "live"
@@ -158,14 +170,76 @@ def test_dashboard_tile_shows_live_detections(stack: str, browser) -> None:
     page.close()
 
 
-def test_camera_page_shows_frame_and_compliance(stack: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def _face_thumbnails(stack: str, photo: Path, count: int) -> list[tuple[str, str]]:
+    """(label, thumbnail) of faces the stack finds in a real photo, unmasked first, cut as the tracker does."""
+    from shared.crops import THUMBNAIL_LONG_SIDE, face_crop_jpeg
+
+    found = httpx.post(f"{stack}/api/v1/detect", files={"file": (photo.name, photo.read_bytes(), "image/jpeg")},
+                       timeout=60).json()
+    image = cv2.imread(str(photo))
+    faces = sorted(found["faces"], key=lambda face: face["label"] == "with_mask")[:count]
+    return [(face["label"], face_crop_jpeg(image, face["box"], THUMBNAIL_LONG_SIDE)) for face in faces]
+
+
+def test_camera_page_leads_with_people_and_shows_face_thumbnails(stack: str, browser, scene_photos: list[Path]
+                                                                 ) -> None:
+    import redis
+
+    from shared.alert_log import redis_sink
+    from shared.schemas import PersonRecord
+    from tests.dashboard.conftest import publish
+
+    photo = next((p for p in scene_photos if p.name == PHOTO), scene_photos[0])
+    thumbs = _face_thumbnails(stack, photo, 4)
+    assert thumbs
+    client = redis.Redis.from_url(f"redis://127.0.0.1:{TEST_REDIS_PORT}/6")
+    now = time.time()
+    for i, (label, thumb) in enumerate(thumbs):  # what the tracker publishes when tracks end
+        publish(client, PersonRecord(camera=CAMERA, track_id=9000 + i, label=label, first_seen=now - 9 + i,
+                                     last_seen=now - 5 + i, frames=20, best_box=[1, 2, 30, 40], thumbnail=thumb))
+    unmasked = [(9000 + i, label) for i, (label, _) in enumerate(thumbs) if label != "with_mask"]
+    assert unmasked, "the photo has unmasked faces"
+    labels: dict[str, int] = {}
+    for _, label in unmasked:
+        labels[label] = labels.get(label, 0) + 1
+    sink = redis_sink(client)
+    sink({"type": "alert", "id": "e2e-group", "kind": "people", "camera": CAMERA, "time": now, "since": now - 300,
+          "window_s": 300, "people": len(unmasked), "labels": labels, "track_ids": [tid for tid, _ in unmasked]})
+    sink({"type": "alert", "id": "e2e-hostile", "kind": "person", "camera": CAMERA, "track_id": 1, "label": "<b>x</b>",
+          "time": now - 1, "frames": 5, "box": [1, 2, 3, 4], "thumbnail": '"><img src=x onerror=alert(1)>'})
+    client.close()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: errors.append(f"dialog {dialog.message}"))
     page.goto(f"{stack}/cameras/{CAMERA}")
-    page.wait_for_function("""() => document.getElementById("frame").naturalWidth > 0
+    page.wait_for_function("""n => document.getElementById("frame").naturalWidth > 0
         && document.querySelector('#rates [data-window="1h"] b').textContent.endsWith("%")
-        && document.getElementById("meta").textContent.includes("processed")""", timeout=60_000)
+        && document.getElementById("meta").textContent.includes("processed")
+        && Number(document.querySelector('#people tr.total td[data-window="1h"]').textContent) >= n
+        && document.querySelectorAll('#events tr[data-type="person"] img.thumb').length >= n""",
+                           arg=len(thumbs), timeout=60_000)
     assert page.locator("#status").text_content() == "live"
+    share = page.locator('#people tr.share td[data-window="1h"]').text_content()
+    assert share.endswith("%")
+    sizes = page.locator('#events tr[data-type="person"] img.thumb').evaluate_all(
+        "imgs => imgs.map(i => [i.naturalWidth, i.naturalHeight])")
+    assert sizes and all(0 < max(size) <= 96 for size in sizes), sizes  # decoded JPEGs, long side <= 96
+    group = page.locator('#events tr[data-kind="people"]')
+    assert group.locator("img.thumb").count() == len(unmasked)  # filled in from the person events
+    assert f"{len(unmasked)} unmasked people in 5 min" in group.text_content()
+    hostile = page.locator('#events tr[data-kind="person"]').filter(has_text="<b>x</b>")
+    assert hostile.count() == 1 and hostile.locator("img").count() == 0  # not base64: shown as nothing, as text
+    csv = page.request.get(stack + page.locator("#csv-day").get_attribute("href"))
+    assert csv.ok and csv.headers["content-type"].startswith("text/csv")
+    assert csv.text().splitlines()[0].startswith("camera,period_start,period_end,people,with_mask")
+    page.wait_for_timeout(300)
     page.screenshot(path=str(_output() / "camera.png"))
+    page.goto(stack + "/")
+    page.wait_for_function("() => document.querySelectorAll('#alerts tr[data-kind=\"people\"] img.thumb').length > 0",
+                           timeout=30_000)
+    assert not errors, errors
     page.close()
 
 

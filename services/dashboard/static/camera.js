@@ -1,4 +1,5 @@
-// One camera: live annotated frame, compliance per window with the last hour's chart, recent events.
+// One camera: live annotated frame, people per label and their compliance, face compliance per window with
+// the last hour's chart, CSV downloads, recent events with face thumbnails.
 "use strict";
 
 (() => {
@@ -10,7 +11,20 @@
 
   const rates = document.getElementById("rates");
   for (const [w, name] of [["1m", "last minute"], ["1h", "last hour"], ["1d", "last day"]]) {
-    rates.append(M.el("div", { "data-window": w }, M.el("b", { text: "–" }), M.el("span", { text: name })));
+    rates.append(M.el("div", { "data-window": w }, M.el("b", { text: "–" }), M.el("span", { text: `masked, ${name}` })));
+  }
+  document.getElementById("csv-day").href = M.withKey(`${base}/stats.csv?window=1d`);
+  document.getElementById("csv-hour").href = M.withKey(`${base}/stats.csv?window=1h`);
+
+  function showPeople(cam) {
+    const windows = ["1h", "1d"];
+    const row = (name, attrs, cells) => M.el("tr", attrs, M.el("th", { text: name }), ...cells.map((c) => M.el("td", c)));
+    const rows = M.LABELS.map((l) => row(l.replace("_", " "), { "data-label": l },
+      windows.map((w) => ({ "data-window": w, text: String((cam.people[w] || {})[l] || 0) }))));
+    rows.unshift(row("masked", { class: "share" }, windows.map((w) => ({ "data-window": w, text: M.percent(cam.people_compliance[w]) }))));
+    rows.push(row("people", { class: "total" }, windows.map((w) => ({ "data-window": w,
+      text: String(Object.values(cam.people[w] || {}).reduce((a, b) => a + b, 0)) }))));
+    document.querySelector("#people tbody").replaceChildren(...rows);
   }
 
   function countsOf(faces) {
@@ -29,6 +43,7 @@
     status.textContent = cam.status === "live" && !cam.up ? "stalled" : cam.status;
     status.className = `status ${cam.up ? "live" : (cam.status === "live" ? "down" : cam.status)}`;
     document.getElementById("camera-error").textContent = cam.error || "";
+    showPeople(cam);
     for (const [w, value] of Object.entries(cam.compliance)) rates.querySelector(`[data-window="${w}"] b`).textContent = M.percent(value);
     M.drawChart(document.getElementById("chart"), cam.chart);
     const fps = cam.fps ? `${Number(cam.fps).toFixed(1)} fps · ` : "";
@@ -41,11 +56,12 @@
   }
 
   async function loadEvents() {
-    const events = await M.api(`${base}/events?limit=30`);
+    const events = await M.api(`${base}/events?limit=50`);
     const body = document.querySelector("#events tbody");
     body.replaceChildren(...events.map((e) => {
       const [kind, text] = M.describeEvent(e);
-      return M.el("tr", { "data-type": e.type }, M.el("td", { text: M.timeOf(e) }), M.el("td", { text: kind }), M.el("td", { text }));
+      return M.el("tr", { "data-type": e.type, "data-kind": e.kind || "" }, M.el("td", { text: M.timeOf(e) }),
+        M.el("td", { text: kind }), M.el("td", {}, M.thumbnails(e)), M.el("td", { text }));
     }));
   }
 

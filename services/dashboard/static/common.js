@@ -98,6 +98,11 @@ const Maskwatch = (() => {
 
   // [kind, text] of a camera event or alert, for the event tables.
   function describeEvent(event) {
+    if (event.type === "alert" && event.kind === "people") {
+      const labels = Object.entries(event.labels || {}).map(([l, n]) => `${n} ${l}`).join(", ");
+      return ["alert", `${event.people} unmasked people in ${Math.max(1, Math.round(event.window_s / 60))} min` +
+        (labels ? ` (${labels})` : "")];
+    }
     if (event.type === "alert" && event.kind === "unmasked_share") {
       return ["alert", `${Math.round(event.share * 100)}% of ${event.people} people unmasked (last ${Math.round(event.window_s / 60)} min)`];
     }
@@ -105,6 +110,43 @@ const Maskwatch = (() => {
     if (event.type === "person") return ["person", `#${event.track_id} ${event.label} (${event.frames} frames)`];
     const parts = Object.entries(event.faces || {}).map(([l, n]) => `${l} ${n}`);
     return ["labels changed", parts.length ? parts.join(", ") : "no faces"];
+  }
+
+  // Face thumbnails of an event or alert (base64 JPEGs from the API) as <img> elements with data: URIs.
+  const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+  function thumbnails(event) {
+    const list = event.thumbnails || (event.thumbnail ? [event.thumbnail] : []);
+    const box = el("span", { class: "thumbs" });
+    for (const data of list) {
+      if (typeof data === "string" && BASE64.test(data)) {
+        box.append(el("img", { class: "thumb", alt: "face", src: `data:image/jpeg;base64,${data}` }));
+      }
+    }
+    return box;
+  }
+
+  // The people part of a tile or camera page: people per label and the share of people masked.
+  function peopleBlock(windows) {
+    const counts = el("div", { class: "counts people-counts" });
+    for (const label of LABELS) counts.append(el("span", { class: "chip", "data-label": label, "data-count": "0", text: `${label.replace("_", " ")} 0` }));
+    const rates = el("div", { class: "rates people-rates" });
+    for (const [w, name] of windows) {
+      rates.append(el("div", { "data-window": w }, el("b", { text: "–" }), el("span", { text: `people masked, ${name}` })));
+    }
+    return el("div", { class: "people" }, el("div", { class: "section-title", text: "People, last hour" }), counts, rates);
+  }
+
+  function showPeople(block, cam) {
+    const counts = (cam.people && cam.people["1h"]) || {};
+    for (const label of LABELS) {
+      const chip = block.querySelector(`.people-counts .chip[data-label="${label}"]`);
+      chip.textContent = `${label.replace("_", " ")} ${counts[label] || 0}`;
+      chip.dataset.count = String(counts[label] || 0);
+    }
+    for (const [w, value] of Object.entries(cam.people_compliance || {})) {
+      const cell = block.querySelector(`.people-rates [data-window="${w}"] b`);
+      if (cell) cell.textContent = percent(value);
+    }
   }
 
   function timeOf(event) {
@@ -116,5 +158,6 @@ const Maskwatch = (() => {
     if (node) node.textContent = ok ? "live" : "reconnecting…";
   }
 
-  return { LABELS, colors, api, withKey, loadColors, percent, el, drawChart, feed, refreshFrame, describeEvent, timeOf, setConnection };
+  return { LABELS, colors, api, withKey, loadColors, percent, el, drawChart, feed, refreshFrame, describeEvent,
+    thumbnails, peopleBlock, showPeople, timeOf, setConnection };
 })();

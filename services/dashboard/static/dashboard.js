@@ -1,4 +1,5 @@
-// Camera tiles: annotated latest frame, status, faces per label now, compliance per window and chart.
+// Camera tiles: annotated latest frame, status, people per label and their compliance (last hour, day),
+// then faces per label now, face compliance per window and chart.
 "use strict";
 
 (() => {
@@ -9,18 +10,19 @@
   function buildTile(camera) {
     const frame = M.el("img", { class: "frame", alt: `latest frame of ${camera}` });
     const placeholder = M.el("div", { class: "frame empty", text: "no frame yet" });
-    const counts = M.el("div", { class: "counts" });
+    const counts = M.el("div", { class: "counts face-counts" });
     for (const label of M.LABELS) {
-      counts.append(M.el("span", { class: "chip", "data-label": label, title: label, text: `${label.replace("_", " ")} 0` }));
+      counts.append(M.el("span", { class: "chip small", "data-label": label, title: label, text: `${label.replace("_", " ")} 0` }));
     }
-    const rates = M.el("div", { class: "rates" });
+    const rates = M.el("div", { class: "rates face-rates small" });
     for (const [w, name] of [["1m", "last minute"], ["1h", "last hour"], ["1d", "last day"]]) {
-      rates.append(M.el("div", { "data-window": w }, M.el("b", { text: "–" }), M.el("span", { text: name })));
+      rates.append(M.el("div", { "data-window": w }, M.el("b", { text: "–" }), M.el("span", { text: `faces masked, ${name}` })));
     }
     const tile = M.el("section", { class: "card tile", "data-camera": camera },
       M.el("h2", {}, M.el("a", { href: `/cameras/${encodeURIComponent(camera)}`, text: camera }),
         M.el("span", { class: "status", text: "unknown" })),
-      frame, placeholder, counts, rates,
+      frame, placeholder, M.peopleBlock([["1h", "last hour"], ["1d", "last day"]]),
+      M.el("div", { class: "section-title", text: "Faces in the latest frame" }), counts, rates,
       M.el("canvas", { class: "chart", title: "faces per label, each minute of the last hour" }),
       M.el("div", { class: "chart-caption", text: "last hour, per minute: share of faces by label" }),
       M.el("div", { class: "error" }));
@@ -31,7 +33,7 @@
 
   function setCounts(tile, counts) {
     for (const label of M.LABELS) {
-      const chip = tile.querySelector(`.chip[data-label="${label}"]`);
+      const chip = tile.querySelector(`.face-counts .chip[data-label="${label}"]`);
       chip.textContent = `${label.replace("_", " ")} ${counts[label] || 0}`;
       chip.dataset.count = String(counts[label] || 0);
     }
@@ -44,8 +46,9 @@
     status.textContent = shown;
     status.className = `status ${cam.up ? "live" : (cam.status === "live" ? "down" : cam.status)}`;
     tile.querySelector(".error").textContent = cam.error || "";
+    M.showPeople(tile.querySelector(".people"), cam);
     for (const [w, value] of Object.entries(cam.compliance)) {
-      const cell = tile.querySelector(`[data-window="${w}"] b`);
+      const cell = tile.querySelector(`.face-rates [data-window="${w}"] b`);
       if (cell) cell.textContent = M.percent(value);
     }
     if (cam.latest) {
@@ -75,10 +78,11 @@
 
   function showAlerts(alerts) {
     const body = document.querySelector("#alerts tbody");
-    if (!alerts.length) { body.replaceChildren(M.el("tr", {}, M.el("td", { colspan: "3", class: "muted", text: "none" }))); return; }
+    if (!alerts.length) { body.replaceChildren(M.el("tr", {}, M.el("td", { colspan: "4", class: "muted", text: "none" }))); return; }
     body.replaceChildren(...alerts.map((a) => M.el("tr", { "data-kind": a.kind || "" },
       M.el("td", { text: M.timeOf(a) }),
       M.el("td", {}, M.el("a", { href: `/cameras/${encodeURIComponent(a.camera)}`, text: a.camera })),
+      M.el("td", {}, M.thumbnails(a)),
       M.el("td", { text: M.describeEvent(a)[1] }))));
   }
 
