@@ -39,7 +39,8 @@ def _default(source: str) -> str:
 
 
 def test_the_services_that_exist() -> None:
-    assert set(SERVICES) == {"redis", "capture", "detector", "dashboard", "train", "prometheus"}
+    assert set(SERVICES) == {"redis", "capture", "detector", "dashboard", "train",
+                             "prometheus", "alertmanager", "grafana"}
     assert SERVICES["train"]["profiles"] == ["train"]
     assert SERVICES["prometheus"]["profiles"] == ["monitoring"]
 
