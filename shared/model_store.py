@@ -24,7 +24,8 @@ KINDS: tuple[str, ...] = ("classifier", "detector")
 META_FILE = "meta.json"
 POINTER_FILE = "CURRENT"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
+REPO_MODELS = Path(__file__).resolve().parents[1] / "models"  # a source checkout (or editable install)
+PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "maskwatch" / "models"  # a wheel (setup.py maps models/)
 
 
 class ModelError(RuntimeError):
@@ -32,13 +33,17 @@ class ModelError(RuntimeError):
 
 
 def default_store_root() -> Path:
-    """The store the services use: $MASKWATCH_MODELS, else ./models, else the models shipped in the repo."""
+    """The store the services use: $MASKWATCH_MODELS, else ./models, else the shipped models.
+
+    The shipped models are the repository's models/ in a source checkout, or the copy installed with the
+    wheel (maskwatch/models in site-packages); `maskwatch models path` prints the one in use.
+    """
     env = os.environ.get("MASKWATCH_MODELS")
     if env:
         return Path(env)
-    local = Path.cwd() / "models"
-    if (local / "classifier").is_dir() or (local / "detector").is_dir():
-        return local
+    for root in (Path.cwd() / "models", REPO_MODELS, PACKAGED_MODELS):
+        if (root / "classifier").is_dir() or (root / "detector").is_dir():
+            return root
     return REPO_MODELS
 
 

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _models_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", metavar="DIR", help="model store root (default: $MASKWATCH_MODELS, ./models, "
-                   "or the repo's models/)")
+                   "or the shipped models: `maskwatch models path`)")
 
 
 def _register_train(sub: argparse._SubParsersAction) -> None:
@@ -209,6 +209,10 @@ def _register_models(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--kind", choices=("classifier", "detector"), default="classifier")
         _models_arg(q)
         q.set_defaults(func=_models)
+    q = msub.add_parser("path", help="print the model store folder in use ($MASKWATCH_MODELS, ./models or "
+                        "the shipped models)")
+    _models_arg(q)
+    q.set_defaults(func=_models_path)
     q = msub.add_parser("combine", help="a new classifier version that averages the probabilities of several")
     q.add_argument("versions", nargs="+", metavar="VERSION", help="classifier versions (at least two)")
     q.add_argument("--name", required=True, help="name of the new version")
@@ -216,6 +220,13 @@ def _register_models(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--promote", action="store_true", help="promote the new version")
     _models_arg(q)
     q.set_defaults(func=_combine)
+
+
+def _models_path(args: argparse.Namespace) -> int:
+    from shared.model_store import ModelStore
+
+    print(ModelStore(args.models).root.resolve())
+    return 0
 
 
 def _combine(args: argparse.Namespace) -> int:

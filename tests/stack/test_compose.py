@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import re
 from pathlib import Path
@@ -74,8 +75,9 @@ def test_images_build_from_this_repository(name: str) -> None:
 def test_build_context_keeps_the_packages_and_models() -> None:
     ignore = [line.strip() for line in (REPO / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
               if line.strip() and not line.startswith("#")]
-    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
-    needed = [p.rstrip("*") for p in packages["include"]] + ["models", "pyproject.toml", "README.md"]
+    setup = ast.parse((REPO / "setup.py").read_text())
+    [code] = [ast.literal_eval(n.value) for n in setup.body if isinstance(n, ast.Assign) and n.targets[0].id == "CODE"]
+    needed = sorted({p.split(".")[0] for p in code}) + ["models", "pyproject.toml", "setup.py", "README.md"]
     for path in needed:
         assert (REPO / path).exists(), f"{path} is needed by the image build but missing"
         assert not any(fnmatch.fnmatch(path, pattern.removeprefix("**/")) for pattern in ignore), path
