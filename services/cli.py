@@ -72,12 +72,12 @@ def run_capture(args: argparse.Namespace) -> int:
 
 def run_detector(args: argparse.Namespace) -> int:
     """`maskwatch detector`."""
-    from services.detector.models import LivePipeline
     from services.detector.worker import DetectorWorker, default_worker_name
     from services.lifecycle import stop_on_signals
     from shared.alert_log import redis_sink
     from shared.alerts import AlertDispatcher
     from shared.live_people import LivePeople
+    from shared.live_pipeline import LivePipeline
     from shared.model_store import ModelError, ModelStore
     from shared.streams import connect
 

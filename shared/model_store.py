@@ -159,6 +159,10 @@ class ModelWatcher:
         self._seen: str | None = None
         self._checked = float("-inf")
 
+    def sync(self) -> None:
+        """Take the version promoted now as seen (just before loading it)."""
+        self._seen = self.store.current(self.kind)
+
     def changed(self, now: float) -> str | None:
         """The newly promoted version name when it differs from the last one seen, else None."""
         if now - self._checked < self.interval:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 
 from shared.imaging import ImageError, decode_image, image_size
-from shared.model_store import ModelStore, ModelWatcher
-from shared.pipeline import Pipeline, load_pipeline
+from shared.live_pipeline import LivePipeline
+from shared.model_store import ModelStore
+from shared.pipeline import Pipeline
 from shared.schemas import FrameResult
-
-log = logging.getLogger(__name__)
 
 
 class UploadRejected(ValueError):
@@ -39,22 +36,14 @@ class PhotoDetector:
     Nothing is stored: the bytes and the decoded image are dropped when `detect` returns.
     """
 
-    def __init__(self, store: ModelStore, max_pixels: int) -> None:
+    def __init__(self, store: ModelStore, max_pixels: int, interval: float = 2.0) -> None:
         self.store, self.max_pixels = store, max_pixels
-        self._pipeline: Pipeline | None = None
-        self._watches = (ModelWatcher(store, "classifier"), ModelWatcher(store, "detector"))
+        self.models = LivePipeline(store, interval=interval, lazy=True)  # the detector's hot reload
         self._lock = threading.Lock()
 
     def pipeline(self) -> Pipeline:
-        """The loaded pipeline, (re)loading it when missing or when a new version was promoted."""
-        now = time.monotonic()
-        changed = [watch.changed(now) for watch in self._watches]  # poll both: each remembers what it saw
-        if self._pipeline is None or any(changed):
-            pipeline = load_pipeline(self.store)
-            if self._pipeline is not None:
-                log.info("upload API now uses model %s", pipeline.model_version)
-            self._pipeline = pipeline
-        return self._pipeline
+        """The promoted pipeline: loaded on first use, switched after a promote, kept after a broken one."""
+        return self.models.current()
 
     def detect(self, data: bytes, filename: str) -> FrameResult:
         """The result for one encoded image, as `maskwatch detect --json` writes it."""

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import redis
 
-from services.detector.models import LivePipeline
 from shared import keys
 from shared.config import DetectorConfig
 from shared.imaging import ImageError, decode_image, encode_jpeg
 from shared.live_people import LivePeople
+from shared.live_pipeline import LivePipeline
 from shared.privacy import blur_faces
 from shared.schemas import FrameResult, PersonRecord
 from shared.streams import (

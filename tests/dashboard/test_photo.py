@@ -81,3 +81,26 @@ def test_chunked_upload_within_the_limit_is_read_in_memory(scene_photos: list[Pa
     data = scene_photos[0].read_bytes()
     name, got = asyncio.run(read_upload(_chunked_request(_multipart("file", data), chunk=1000), max_bytes=2**20))
     assert (name, got) == ("a.jpg", data)
+
+
+def test_a_broken_promote_keeps_the_running_model_as_the_detector_does(own_store: ModelStore,
+                                                                      scene_photos: list[Path],
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    detector = PhotoDetector(own_store, max_pixels=50_000_000, interval=0.0)
+    data = scene_photos[0].read_bytes()
+    first = detector.detect(data, "a.jpg")
+    (own_store.kind_dir("classifier") / "tiny-b" / "model.tflite").write_bytes(b"garbage")  # fails its checksum
+    (own_store.kind_dir("classifier") / "CURRENT").write_text("tiny-b\n")
+    after = detector.detect(data, "a.jpg")
+    assert after.model_version == first.model_version  # still answering with the model that works
+    assert [f.box for f in after.faces] == [f.box for f in first.faces]
+    (line,) = [r.getMessage() for r in caplog.records if "new model version not loaded" in r.getMessage()]
+    assert "keeping tiny-test+" in line and "\n" not in line
+
+
+def test_the_first_load_waits_for_the_first_upload(tmp_path: Path) -> None:
+    from shared.model_store import ModelError
+
+    detector = PhotoDetector(ModelStore(tmp_path / "empty"), max_pixels=50_000_000)  # starts without models
+    with pytest.raises(ModelError):
+        detector.pipeline()

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import redis
 
-from services.detector.models import LivePipeline
 from services.detector.worker import DetectorWorker
 from shared import keys
 from shared.config import DetectorConfig
 from shared.imaging import encode_jpeg, image_size, read_image
+from shared.live_pipeline import LivePipeline
 from shared.model_store import ModelStore
 from shared.schemas import FrameResult
 from shared.streams import FrameMessage, add_frame, ensure_group

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from services.detector.models import LivePipeline
 from services.detector.worker import DetectorWorker, Entry
 from shared import keys
 from shared.config import DetectorConfig
 from shared.live_people import LivePeople
+from shared.live_pipeline import LivePipeline
 from shared.schemas import FrameResult
 from tests.conftest import flushed_redis
 from tests.tracking.synthetic import face
