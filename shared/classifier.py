@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,7 @@ from ai_edge_litert.interpreter import Interpreter
 from shared.crops import DEFAULT_MARGIN
 from shared.model_store import ModelError, ModelVersion
 
+KEEP_BATCH_SIZES = 8  # interpreters kept, one per batch size recently seen
 TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
 # Each mode as one multiply-add per RGB channel: x * scale + offset.
@@ -35,23 +38,42 @@ def preprocess_crops(crops_bgr: Sequence[np.ndarray], mode: str) -> np.ndarray:
 
 
 class BatchRunner:
-    """A TFLite interpreter with one input and one output that takes batches of any size."""
+    """A TFLite model with one input and one output that takes batches of any size.
 
-    def __init__(self, interpreter: Interpreter) -> None:
+    Resizing an interpreter's input re-plans it (about as long as classifying a face), and the number
+    of faces changes from frame to frame, so one interpreter is kept per recent batch size.
+    """
+
+    def __init__(self, interpreter: Interpreter, make: Callable[[], Interpreter] | None = None,
+                 keep: int = KEEP_BATCH_SIZES) -> None:
         self.interpreter = interpreter
+        self._make, self._keep = make, keep
         self._input = interpreter.get_input_details()[0]["index"]
         self._output = interpreter.get_output_details()[0]["index"]
-        self._batch = 0
+        self._by_size: OrderedDict[int, Interpreter] = OrderedDict()
+
+    def _for_size(self, batch: np.ndarray) -> Interpreter:
+        size = len(batch)
+        interpreter = self._by_size.get(size)
+        if interpreter is not None:
+            self._by_size.move_to_end(size)
+            return interpreter
+        if self._by_size and self._make is None:  # one interpreter only: re-plan it
+            self._by_size.clear()
+        interpreter = self._make() if self._by_size and self._make else self.interpreter
+        interpreter.resize_tensor_input(self._input, list(batch.shape))
+        interpreter.allocate_tensors()
+        self._by_size[size] = interpreter
+        if len(self._by_size) > self._keep:
+            self._by_size.popitem(last=False)
+        return interpreter
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """Run one batch; the input is resized only when the batch size changes."""
-        if len(batch) != self._batch:
-            self.interpreter.resize_tensor_input(self._input, list(batch.shape))
-            self.interpreter.allocate_tensors()
-            self._batch = len(batch)
-        self.interpreter.set_tensor(self._input, batch)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output).copy()
+        """Run one batch through the interpreter planned for its size."""
+        interpreter = self._for_size(batch)
+        interpreter.set_tensor(self._input, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(self._output).copy()
 
 
 class FaceClassifier:
@@ -80,7 +102,8 @@ class FaceClassifier:
         self.runners: list[BatchRunner] = []
         for path in paths:
             try:
-                self.runners.append(BatchRunner(Interpreter(model_path=path, num_threads=threads)))
+                make = partial(Interpreter, model_path=path, num_threads=threads)
+                self.runners.append(BatchRunner(make(), make))
             except (ValueError, RuntimeError) as exc:
                 raise ModelError(f"cannot load classifier {path}: {exc}") from None
 

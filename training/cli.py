@@ -220,6 +220,38 @@ def _register_models(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--promote", action="store_true", help="promote the new version")
     _models_arg(q)
     q.set_defaults(func=_combine)
+    q = msub.add_parser("quantize", help="a new classifier version: int8 post-training quantization of a version")
+    q.add_argument("version", help="the float classifier version")
+    q.add_argument("--scenes", required=True, metavar="VOC_DIR", help="annotated photos to cut calibration crops from")
+    q.add_argument("--exclude", metavar="LIST", default="training/splits/ilc2021_val.txt",
+                   help="photo stems never used (the held-out list)")
+    q.add_argument("--name", required=True, help="name of the new version")
+    q.add_argument("--calibration", type=int, default=512, help="calibration crops")
+    q.add_argument("--description", default="")
+    q.add_argument("--promote", action="store_true", help="promote the new version")
+    _models_arg(q)
+    q.set_defaults(func=_quantize)
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from shared.model_store import ModelError, ModelStore
+    from training.errors import TrainingError
+    from training.quantize import quantize_version
+    from training.splits import read_list
+
+    store = ModelStore(args.models)
+    try:
+        version = quantize_version(store, args.version, args.name, args.scenes, read_list(args.exclude),
+                                   calibration=args.calibration, description=args.description)
+        if args.promote:
+            store.promote("classifier", version.name)
+    except (ModelError, TrainingError, OSError) as exc:
+        return _fail(" ".join(str(exc).split()))
+    agreement = json.loads((version.path / "quantization.json").read_text())["float_vs_int8_on_check_crops"]
+    print(f"classifier {version.name} (int8 of {args.version}) written to {version.path}; top-1 agreement with "
+          f"the float model {agreement['top1_agreement']:.4f} on {agreement['n']} crops"
+          + (" and promoted" if args.promote else ""))
+    return 0
 
 
 def _models_path(args: argparse.Namespace) -> int:

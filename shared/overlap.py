@@ -1,0 +1,98 @@
+"""The pipeline's stages overlapped over two cores: load and detect the next items while these are classified.
+
+One background thread loads each item (decodes a frame) and runs the face detector on it, in order; the
+calling thread crops and classifies. Items whose detection is already done when the classifier is free
+are classified together in one batch (up to `max_batch` images), so a classifier that falls behind
+catches up with bigger, cheaper batches. ONNX Runtime and TFLite release the GIL while they run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from shared.face_detector import Detections
+from shared.pipeline import Pipeline
+from shared.schemas import Face
+
+T = TypeVar("T")
+
+
+@dataclass
+class Done(Generic[T]):
+    """One item through the pipeline: its faces, or the error that stopped it (image None if loading failed)."""
+
+    item: T
+    image: np.ndarray | None = None
+    faces: list[Face] | None = None
+    error: Exception | None = None
+
+
+class OverlappedPipeline:
+    """Runs `pipeline` over a stream of items with detection of later items overlapping classification."""
+
+    def __init__(self, pipeline: Pipeline, ahead: int = 2, max_batch: int = 4) -> None:
+        self.pipeline, self.ahead, self.max_batch = pipeline, max(1, ahead), max(1, max_batch)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
+
+    def close(self) -> None:
+        """Stop the detection thread (after the item it is on)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> OverlappedPipeline:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _front(self, item: T, load: Callable[[T], np.ndarray]) -> tuple[np.ndarray | None, Detections | None,
+                                                                          Exception | None]:
+        try:
+            image = load(item)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller with its item
+            return None, None, exc
+        try:
+            return image, self.pipeline.detect(image), None
+        except Exception as exc:  # noqa: BLE001
+            return image, None, exc
+
+    def run(self, items: Iterable[T], load: Callable[[T], np.ndarray]) -> Iterator[Done[T]]:
+        """Yield every item, in order, with its faces or its error; `load` turns an item into a BGR image."""
+        source = iter(items)
+        pending: deque[tuple[T, Future]] = deque()
+
+        def refill() -> None:
+            while len(pending) < self.ahead + 1:
+                item = next(source, _END)
+                if item is _END:
+                    return
+                pending.append((item, self._executor.submit(self._front, item, load)))
+
+        refill()
+        while pending:
+            ready = [pending.popleft()]
+            while pending and len(ready) < self.max_batch and pending[0][1].done():
+                ready.append(pending.popleft())
+            refill()
+            fronts = [(item, *future.result()) for item, future in ready]
+            good = [(image, found) for _item, image, found, error in fronts if error is None]
+            try:
+                classified = iter(self.pipeline.classify(good))
+                error = None
+            except Exception as exc:  # noqa: BLE001
+                classified, error = iter([]), exc
+            for item, image, _found, front_error in fronts:
+                if front_error is not None:
+                    yield Done(item, image, error=front_error)
+                elif error is not None:
+                    yield Done(item, image, error=error)
+                else:
+                    yield Done(item, image, faces=next(classified))
+
+
+_END = object()

@@ -1,0 +1,56 @@
+"""Overlapped stages and cross-frame batches give the same faces as the plain pipeline, in order."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from shared.classifier import BatchRunner
+from shared.model_store import ModelStore
+from shared.overlap import OverlappedPipeline
+from shared.pipeline import load_pipeline
+
+
+def test_overlap_matches_serial_and_keeps_order(tiny_store: ModelStore, scene_photos) -> None:
+    pipeline = load_pipeline(tiny_store)
+    paths = [str(p) for p in scene_photos[:6]]
+    serial = [pipeline.process(cv2.imread(p)) for p in paths]
+    items = [*paths[:3], "missing.jpg", *paths[3:]]
+
+    def load(path: str) -> np.ndarray:
+        image = cv2.imread(path)
+        if image is None:
+            raise ValueError(f"cannot read {path}")
+        return image
+
+    with OverlappedPipeline(pipeline, ahead=2, max_batch=3) as overlapped:
+        done = list(overlapped.run(items, load))
+    assert [d.item for d in done] == items
+    failed = done[3]
+    assert failed.faces is None and failed.image is None and "missing.jpg" in str(failed.error)
+    assert [d.faces for d in done if d.error is None] == serial
+    assert sum(len(f) for f in serial) > 0
+
+
+def test_frames_classified_in_one_batch_match_one_by_one(tiny_store: ModelStore, scene_photos) -> None:
+    pipeline = load_pipeline(tiny_store)
+    images = [cv2.imread(str(p)) for p in scene_photos[:4]]
+    one_by_one = [pipeline.process(image) for image in images]
+    calls = pipeline.times.calls
+    assert pipeline.process_many(images) == one_by_one
+    assert pipeline.times.calls == calls + len(images)
+
+
+def test_batch_runner_keeps_one_interpreter_per_recent_size(tiny_store: ModelStore) -> None:
+    classifier = load_pipeline(tiny_store).classifier
+    runner: BatchRunner = classifier.runners[0]
+    runner._keep = 2  # noqa: SLF001 - a small cache makes the eviction visible
+    rng = np.random.default_rng(0)
+    size = classifier.input_size
+    batch = rng.random((5, size, size, 3), np.float32)
+    expected = runner(batch[:1])
+    for n in (3, 5, 2, 3, 1):
+        out = runner(batch[:n])
+        assert out.shape[0] == n
+        np.testing.assert_allclose(out[:1], expected, atol=1e-5)
+    assert list(runner._by_size) == [3, 1]  # noqa: SLF001
