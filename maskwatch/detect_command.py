@@ -17,7 +17,7 @@ from shared.model_store import ModelError, ModelStore
 from shared.pipeline import Pipeline, load_pipeline
 from shared.privacy import blur_faces
 from shared.schemas import FrameResult, PersonRecord
-from shared.sources import Source, SourceError, describe, expand, frame_count, iter_frames
+from shared.sources import Source, SourceError, SourceKind, describe, expand, frame_count, iter_frames
 from shared.stats import StatsAccumulator
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ class DetectRun:
         """Run every frame of one source through the pipeline and the outputs."""
         name = describe(source)
         frames = iter_frames(source, self.stride, self.max_pixels)
-        if source.kind != "image":
+        if source.kind != SourceKind.IMAGE:
             total = frame_count(source)
             frames = tqdm(frames, desc=Path(name).name[:40], unit="frame", file=sys.stderr,
                           total=-(-total // self.stride) if total else None, disable=not self.progress)
@@ -142,7 +142,7 @@ class DetectRun:
                 result = FrameResult(source=name, frame=frame.index, time=frame.time, width=w, height=h,
                                      faces=self.pipeline.process(frame.image),
                                      model_version=self.pipeline.model_version)
-                if source.kind != "image":
+                if source.kind != SourceKind.IMAGE:
                     if people is None:
                         from shared.people import PeopleTracker  # supervision is slow to import: only for videos
 
@@ -154,12 +154,12 @@ class DetectRun:
                 self.summary.add(result)
                 if self.jsonl:
                     self.jsonl.write(result)
-                if source.kind == "image" and self.print_tables:
+                if source.kind == SourceKind.IMAGE and self.print_tables:
                     print(face_table(result), flush=True)
                 if self.saver or self.show:
                     image = blur_faces(frame.image, [f.box for f in result.faces]) if self.blur else frame.image
                     annotated = draw_faces(image, result.faces)
-                    if self.saver and source.kind == "image":
+                    if self.saver and source.kind == SourceKind.IMAGE:
                         self.saver.save_image(source, annotated)
                     elif self.saver:
                         if not started_video:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from shared.schemas import FrameResult, PersonRecord
-from shared.sources import Source
+from shared.sources import Source, SourceKind
 
 
 class JsonLinesSink:
@@ -44,7 +44,8 @@ class AnnotatedSink:
 
     @staticmethod
     def _stem(source: Source) -> str:
-        stem = Path(source.location).stem if source.kind in ("image", "video") else f"{source.kind}-{source.location}"
+        local = source.kind in (SourceKind.IMAGE, SourceKind.VIDEO)
+        stem = Path(source.location).stem if local else f"{source.kind}-{source.location}"
         return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)[:80]
 
     def _target(self, source: Source, suffix: str) -> Path:

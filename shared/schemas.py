@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -10,6 +11,16 @@ from pydantic import BaseModel, Field
 MASK_LABELS: tuple[str, ...] = ("with_mask", "without_mask", "mask_incorrect")
 NOT_FACE = "not_face"
 COMPLIANT_LABELS: frozenset[str] = frozenset({"with_mask"})
+
+
+class CameraStatus(StrEnum):
+    """A camera's capture status, as the capture service publishes it (unknown: nothing published yet)."""
+
+    LIVE = "live"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    UNKNOWN = "unknown"
 
 
 class Face(BaseModel):

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import cv2
@@ -29,17 +30,26 @@ class SourceError(RuntimeError):
     """A source that cannot be used; the message is one line for the user."""
 
 
+class SourceKind(StrEnum):
+    """What a source is: a still image, a video file, a local camera (its index) or a network stream."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    CAMERA = "camera"
+    STREAM = "stream"
+
+
 @dataclass(frozen=True)
 class Source:
-    """One thing to process: kind is 'image', 'video', 'camera' or 'stream'."""
+    """One thing to process."""
 
-    kind: str
+    kind: SourceKind
     location: str
 
     @property
     def is_live(self) -> bool:
         """Cameras and network streams have no end and no frame count."""
-        return self.kind in ("camera", "stream")
+        return self.kind in (SourceKind.CAMERA, SourceKind.STREAM)
 
 
 @dataclass
@@ -63,13 +73,13 @@ def redact_url(url: str) -> str:
 def classify(location: str) -> Source:
     """Decide what kind of source a path, index or URL is (no I/O beyond a stat)."""
     if location.isdigit():
-        return Source("camera", location)
+        return Source(SourceKind.CAMERA, location)
     if location.lower().startswith(STREAM_PREFIXES):
-        return Source("stream", location)
+        return Source(SourceKind.STREAM, location)
     suffix = Path(location).suffix.lower()
     if suffix in VIDEO_SUFFIXES:
-        return Source("video", location)
-    return Source("image", location)
+        return Source(SourceKind.VIDEO, location)
+    return Source(SourceKind.IMAGE, location)
 
 
 def expand(argument: str) -> tuple[list[Source], str | None]:
@@ -118,7 +128,7 @@ def open_video(location: str, open_timeout: float = OPEN_TIMEOUT_S,
 
 def iter_frames(source: Source, stride: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Frame]:
     """Yield the frames of a source (every `stride`-th for videos and streams); raises SourceError."""
-    if source.kind == "image":
+    if source.kind == SourceKind.IMAGE:
         try:
             yield Frame(read_image(source.location, max_pixels), None, None)
         except ImageError as exc:
@@ -129,7 +139,7 @@ def iter_frames(source: Source, stride: int = 1, max_pixels: int = DEFAULT_MAX_P
 
 def frame_count(source: Source) -> int | None:
     """Number of frames a video file reports, or None for images and live sources."""
-    if source.kind != "video":
+    if source.kind != SourceKind.VIDEO:
         return None
     cap = cv2.VideoCapture(source.location)
     try:
@@ -149,7 +159,7 @@ def _iter_video(source: Source, stride: int) -> Iterator[Frame]:
     cap = open_video(source.location)
     try:
         fps = video_fps(cap)
-        expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == "video" else 0
+        expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == SourceKind.VIDEO else 0
         index = -1
         while True:
             ok, image = cap.read()
@@ -179,4 +189,4 @@ def _is_media(path: Path) -> bool:
 
 def describe(source: Source) -> str:
     """Printable name of a source (URLs without credentials)."""
-    return redact_url(source.location) if source.kind == "stream" else os.fspath(source.location)
+    return redact_url(source.location) if source.kind == SourceKind.STREAM else os.fspath(source.location)

@@ -19,12 +19,12 @@ import redis
 from shared import keys
 from shared.config import CameraConfig, CaptureConfig, is_file_source
 from shared.imaging import ImageError, encode_jpeg
+from shared.schemas import CameraStatus
 from shared.sources import SourceError, open_video, redact_url, video_fps
 from shared.streams import REDIS_ERRORS, Backoff, FrameMessage, add_frame, describe_redis_error, ensure_group
 
 log = logging.getLogger(__name__)
 
-LIVE, RETRYING, FAILED, STOPPED = "live", "retrying", "failed", "stopped"
 
 
 @dataclass
@@ -75,7 +75,7 @@ class CameraRunner:
     def __init__(self, camera: CameraConfig, client: redis.Redis, options: CaptureConfig) -> None:
         self.camera, self.client, self.options = camera, client, options
         self.is_file = is_file_source(camera.url)
-        self.status, self.error = RETRYING, ""
+        self.status, self.error = CameraStatus.RETRYING, ""
         self._state_lock = threading.Lock()  # memory and hash change together, never a stale write
         self._stop = threading.Event()
         self._mailbox = Mailbox()
@@ -101,7 +101,7 @@ class CameraRunner:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._set_state(STOPPED, "")
+        self._set_state(CameraStatus.STOPPED, "")
 
     @property
     def running(self) -> bool:
@@ -120,7 +120,8 @@ class CameraRunner:
 
     def _set_state(self, status: str, error: str) -> None:
         with self._state_lock:
-            if (status, error) == (self.status, self.error) or (self._stop.is_set() and status != STOPPED):
+            if (status, error) == (self.status, self.error) or (
+                    self._stop.is_set() and status != CameraStatus.STOPPED):
                 return
             self.status, self.error = status, error
             try:
@@ -139,13 +140,13 @@ class CameraRunner:
         name = redact_url(self.camera.url)
         while not self._stop.is_set():
             if self.is_file and not Path(self.camera.url).is_file():
-                self._set_state(FAILED, f"{name}: no such video file")
+                self._set_state(CameraStatus.FAILED, f"{name}: no such video file")
                 self._stop.wait(backoff.delay())
                 continue
             try:
                 cap = open_video(self.camera.url, self.options.open_timeout, self.options.read_timeout)
             except SourceError as exc:
-                self._set_state(FAILED if self.is_file else RETRYING, str(exc))
+                self._set_state(CameraStatus.FAILED if self.is_file else CameraStatus.RETRYING, str(exc))
                 self._stop.wait(backoff.delay())
                 continue
             try:
@@ -155,14 +156,15 @@ class CameraRunner:
             if self._stop.is_set():
                 return
             if frames == 0:
-                self._set_state(FAILED if self.is_file else RETRYING, f"{name}: no frame could be decoded")
+                self._set_state(CameraStatus.FAILED if self.is_file else CameraStatus.RETRYING,
+                                f"{name}: no frame could be decoded")
             elif self.is_file and self.camera.loop:
                 continue
             elif self.is_file:
-                self._set_state(STOPPED, "")
+                self._set_state(CameraStatus.STOPPED, "")
                 return
             else:
-                self._set_state(RETRYING, f"{name}: stream ended or stopped answering")
+                self._set_state(CameraStatus.RETRYING, f"{name}: stream ended or stopped answering")
             self._stop.wait(backoff.delay())
 
     def _read_frames(self, cap: cv2.VideoCapture, backoff: Backoff) -> int:
@@ -175,7 +177,7 @@ class CameraRunner:
             if not ok or image is None:
                 return count
             if count == 0:
-                self._set_state(LIVE, "")
+                self._set_state(CameraStatus.LIVE, "")
                 backoff.reset()
             if self.is_file:  # play files in real time, as a camera would deliver them
                 t = count / native

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import redis
 
-from services.capture.camera import FAILED, STOPPED, CameraRunner
+from services.capture.camera import CameraRunner
 from shared import keys
 from shared.config import CameraConfig, Config, ConfigError, load_config
+from shared.schemas import CameraStatus
 from shared.sources import redact_url
 from shared.streams import REDIS_ERRORS, connect, decode_str, describe_redis_error
 
@@ -84,10 +85,10 @@ class CaptureService:
         states: dict[str, dict[str, str]] = {}  # cameras without a runner
         for cam in config.cameras:
             if not cam.enabled:
-                states[cam.id] = {"status": STOPPED, "url": redact_url(cam.url), "fps": repr(cam.fps),
+                states[cam.id] = {"status": CameraStatus.STOPPED, "url": redact_url(cam.url), "fps": repr(cam.fps),
                                   "error": "disabled"}
         for cam_id, problem in config.invalid_cameras.items():
-            states[cam_id] = {"status": FAILED, "error": f"config: {problem}"}
+            states[cam_id] = {"status": CameraStatus.FAILED, "error": f"config: {problem}"}
         try:
             listed = set(states) | set(self.runners)
             known = {decode_str(v) for v in self.client.smembers(keys.CAMERAS_SET)}

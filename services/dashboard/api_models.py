@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.dashboard.stats import Window
+from shared.schemas import CameraStatus
+
 LabelCounts = dict[str, int]
 PerWindow = dict[str, float | None]
 
@@ -22,7 +25,7 @@ class CameraOverview(BaseModel):
     """What a tile shows: capture state, people and faces per label and window, compliance, chart."""
 
     id: str
-    status: str = Field(description="live, retrying, failed, stopped or unknown")
+    status: CameraStatus
     up: bool = Field(description="live and a frame within the stale limit")
     url: str = Field(description="the camera URL without credentials")
     error: str
@@ -56,7 +59,7 @@ class CameraStats(BaseModel):
     """Counts of one camera over one rolling window."""
 
     camera: str
-    window: str
+    window: Window
     frames: int
     faces: LabelCounts
     people: LabelCounts

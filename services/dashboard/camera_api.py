@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 import anyio
 import cv2
@@ -25,6 +26,17 @@ log = logging.getLogger(__name__)
 WINDOW_HELP = "1m, 1h or 1d (or minute, hour, day)"
 
 
+def window_of(window: str = Query("1h", description=WINDOW_HELP)) -> stats.Window:
+    """The `window` query parameter as a Window; 400 for an unknown one."""
+    try:
+        return stats.window_name(window)
+    except stats.WindowError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+WindowParam = Annotated[stats.Window, Depends(window_of)]
+
+
 def router(settings: DashboardSettings) -> APIRouter:
     """The camera routes; every one needs the API key when one is set (the app adds that dependency)."""
     api = APIRouter(prefix="/api/v1")
@@ -33,12 +45,6 @@ def router(settings: DashboardSettings) -> APIRouter:
         if camera not in await queries.camera_list(request.app.state.redis, settings.cameras()):
             raise HTTPException(404, f"unknown camera {camera!r}")
         return camera
-
-    def window_of(window: str = Query("1h", description=WINDOW_HELP)) -> str:
-        try:
-            return stats.window_name(window)
-        except stats.WindowError as exc:
-            raise HTTPException(400, str(exc)) from None
 
     @api.get("/model", tags=["models"], response_model=ModelInfo)
     async def model(request: Request) -> dict:
@@ -77,13 +83,13 @@ def router(settings: DashboardSettings) -> APIRouter:
         return await queries.overview(request.app.state.redis, camera, settings.stale_after)
 
     @api.get("/cameras/{camera}/stats", tags=["cameras"], response_model=CameraStats)
-    async def camera_stats(request: Request, camera: str = Depends(known), window: str = Depends(window_of)) -> dict:
+    async def camera_stats(request: Request, window: WindowParam, camera: str = Depends(known)) -> dict:
         """People and faces per label, compliance of each and a per-bucket series over a rolling window."""
         return {"camera": camera, **(await queries.window_stats(request.app.state.redis, camera, window)).as_dict()}
 
     @api.get("/cameras/{camera}/stats.csv", tags=["cameras"], response_class=Response,
              responses={200: {"content": {"text/csv": {}}, "description": "one row per period"}})
-    async def camera_stats_csv(request: Request, camera: str = Depends(known), window: str = Depends(window_of),
+    async def camera_stats_csv(request: Request, window: WindowParam, camera: str = Depends(known),
                                period: str | None = Query(None, description="period length: seconds or 30s, 15m, "
                                                           "1h; a multiple of the window's bucket (10 s, 1 min, 1 h), "
                                                           "which is the default")) -> Response:

@@ -6,10 +6,9 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from shared.schemas import MASK_LABELS, FrameResult
+from shared.schemas import MASK_LABELS, CameraStatus, FrameResult
 from shared.streams import decode_str
 
-CAMERA_STATUSES: tuple[str, ...] = ("live", "retrying", "failed", "stopped")
 NUMERIC_STATE_FIELDS: tuple[str, ...] = (
     "fps", "last_frame_time", "frames_captured", "frames_dropped", "frames_processed", "frames_skipped",
 )
@@ -20,7 +19,7 @@ class CameraState:
     """One camera's capture state hash, parsed; `up` means live with a recent frame."""
 
     id: str
-    status: str
+    status: CameraStatus
     url: str
     error: str
     counters: dict[str, float]
@@ -46,9 +45,12 @@ def parse_state(camera: str, raw: Mapping, now: float | None = None, stale_after
             counters[name] = float(values[name])
         except (KeyError, ValueError):
             counters[name] = 0.0
-    status = values.get("status") or "unknown"
+    try:
+        status = CameraStatus(values.get("status") or CameraStatus.UNKNOWN)
+    except ValueError:
+        status = CameraStatus.UNKNOWN
     now = time.time() if now is None else now
-    up = status == "live" and now - counters["last_frame_time"] <= stale_after
+    up = status == CameraStatus.LIVE and now - counters["last_frame_time"] <= stale_after
     return CameraState(id=camera, status=status, url=values.get("url", ""), error=values.get("error", ""),
                        counters=counters, up=up)
 

@@ -6,7 +6,7 @@ import csv
 import io
 import re
 
-from services.dashboard.stats import WINDOWS, WindowStats
+from services.dashboard.stats import WINDOWS, Window, WindowStats
 from shared.schemas import MASK_LABELS
 from shared.stats import CSV_COLUMNS, compliance_rate
 
@@ -20,7 +20,7 @@ class PeriodError(ValueError):
     """A period that the window's buckets cannot be summed into."""
 
 
-def period_seconds(raw: str | None, window: str) -> int:
+def period_seconds(raw: str | None, window: Window) -> int:
     """The period in seconds ("15m", "1h", "600"); default and smallest: the window's bucket size.
 
     Raises PeriodError unless it is a multiple of the bucket size no longer than the window.

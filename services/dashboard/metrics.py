@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from services.dashboard import cameras, stats
 from shared import keys
+from shared.schemas import CameraStatus
 from shared.streams import decode_str
 
 STATE_COUNTERS: dict[str, str] = {
@@ -47,7 +48,7 @@ class RedisCollector(Collector):
         for cam in ids:
             pipe.hgetall(keys.camera_state(cam))
             pipe.hgetall(keys.stats_totals(cam))
-            for window in ("1m", "1h"):
+            for window in (stats.Window.MINUTE, stats.Window.HOUR):
                 for _, key in stats.window_keys(cam, window, now):
                     pipe.hgetall(key)
         replies = iter(pipe.execute())
@@ -77,7 +78,7 @@ class RedisCollector(Collector):
             for name, family in state_counters.items():
                 family.add_metric([cam], state.counters[name])
             camera_up.add_metric([cam], 1 if state.up else 0)
-            for name in (*cameras.CAMERA_STATUSES, "unknown"):
+            for name in CameraStatus:
                 status.add_metric([cam, name], 1 if state.status == name else 0)
             for field_name, value in totals.items():
                 kind, _, label = field_name.partition(":")
@@ -85,7 +86,7 @@ class RedisCollector(Collector):
                     faces.add_metric([cam, label], float(value))
                 elif kind == "people":
                     people.add_metric([cam, label], float(value))
-            for window in ("1m", "1h"):
+            for window in (stats.Window.MINUTE, stats.Window.HOUR):
                 keyed = stats.window_keys(cam, window, now)
                 summary = stats.summarize(window, [(start, next(replies)) for start, _ in keyed])
                 total = sum(summary.faces.values())

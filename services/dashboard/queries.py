@@ -21,7 +21,7 @@ async def camera_list(redis: aioredis.Redis, configured: Iterable[str]) -> list[
     return cameras.camera_ids(configured, await redis.smembers(keys.CAMERAS_SET))
 
 
-async def window_stats(redis: aioredis.Redis, camera: str, window: str, now: float | None = None
+async def window_stats(redis: aioredis.Redis, camera: str, window: stats.Window, now: float | None = None
                        ) -> stats.WindowStats:
     """Counts of one camera over one window (canonical window name)."""
     keyed = stats.window_keys(camera, window, time.time() if now is None else now)
@@ -50,7 +50,7 @@ async def overview(redis: aioredis.Redis, camera: str, stale_after: float) -> di
         "people_compliance": {w: s.people_compliance for w, s in windows.items()},
         "compliance": {w: s.compliance for w, s in windows.items()},
         "faces": {w: s.faces for w, s in windows.items()},
-        "chart": [point["faces"] for point in windows["1h"].series],  # faces per label per minute
+        "chart": [point["faces"] for point in windows[stats.Window.HOUR].series],  # faces per label per minute
     }
 
 

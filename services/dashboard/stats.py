@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from shared import keys
 from shared.schemas import MASK_LABELS, FrameResult, PersonRecord
@@ -30,10 +31,21 @@ MINUTE = Resolution("m", 60, 3 * 3600)
 HOUR = Resolution("h", 3600, 3 * 86400)
 RESOLUTIONS: tuple[Resolution, ...] = (SECONDS_10, MINUTE, HOUR)
 
-# window name -> (resolution, number of buckets)
-WINDOWS: dict[str, tuple[Resolution, int]] = {"1m": (SECONDS_10, 6), "1h": (MINUTE, 60), "1d": (HOUR, 24)}
-WINDOW_ALIASES: dict[str, str] = {
-    "minute": "1m", "60s": "1m", "hour": "1h", "60m": "1h", "day": "1d", "24h": "1d",
+class Window(StrEnum):
+    """The rolling windows counts are summed over."""
+
+    MINUTE = "1m"
+    HOUR = "1h"
+    DAY = "1d"
+
+
+# window -> (resolution, number of buckets)
+WINDOWS: dict[Window, tuple[Resolution, int]] = {
+    Window.MINUTE: (SECONDS_10, 6), Window.HOUR: (MINUTE, 60), Window.DAY: (HOUR, 24),
+}
+WINDOW_ALIASES: dict[str, Window] = {
+    "minute": Window.MINUTE, "60s": Window.MINUTE, "hour": Window.HOUR, "60m": Window.HOUR,
+    "day": Window.DAY, "24h": Window.DAY,
 }
 LATENCY_BUCKETS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 EVENTS_KEPT = 200
@@ -43,12 +55,13 @@ class WindowError(ValueError):
     """An unknown window name."""
 
 
-def window_name(raw: str) -> str:
-    """The canonical window name (1m, 1h, 1d) for a name or alias; raises WindowError."""
-    name = WINDOW_ALIASES.get(raw.strip().lower(), raw.strip().lower())
-    if name not in WINDOWS:
-        raise WindowError(f"unknown window {raw!r} (use one of {', '.join(WINDOWS)})")
-    return name
+def window_name(raw: str) -> Window:
+    """The window (1m, 1h, 1d) for a name or alias; raises WindowError."""
+    name = raw.strip().lower()
+    try:
+        return WINDOW_ALIASES.get(name) or Window(name)
+    except ValueError:
+        raise WindowError(f"unknown window {raw!r} (use one of {', '.join(WINDOWS)})") from None
 
 
 def bucket_start(ts: float, resolution: Resolution) -> int:
@@ -56,7 +69,7 @@ def bucket_start(ts: float, resolution: Resolution) -> int:
     return int(ts // resolution.seconds) * resolution.seconds
 
 
-def window_keys(camera: str, window: str, now: float) -> list[tuple[int, str]]:
+def window_keys(camera: str, window: Window, now: float) -> list[tuple[int, str]]:
     """(bucket start, key) of every bucket in a window, oldest first."""
     resolution, count = WINDOWS[window]
     newest = bucket_start(now, resolution)
@@ -95,7 +108,7 @@ def event_time(result: FrameResult | PersonRecord, fallback: float) -> float:
 class WindowStats:
     """Counts over one window and the per-bucket series behind them."""
 
-    window: str
+    window: Window
     frames: int = 0
     faces: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MASK_LABELS, 0))
     people: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MASK_LABELS, 0))
@@ -124,7 +137,7 @@ class WindowStats:
         }
 
 
-def summarize(window: str, buckets: list[tuple[int, Mapping]]) -> WindowStats:
+def summarize(window: Window, buckets: list[tuple[int, Mapping]]) -> WindowStats:
     """Sum (bucket start, hash contents) pairs into a WindowStats; hash values may be bytes or str."""
     stats = WindowStats(window=window)
     for start, raw in buckets:
