@@ -94,7 +94,8 @@ def run_case(args: argparse.Namespace, n_cameras: int, n_workers: int, folder: P
     config.write_text(yaml.safe_dump({
         "redis_url": url,
         "cameras": [{"id": c, "url": str(args.video), "fps": args.fps, "loop": True} for c in cameras],
-        "detector": {"threads": args.threads, "max_frame_age": args.max_frame_age},
+        "detector": {"threads": args.threads, "max_frame_age": args.max_frame_age,
+                     "classifier_threads": args.classifier_threads, "overlap": not args.no_overlap},
     }))
     env = {**os.environ, "MASKWATCH_LOG_LEVEL": "WARNING", "OMP_NUM_THREADS": str(args.threads)}
     if args.models:
@@ -163,6 +164,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per case")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after the first results")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per worker")
+    parser.add_argument("--classifier-threads", type=int, default=1, help="TFLite threads per worker")
+    parser.add_argument("--no-overlap", action="store_true", help="detect and classify one after the other")
     parser.add_argument("--max-frame-age", type=float, default=2.0)
     parser.add_argument("--models", type=Path, help="model store (default $MASKWATCH_MODELS or the repo's models)")
     parser.add_argument("--redis-port", type=int, default=6399)
@@ -199,7 +202,8 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
         "settings": {"fps_per_camera": args.fps, "duration_s": args.duration, "warmup_s": args.warmup,
-                     "onnx_threads_per_worker": args.threads, "max_frame_age_s": args.max_frame_age},
+                     "onnx_threads_per_worker": args.threads, "max_frame_age_s": args.max_frame_age,
+                     "classifier_threads_per_worker": args.classifier_threads, "overlap": not args.no_overlap},
         "latency_definition": "result received by a results-stream reader minus frame capture time",
         "runs": rows,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

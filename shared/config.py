@@ -81,13 +81,16 @@ class DetectorConfig(_Strict):
     score_threshold: float = Field(0.5, gt=0, lt=1)
     nms_threshold: float = Field(0.4, gt=0, lt=1)
     threads: int = Field(1, ge=0, description="ONNX Runtime threads per worker (0 = all cores)")
+    classifier_threads: int = Field(1, ge=0, description="TFLite threads of the classifier (0 = the cores, at most 4)")
+    overlap: bool = Field(True, description="detect the next frame while this one is classified (two cores)")
     claim_idle: float = Field(10.0, gt=0, description="pending frames idle this long (s) are claimed from dead workers")
     results_maxlen: int = Field(10_000, ge=10, description="results stream length (MAXLEN ~)")
 
     def detector_options(self) -> dict[str, Any]:
         """Keyword options for `RetinaFaceDetector` / `load_pipeline`."""
         return {"min_face": self.min_face, "score_threshold": self.score_threshold,
-                "nms_threshold": self.nms_threshold, "threads": self.threads}
+                "nms_threshold": self.nms_threshold, "threads": self.threads,
+                "classifier_threads": self.classifier_threads or None}
 
 
 class DashboardConfig(_Strict):

@@ -36,9 +36,10 @@ class Done(Generic[T]):
 class OverlappedPipeline:
     """Runs `pipeline` over a stream of items with detection of later items overlapping classification."""
 
-    def __init__(self, pipeline: Pipeline, ahead: int = 2, max_batch: int = 4) -> None:
+    def __init__(self, pipeline: Pipeline, ahead: int = 2, max_batch: int = 4, inline: bool = False) -> None:
+        """`inline`: no second thread, each item loaded, detected and classified in turn (for comparison)."""
         self.pipeline, self.ahead, self.max_batch = pipeline, max(1, ahead), max(1, max_batch)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
+        self._executor = _InlineExecutor() if inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
 
     def close(self) -> None:
         """Stop the detection thread (after the item it is on)."""
@@ -96,3 +97,15 @@ class OverlappedPipeline:
 
 
 _END = object()
+
+
+class _InlineExecutor:
+    """Runs each submitted call at once in the calling thread (the executor of `inline` mode)."""
+
+    def submit(self, fn: Callable, *args: object) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        """Nothing to stop."""

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import redis
 
 from shared import keys
@@ -24,8 +25,10 @@ from shared.config import DetectorConfig
 from shared.imaging import ImageError, decode_image, encode_jpeg
 from shared.live_people import LivePeople
 from shared.live_pipeline import LivePipeline
+from shared.overlap import OverlappedPipeline
+from shared.pipeline import Pipeline
 from shared.privacy import blur_faces
-from shared.schemas import FrameResult, PersonRecord
+from shared.schemas import Face, FrameResult, PersonRecord
 from shared.streams import (
     REDIS_ERRORS,
     Backoff,
@@ -50,6 +53,14 @@ class Entry:
     stream: str
     id: bytes
     fields: dict[bytes, bytes]
+
+
+class UnusableFrame(Exception):
+    """A frame that is skipped without a result (malformed, too old, not decodable)."""
+
+    def __init__(self, reason: str, warn: bool = False) -> None:
+        super().__init__(reason)
+        self.warn = warn
 
 
 def default_worker_name() -> str:
@@ -111,8 +122,13 @@ class DetectorWorker:
             self._next_claim = now + self.options.claim_idle / 2
         reply = self.client.xreadgroup(keys.DETECTOR_GROUP, self.name, {s: ">" for s in self.streams},
                                        count=READ_COUNT, block=block_ms)
+        newest = []
         for stream, entries in reply or []:
-            handled += self.handle_batch(self._drain(decode_str(stream), entries))
+            batch = self._drain(decode_str(stream), entries)
+            self._skip(batch[:-1], "superseded by a newer frame")
+            newest.append(batch[-1])
+            handled += len(batch)
+        self.handle_many(newest)
         return handled
 
     def _drain(self, stream: str, entries: list) -> list[Entry]:
@@ -124,36 +140,45 @@ class DetectorWorker:
             batch += [Entry(stream, entry_id, fields) for entry_id, fields in entries]
         return batch
 
-    def handle_batch(self, batch: Sequence[Entry]) -> int:
-        """Answer the newest frame of one camera's batch; older ones are superseded (skipped: latest frame wins)."""
-        self._skip(batch[:-1], "superseded by a newer frame")
-        if batch:
-            self.handle(batch[-1])
-        return len(batch)
-
     def handle(self, entry: Entry) -> None:
         """Process one frame and publish its result, or skip it when it is malformed or too old."""
+        self.handle_many([entry])
+
+    def handle_many(self, entries: Sequence[Entry]) -> None:
+        """Process frames (the newest of each camera) and publish each result, or skip the unusable ones.
+
+        Decoding and detecting the next frame overlaps classifying this one, and frames whose detection is
+        done together are classified in one batch (`shared.overlap`).
+        """
+        pipeline = self.models.pipeline
+        with OverlappedPipeline(pipeline, inline=not self.options.overlap) as overlapped:
+            for done in overlapped.run(entries, self._load):
+                entry, error = done.item, done.error
+                if isinstance(error, UnusableFrame):
+                    self._skip([entry], str(error), warn=error.warn)
+                elif error is not None:
+                    reason = " ".join(str(error).split())
+                    frame = FrameMessage.from_fields(entry.fields).frame
+                    self._skip([entry], f"frame {frame}: the pipeline failed: {reason}", warn=True)
+                else:
+                    self._answer(entry, FrameMessage.from_fields(entry.fields), done.image, done.faces, pipeline)
+
+    def _load(self, entry: Entry) -> np.ndarray:
+        """The frame's image; raises UnusableFrame when it is malformed, too old or not decodable."""
         try:
             message = FrameMessage.from_fields(entry.fields)
         except ValueError as exc:
-            self._skip([entry], str(exc), warn=True)
-            return
+            raise UnusableFrame(str(exc), warn=True) from None
         age = time.time() - message.ts
         if age > self.options.max_frame_age:
-            self._skip([entry], f"frame {message.frame} is {age:.1f}s old")
-            return
+            raise UnusableFrame(f"frame {message.frame} is {age:.1f}s old")
         try:
-            image = decode_image(message.jpeg)
+            return decode_image(message.jpeg)
         except ImageError as exc:
-            self._skip([entry], f"frame {message.frame}: {exc}", warn=True)
-            return
-        pipeline = self.models.pipeline
-        try:
-            faces = pipeline.process(image)
-        except Exception as exc:  # noqa: BLE001 - one bad frame must not take the worker (and the frame) down again
-            reason = " ".join(str(exc).split())
-            self._skip([entry], f"frame {message.frame}: the pipeline failed: {reason}", warn=True)
-            return
+            raise UnusableFrame(f"frame {message.frame}: {exc}", warn=True) from None
+
+    def _answer(self, entry: Entry, message: FrameMessage, image: np.ndarray, faces: list[Face],
+                pipeline: Pipeline) -> None:
         result = FrameResult(source=message.camera, camera=message.camera, frame=message.frame,
                              width=image.shape[1], height=image.shape[0], faces=faces, captured_at=message.ts,
                              processed_at=time.time(), model_version=pipeline.model_version)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from shared.classifier import BatchRunner
 from shared.model_store import ModelStore
@@ -11,7 +12,8 @@ from shared.overlap import OverlappedPipeline
 from shared.pipeline import load_pipeline
 
 
-def test_overlap_matches_serial_and_keeps_order(tiny_store: ModelStore, scene_photos) -> None:
+@pytest.mark.parametrize("inline", [False, True])
+def test_overlap_matches_serial_and_keeps_order(tiny_store: ModelStore, scene_photos, inline: bool) -> None:
     pipeline = load_pipeline(tiny_store)
     paths = [str(p) for p in scene_photos[:6]]
     serial = [pipeline.process(cv2.imread(p)) for p in paths]
@@ -23,7 +25,7 @@ def test_overlap_matches_serial_and_keeps_order(tiny_store: ModelStore, scene_ph
             raise ValueError(f"cannot read {path}")
         return image
 
-    with OverlappedPipeline(pipeline, ahead=2, max_batch=3) as overlapped:
+    with OverlappedPipeline(pipeline, ahead=2, max_batch=3, inline=inline) as overlapped:
         done = list(overlapped.run(items, load))
     assert [d.item for d in done] == items
     failed = done[3]
