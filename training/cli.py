@@ -130,6 +130,8 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenes", metavar="VOC_DIR", help="annotated photos (images/ + annotations/)")
     p.add_argument("--photos", metavar="LIST", help="only these photo stems of --scenes (one a line), e.g. "
                    "training/splits/ilc2021_val.txt")
+    p.add_argument("--original-labels", action="store_true", help="--scenes as annotated, without the committed "
+                   "label corrections (training/labels/<folder>_corrections.csv)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.add_argument("--errors", metavar="DIR", help="save each wrongly labelled face or image (the crop the "
                    "classifier saw), errors.json and a contact sheet here")
@@ -176,7 +178,7 @@ def _eval(args: argparse.Namespace) -> int:
             out["folders"] = report
         if args.scenes:
             stems = set(read_list(args.photos)) if args.photos else None
-            photos = load_voc(args.scenes, stems=stems)
+            photos = load_voc(args.scenes, stems=stems, original_labels=args.original_labels)
             detector = RetinaFaceDetector.from_version(ModelStore(args.models).load("detector", args.detector),
                                                        min_face=args.min_face, threads=args.threads)
             report = evaluate_scenes(Pipeline(detector, classifier), photos, review)
@@ -322,6 +324,8 @@ def _register_dataset(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--false-positives", action="store_true",
                    help="with --detections: detections far from every labelled box become not_face "
                         "(only for fully annotated photos)")
+    q.add_argument("--original-labels", action="store_true",
+                   help="labels as annotated, without the committed label corrections")
     q.add_argument("--seed", type=int, default=0)
     _models_arg(q)
     q.set_defaults(func=_dataset_crops)
@@ -342,7 +346,8 @@ def _dataset_crops(args: argparse.Namespace) -> int:
 
     try:
         photos = load_voc(args.voc_dir, stems=set(read_list(args.only)) if args.only else None,
-                          exclude=set(read_list(args.exclude)) if args.exclude else None)
+                          exclude=set(read_list(args.exclude)) if args.exclude else None,
+                          original_labels=args.original_labels)
         detector = None
         if args.detections:
             detector = RetinaFaceDetector.from_version(ModelStore(args.models).load("detector"), threads=2)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.imaging import IMAGE_SUFFIXES
+from training.corrections import correct_objects, default_corrections, read_corrections
 from training.errors import TrainingError
 
 
@@ -56,11 +57,18 @@ def _folder(root: Path, names: tuple[str, ...]) -> Path:
     raise TrainingError(f"{root}: not a VOC folder (expected one of {', '.join(names)} inside)")
 
 
-def load_voc(root: str | Path, stems: set[str] | None = None, exclude: set[str] | None = None) -> list[VocPhoto]:
-    """Every annotated photo under `root` (optionally only `stems`, never `exclude`), sorted by stem."""
+def load_voc(root: str | Path, stems: set[str] | None = None, exclude: set[str] | None = None,
+             original_labels: bool = False) -> list[VocPhoto]:
+    """Every annotated photo under `root` (optionally only `stems`, never `exclude`), sorted by stem.
+
+    The folder's committed label corrections (training/labels/<folder name>_corrections.csv) are applied
+    unless `original_labels` is set.
+    """
     root = Path(root)
     if not root.is_dir():
         raise TrainingError(f"{root}: VOC folder not found")
+    source = None if original_labels else default_corrections(root)
+    corrections = read_corrections(source) if source else {}
     images = _folder(root, ("images", "JPEGImages"))
     annotations = _folder(root, ("annotations", "Annotations"))
     by_stem = {p.stem: p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
@@ -69,7 +77,11 @@ def load_voc(root: str | Path, stems: set[str] | None = None, exclude: set[str] 
         stem = xml_path.stem
         if (stems is not None and stem not in stems) or (exclude and stem in exclude) or stem not in by_stem:
             continue
-        photos.append(VocPhoto(stem, by_stem[stem], tuple(read_annotation(xml_path))))
+        objects = tuple(read_annotation(xml_path))
+        image = by_stem[stem]
+        if image.name in corrections:
+            objects = correct_objects(image.name, objects, corrections[image.name], source)
+        photos.append(VocPhoto(stem, image, objects))
     if not photos:
         raise TrainingError(f"{root}: no annotated photos found")
     return photos
