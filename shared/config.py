@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.alerts import AlertsConfig
 from shared.privacy import PrivacyConfig
+from shared.review.config import ReviewConfig
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL_ENV = "MASKWATCH_REDIS_URL"
 CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _URL_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-SECTIONS = frozenset({"redis_url", "capture", "detector", "dashboard", "alerts", "privacy"})  # besides "cameras"
+# every top-level section besides "cameras"
+SECTIONS = frozenset({"redis_url", "capture", "detector", "dashboard", "alerts", "privacy", "review"})
 
 
 class ConfigError(ValueError):
@@ -116,6 +118,7 @@ class Config(BaseModel):
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
     problems: list[str] = Field(default_factory=list, exclude=True)
     invalid_cameras: dict[str, str] = Field(default_factory=dict, exclude=True)  # id -> problem
 
