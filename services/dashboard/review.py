@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from services.dashboard.settings import DashboardSettings
 from shared.review.queue import REVIEW_LABELS, ReviewError, ReviewItem, ReviewQueue
 
+
 class ReviewLabel(BaseModel):
     """The reviewer's label for one item; null undoes an earlier label."""
 
