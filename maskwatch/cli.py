@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.cli",
     "training.cli",
     "training.detector.cli",
+    "shared.review.cli",
 )
 
 

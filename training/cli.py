@@ -77,11 +77,23 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="version name (default: <UTC time>-mnv2-<size>)")
     p.add_argument("--description", default="")
     p.add_argument("--promote", action="store_true", help="promote the new version when done")
+    p.add_argument("--promote-if-better", action="store_true",
+                   help="promote it only if it beats the promoted version on the validation photos "
+                        "(label accuracy and mAP not lower, no class recall down by over a point)")
+    _if_better_args(p)
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_train)
 
 
+def _if_better_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--val-scenes", metavar="VOC_DIR", help="validation photos for the comparison (default: "
+                   "$MASKWATCH_DATA_DIR/scenes/ilc2021 or ../shared/data/scenes/ilc2021)")
+    p.add_argument("--val-photos", metavar="LIST", help="their stems (default: training/splits/ilc2021_val.txt)")
+    p.add_argument("--val-detector", metavar="VERSION", help="detector for the comparison (default: promoted)")
+
+
 def _train(args: argparse.Namespace) -> int:
+    from shared.model_store import ModelStore
     from training.backbone import PretrainedError
     from training.errors import TrainingError
     from training.train import TrainConfig, run_training
@@ -111,6 +123,8 @@ def _train(args: argparse.Namespace) -> int:
         return _fail("--val-fraction must be in [0, 1)")
     if cfg.val_fraction == 0 and cfg.val_roots:
         return _fail("--val-fraction 0 and --val exclude each other")
+    if args.promote and args.promote_if_better:
+        return _fail("--promote and --promote-if-better exclude each other")
     if not 0 <= cfg.ema < 1:
         return _fail("--ema must be a momentum in [0, 1), e.g. 0.999")
     if not 1 <= cfg.finetune_from <= 16:
@@ -120,6 +134,22 @@ def _train(args: argparse.Namespace) -> int:
     except (TrainingError, PretrainedError) as exc:
         return _fail(str(exc))
     print(f"classifier version {version.name} written to {version.path}")
+    if args.promote_if_better:
+        return _promote_if_better(args, ModelStore(args.out), version.name)
+    return 0
+
+
+def _promote_if_better(args: argparse.Namespace, store: Any, name: str) -> int:
+    from shared.model_store import ModelError
+    from training.errors import TrainingError
+    from training.promotion import promote_if_better
+
+    try:
+        verdict = promote_if_better(store, name, scenes=args.val_scenes, photos=args.val_photos,
+                                    detector=args.val_detector, threads=args.threads)
+    except (ModelError, TrainingError) as exc:
+        return _fail(str(exc))
+    print(f"classifier {name} " + ("promoted" if verdict.better else f"not promoted; {verdict.promoted} stays"))
     return 0
 
 
@@ -208,6 +238,11 @@ def _register_models(sub: argparse._SubParsersAction) -> None:
         q = msub.add_parser(name, help=helptext)
         if name != "list":
             q.add_argument("version")
+        if name == "promote":
+            q.add_argument("--if-better", action="store_true", help="classifiers: only if it beats the promoted "
+                           "version on the validation photos (see maskwatch train --promote-if-better)")
+            _if_better_args(q)
+            q.add_argument("--threads", type=int, default=2)
         q.add_argument("--kind", choices=("classifier", "detector"), default="classifier")
         _models_arg(q)
         q.set_defaults(func=_models)
@@ -300,6 +335,10 @@ def _models(args: argparse.Namespace) -> int:
         elif args.models_command == "show":
             version = store.load(args.kind, args.version)
             print(json.dumps({k: v for k, v in version.meta.items() if k != "files"}, indent=2))
+        elif args.if_better:
+            if args.kind != "classifier":
+                return _fail("--if-better compares classifiers only")
+            return _promote_if_better(args, store, store.load("classifier", args.version).name)
         else:
             version = store.promote(args.kind, args.version)
             print(f"{args.kind} {version.name} promoted in {store.kind_dir(args.kind)}")
