@@ -6,6 +6,7 @@ benchmarks/results/training_<study>.json. Needs ../shared/data and the ImageNet 
     nice -n 10 python benchmarks/training_runs.py sizes   --crops /work/cache/ilc2021-train-crops
     nice -n 10 python benchmarks/training_runs.py naive
     nice -n 10 python benchmarks/training_runs.py evaluate VERSION_DIR [--name honest]
+    nice -n 10 python benchmarks/training_runs.py labels VERSION_DIR --name NAME   (corrected and original labels)
 
 `--crops` is the output of `maskwatch dataset crops ../shared/data/scenes/ilc2021 DIR
 --exclude training/splits/ilc2021_val.txt --detections --background 2`.
@@ -40,12 +41,14 @@ def maskwatch(*args: str) -> str:
     return done.stdout
 
 
-def held_out_eval(version_dir: Path, extra_folders: list[str] = ()) -> dict:
-    """`maskwatch eval` on the held-out ilc2021 photos; returns the JSON report."""
+def held_out_eval(version_dir: Path, extra_folders: list[str] = (), original_labels: bool = False) -> dict:
+    """`maskwatch eval` on the held-out ilc2021 photos (labels corrected by training/labels/, or as annotated);
+    returns the JSON report."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         maskwatch("eval", str(version_dir), *extra_folders, "--scenes", str(DATA / "scenes" / "ilc2021"),
-                  "--photos", str(HELDOUT), "--detector", DETECTOR, "--json", str(report))
+                  "--photos", str(HELDOUT), "--detector", DETECTOR, "--json", str(report),
+                  *(["--original-labels"] if original_labels else []))
         return json.loads(report.read_text())
 
 
@@ -90,7 +93,7 @@ def train(out: Path, roots: list[str], *options: str) -> tuple[Path, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("study", choices=("sizes", "naive", "evaluate"))
+    parser.add_argument("study", choices=("sizes", "naive", "evaluate", "labels"))
     parser.add_argument("version", nargs="?", help="for 'evaluate': a version folder")
     parser.add_argument("--name", default="honest")
     parser.add_argument("--crops", default="/work/cache/ilc2021-train-crops")
@@ -100,7 +103,13 @@ def main() -> int:
     args = parser.parse_args()
     out, faces = Path(args.out), DATA / "faces"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    if args.study == "evaluate":
+    if args.study == "labels":
+        version = Path(args.version)
+        result = {args.name: {"corrected_labels": summarise(version, held_out_eval(version), None),
+                              "original_labels": summarise(version, held_out_eval(version, original_labels=True),
+                                                           None)}}
+        path = RESULTS / f"labels_{args.name}.json"
+    elif args.study == "evaluate":
         version = Path(args.version)
         result = {args.name: summarise(version, held_out_eval(version), None)}
         path = RESULTS / f"training_{args.name}.json"
@@ -120,9 +129,11 @@ def main() -> int:
             RESULTS.joinpath("training_input_size.json").write_text(json.dumps(result, indent=2) + "\n")
         path = RESULTS / "training_input_size.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: {x: v[x] for x in ("heldout_label_accuracy", "heldout_mask_incorrect_recall",
-                                            "heldout_without_mask_precision", "train_seconds")}
-                      for k, v in result.items()}, indent=2))
+    keys = ("heldout_label_accuracy", "heldout_mask_incorrect_recall", "heldout_without_mask_precision",
+            "train_seconds")
+    rows = {f"{k} {side}": v for k, sides in result.items() for side, v in sides.items()} if args.study == "labels" \
+        else result
+    print(json.dumps({k: {x: v[x] for x in keys} for k, v in rows.items()}, indent=2))
     return 0
 
 

@@ -65,12 +65,9 @@ def _figures(report: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def judge(candidate: str, promoted: str | None, new: dict[str, float], old: dict[str, float] | None) -> Verdict:
-    """Apply the rule to two sets of figures (`old` None: nothing is promoted, the candidate wins)."""
-    names = list(dict.fromkeys([*(old or {}), *new]))
-    rows = [(n, (old or {}).get(n), new.get(n)) for n in names]
-    if old is None:
-        return Verdict(candidate, promoted, True, ["no version is promoted"], rows)
+def judge(candidate: str, promoted: str, new: dict[str, float], old: dict[str, float]) -> Verdict:
+    """Apply the rule to the figures of the candidate (`new`) and of the promoted version (`old`)."""
+    rows = [(n, old.get(n), new.get(n)) for n in dict.fromkeys([*old, *new])]
     reasons = []
     for name in ("label accuracy", "mAP@0.5"):
         if new[name] < old[name]:
@@ -84,23 +81,27 @@ def judge(candidate: str, promoted: str | None, new: dict[str, float], old: dict
 def compare(store: ModelStore, candidate: str, scenes: str | Path | None = None, photos: str | Path | None = None,
             detector: str | None = None, threads: int = 2) -> Verdict:
     """Evaluate `candidate` and the promoted classifier on the validation photos; raises TrainingError/ModelError."""
+    promoted = store.current("classifier")
+    if promoted == candidate:
+        raise ModelError(f"{candidate} is already the promoted classifier")
+    store.load("classifier", candidate)  # a broken candidate fails here, before any evaluation
+    if promoted is None:
+        return Verdict(candidate, None, True, ["no version is promoted"], [])
     scenes = Path(scenes) if scenes else default_scenes()
     photos = Path(photos) if photos else DEFAULT_PHOTOS
     if not scenes.is_dir():
         raise TrainingError(f"{scenes}: validation photos not found (pass --val-scenes VOC_DIR)")
     voc = load_voc(scenes, stems=set(read_list(photos)))
     det = RetinaFaceDetector.from_version(store.load("detector", detector), threads=threads)
-    promoted = store.current("classifier")
-    if promoted == candidate:
-        raise ModelError(f"{candidate} is already the promoted classifier")
 
     def figures(name: str) -> dict[str, float]:
         classifier = FaceClassifier.from_version(store.load("classifier", name), threads=threads)
-        return _figures(evaluate_scenes(Pipeline(det, classifier), voc))
+        report = evaluate_scenes(Pipeline(det, classifier), voc)
+        if not report["matched_faces"]["n"]:
+            raise TrainingError(f"{scenes}: the detector finds none of the labelled faces; nothing to compare")
+        return _figures(report)
 
-    new = figures(candidate)
-    old = figures(promoted) if promoted else None
-    return judge(candidate, promoted, new, old)
+    return judge(candidate, promoted, figures(candidate), figures(promoted))
 
 
 def promote_if_better(store: ModelStore, candidate: str, **options: Any) -> Verdict:

@@ -66,7 +66,7 @@ def test_recipe_script_holds_out_photos_cuts_crops_and_trains(tmp_path: Path) ->
     held_out = (cache / "ilc2021_val.txt").read_text().split()
     assert held_out == heldout_stems(stems) and len(held_out) == 2
     detector = (models / "detector" / "CURRENT").read_text().strip()
-    crops = cache / f"ilc2021-train-crops-{detector}"
+    [crops] = cache.glob(f"ilc2021-train-crops-{detector}-labels-*")
     cut = [p.name for p in crops.rglob("*.jpg")]
     assert cut and not any(name.split("__")[0] in held_out for name in cut)
     assert {p.name for p in crops.iterdir()} >= set(BOX_COLOURS)
@@ -76,7 +76,8 @@ def test_recipe_script_holds_out_photos_cuts_crops_and_trains(tmp_path: Path) ->
     config = version.meta["config"]
     assert config["roots"][-1] == str(crops) and config["input_size"] == 32 and config["dedup_distance"] == 6
     assert set(version.meta["labels"]) >= set(BOX_COLOURS) and not config["promote"]
-    assert ModelStore(models).current("classifier") is None
+    # --promote-if-better: with nothing promoted yet, the first version is promoted
+    assert "no version is promoted" in run.stdout and ModelStore(models).current("classifier") == "recipe"
     assert json.loads((version.path / "metrics.json").read_text())["validation"]["n"] > 0
 
 
