@@ -65,7 +65,8 @@ def test_the_wheel_holds_every_shipped_model_file(wheel: Path) -> None:
     missing = [str(p.relative_to(REPO)) for p in shipped
                if f"maskwatch/models/{p.relative_to(REPO / 'models').as_posix()}" not in names]
     assert not missing, f"not in the wheel: {missing[:5]}"
-    assert {"services/dashboard/static/index.html", "training/splits/ilc2021_val.txt"} <= names  # other data
+    assert {"services/dashboard/static/index.html", "training/splits/ilc2021_val.txt",
+            "training/labels/ilc2021_corrections.csv"} <= names  # other data
 
 
 def test_the_wheel_metadata_lists_the_dependencies(wheel: Path) -> None:
