@@ -39,9 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-dir", type=Path, metavar="DIR", help="save annotated images and videos here")
     p.add_argument("--show", action="store_true", help="show a live window (q quits)")
     p.add_argument("--stride", type=int, default=1, help="process every N-th video frame (default 1)")
-    p.add_argument("--min-face", type=int, default=16,
-                   help="smallest face size in pixels to find; below 16 upscales the image (default 16)")
-    p.add_argument("--threshold", type=float, default=0.5, help="face detector score threshold (default 0.5)")
+    p.add_argument("--min-face", type=float,
+                   help="smallest face size in pixels to find (default: the detector version's own; small "
+                   "images are upscaled within --upscale-pixels)")
+    p.add_argument("--threshold", type=float, help="face detector score threshold (default: the version's own)")
+    p.add_argument("--upscale-pixels", type=int, metavar="PX",
+                   help="pixel budget for upscaling small images (default: the detector version's own)")
     p.add_argument("--nms", type=float, default=0.4, help="face detector NMS IoU threshold (default 0.4)")
     p.add_argument("--models", type=Path, help="model store folder (default $MASKWATCH_MODELS or ./models)")
     p.add_argument("--classifier", metavar="VERSION", help="classifier version (default: the promoted one)")
@@ -59,8 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Process every source; one error line per bad source; non-zero exit when any failed."""
-    if args.stride < 1 or args.min_face < 2 or not 0 < args.threshold < 1 or not 0 < args.nms <= 1:
-        print("error: --stride >= 1, --min-face >= 2, 0 < --threshold < 1 and 0 < --nms <= 1 are required",
+    if (args.stride < 1 or (args.min_face is not None and args.min_face < 2) or not 0 < args.nms <= 1
+            or (args.threshold is not None and not 0 < args.threshold < 1)
+            or (args.upscale_pixels is not None and args.upscale_pixels < 4096)):
+        print("error: --stride >= 1, --min-face >= 2, 0 < --threshold < 1, 0 < --nms <= 1 and --upscale-pixels >= 4096 "
+              "are required",
               file=sys.stderr)
         return 2
     if not 0 < args.stats_period < float("inf"):
@@ -78,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         pipeline = load_pipeline(
             ModelStore(args.models) if args.models else None, args.classifier, args.detector,
             min_face=args.min_face, score_threshold=args.threshold, nms_threshold=args.nms,
+            max_pixels=args.upscale_pixels,
         )
     except ModelError as exc:
         print(f"error: no usable model: {exc}", file=sys.stderr)

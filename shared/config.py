@@ -79,9 +79,12 @@ class DetectorConfig(_Strict):
     """Detector service options."""
 
     max_frame_age: float = Field(2.0, gt=0, description="frames older than this (s) are skipped and counted")
-    min_face: int = Field(16, ge=2)
-    score_threshold: float = Field(0.5, gt=0, lt=1)
+    min_face: float | None = Field(None, ge=2, description="smallest face to find (px); default: the detector "
+                                   "version's own, chosen on the validation split")
+    score_threshold: float | None = Field(None, gt=0, lt=1, description="default: the detector version's own")
     nms_threshold: float = Field(0.4, gt=0, lt=1)
+    max_pixels: int | None = Field(None, ge=64 * 64, description="upscaling budget of the scale policy (pixels); "
+                                   "default: the detector version's own")
     threads: int = Field(1, ge=0, description="ONNX Runtime threads per worker (0 = all cores)")
     classifier_threads: int = Field(1, ge=0, description="TFLite threads of the classifier (0 = the cores, at most 4)")
     overlap: bool = Field(True, description="detect the next frame while this one is classified (two cores)")
@@ -89,8 +92,8 @@ class DetectorConfig(_Strict):
     results_maxlen: int = Field(10_000, ge=10, description="results stream length (MAXLEN ~)")
 
     def detector_options(self) -> dict[str, Any]:
-        """Keyword options for `RetinaFaceDetector` / `load_pipeline`."""
-        return {"min_face": self.min_face, "score_threshold": self.score_threshold,
+        """Keyword options for `load_pipeline` / `load_detector` (None: the detector version's default)."""
+        return {"min_face": self.min_face, "score_threshold": self.score_threshold, "max_pixels": self.max_pixels,
                 "nms_threshold": self.nms_threshold, "threads": self.threads,
                 "classifier_threads": self.classifier_threads or None}
 

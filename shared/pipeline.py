@@ -10,7 +10,7 @@ import numpy as np
 
 from shared.classifier import FaceClassifier
 from shared.crops import crop_face
-from shared.face_detector import Detections, FaceDetector, RetinaFaceDetector
+from shared.face_detector import Detections, FaceDetector, load_detector
 from shared.model_store import ModelStore
 from shared.schemas import NOT_FACE, Face
 
@@ -93,8 +93,11 @@ def load_pipeline(
     classifier_threads: int | None = None,
     **detector_options: Any,
 ) -> Pipeline:
-    """Build the pipeline from the model store (promoted versions unless named); raises ModelError."""
+    """Build the pipeline from the model store (promoted versions unless named); raises ModelError.
+
+    The detector may be of any registered format; options left as None take the version's defaults.
+    """
     store = store or ModelStore()
     classifier = FaceClassifier.from_version(store.load("classifier", classifier_version), threads=classifier_threads)
-    detector = RetinaFaceDetector.from_version(store.load("detector", detector_version), **detector_options)
+    detector = load_detector(store, detector_version, **detector_options)
     return Pipeline(detector=detector, classifier=classifier)

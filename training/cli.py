@@ -166,10 +166,19 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--errors", metavar="DIR", help="save each wrongly labelled face or image (the crop the "
                    "classifier saw), errors.json and a contact sheet here")
     p.add_argument("--detector", metavar="VERSION", help="detector version for --scenes (default: the promoted one)")
-    p.add_argument("--min-face", type=int, default=16, help="smallest face the detector looks for (pixels)")
+    p.add_argument("--min-face", type=float,
+                   help="smallest face the detector looks for (pixels; default: the detector version's own)")
+    p.add_argument("--scales", type=_scales, default=(1.0,), metavar="LIST",
+                   help="with --scenes: also downscale the photos and boxes by these factors, e.g. 1,0.5,0.33")
     p.add_argument("--threads", type=int, default=2)
     _models_arg(p)
     p.set_defaults(func=_eval)
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    from training.scales import parse_scales
+
+    return parse_scales(text)
 
 
 def _resolve_version(spec: str, models: str | None) -> Any:
@@ -183,7 +192,7 @@ def _resolve_version(spec: str, models: str | None) -> Any:
 
 def _eval(args: argparse.Namespace) -> int:
     from shared.classifier import FaceClassifier
-    from shared.face_detector import RetinaFaceDetector
+    from shared.face_detector import load_detector
     from shared.imaging import ImageError
     from shared.model_store import ModelError, ModelStore
     from shared.pipeline import Pipeline
@@ -209,11 +218,18 @@ def _eval(args: argparse.Namespace) -> int:
         if args.scenes:
             stems = set(read_list(args.photos)) if args.photos else None
             photos = load_voc(args.scenes, stems=stems, original_labels=args.original_labels)
-            detector = RetinaFaceDetector.from_version(ModelStore(args.models).load("detector", args.detector),
-                                                       min_face=args.min_face, threads=args.threads)
-            report = evaluate_scenes(Pipeline(detector, classifier), photos, review)
-            print(format_scenes(report))
-            out["scenes"] = report
+            store = ModelStore(args.models)
+            detector = load_detector(store, args.detector, min_face=args.min_face, threads=args.threads)
+            floor = load_detector(store, args.detector, min_face=args.min_face, threads=args.threads,
+                                  score_threshold=0.05)
+            reports = []
+            for scale in args.scales:
+                report = evaluate_scenes(Pipeline(detector, classifier), photos, review, scale, floor)
+                print(format_scenes(report))
+                reports.append(report)
+            out["scenes"] = reports[0]
+            if len(reports) > 1:
+                out["scenes_by_scale"] = {f"{r['scale']:g}": r for r in reports}
         if review is not None:
             print(f"{len(review.errors)} wrongly labelled faces -> {review.close()}")
     except (ModelError, TrainingError, ImageError) as exc:
@@ -376,7 +392,7 @@ def _register_dataset(sub: argparse._SubParsersAction) -> None:
 
 
 def _dataset_crops(args: argparse.Namespace) -> int:
-    from shared.face_detector import RetinaFaceDetector
+    from shared.face_detector import load_detector
     from shared.model_store import ModelError, ModelStore
     from training.errors import TrainingError
     from training.mining import CropOptions, cut_crops
@@ -389,7 +405,7 @@ def _dataset_crops(args: argparse.Namespace) -> int:
                           original_labels=args.original_labels)
         detector = None
         if args.detections:
-            detector = RetinaFaceDetector.from_version(ModelStore(args.models).load("detector"), threads=2)
+            detector = load_detector(ModelStore(args.models), threads=2)
         options = CropOptions(size=args.size, margin=args.margin, background_per_photo=args.background,
                               false_positives=args.false_positives, seed=args.seed)
         counts = cut_crops(photos, args.out_dir, options, detector)

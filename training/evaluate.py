@@ -15,12 +15,14 @@ from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from shared.classifier import FaceClassifier
+from shared.face_detector import FaceDetector
 from shared.imaging import ImageError, read_image
 from shared.pipeline import Pipeline
 from shared.schemas import COMPLIANT_LABELS, MASK_LABELS, NOT_FACE
 from training.dataset import Sample, load_square
 from training.error_review import ErrorReview
 from training.metrics import classification_metrics, format_classification
+from training.scales import face_sizes, format_bins, recall_by_size, scale_photo
 from training.voc import VocPhoto
 
 log = logging.getLogger(__name__)
@@ -116,9 +118,13 @@ def coco_ap50(images: list[dict], gts: list[dict], dets: list[dict], categories:
     return out
 
 
-def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto],
-                    review: ErrorReview | None = None) -> dict[str, Any]:
+def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto], review: ErrorReview | None = None,
+                    scale: float = 1.0, ap_detector: FaceDetector | None = None) -> dict[str, Any]:
     """Run the pipeline on annotated photos: mAP@0.5 per class, face AP, and label metrics on matched faces.
+
+    Photos and boxes are downscaled by `scale` first (in memory). Recall per face size counts the faces
+    the pipeline serves. With `ap_detector` (the same detector reporting scores down to ~0.05),
+    `face_ap50_low_score` is the class-agnostic face AP not cut by the serving threshold.
 
     With `review`, every matched face whose label is wrong is saved there for review by eye.
 
@@ -130,7 +136,8 @@ def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto],
     gt_labels = sorted({o.label for p in photos for o in p.objects})
     categories = report_labels(gt_labels, [x for x in pipeline.classifier.labels if x != NOT_FACE])
     cat_id = {c: i + 1 for i, c in enumerate(categories)}
-    images, gts, dets, face_gts, face_dets = [], [], [], [], []
+    images, gts, dets, face_gts, face_dets, low_dets = [], [], [], [], [], []
+    sizes, found = [], []
     y_true, y_pred, undetected, skipped, n_dropped = [], [], {c: 0 for c in gt_labels}, 0, 0
     false_detected, false_served = 0, 0
     for image_id, photo in enumerate(tqdm(photos, desc="scenes", unit="photo", mininterval=5), start=1):
@@ -140,9 +147,14 @@ def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto],
             log.warning("skipped %s", exc)
             skipped += 1
             continue
+        image, gt_boxes = scale_photo(image, np.array([o.box for o in photo.objects], float).reshape(-1, 4), scale)
         h, w = image.shape[:2]
         images.append({"id": image_id, "width": w, "height": h})
-        gt_boxes = np.array([o.box for o in photo.objects], float).reshape(-1, 4)
+        if ap_detector is not None:
+            low = ap_detector.detect(image)
+            low_dets.extend({"image_id": image_id, "category_id": 1, "score": float(s),
+                             "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]}
+                            for b, s in zip(low.boxes, low.scores))
         for o, b in zip(photo.objects, gt_boxes):
             ann = {"id": len(gts) + 1, "image_id": image_id, "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
                    "area": float((b[2] - b[0]) * (b[3] - b[1])), "iscrowd": 0}
@@ -172,6 +184,8 @@ def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto],
         for g, o in enumerate(photo.objects):
             if g not in matched:
                 undetected[o.label] += 1
+        sizes.append(face_sizes(gt_boxes))
+        found.append(np.array([g in matched for g in range(len(gt_boxes))], bool))
     ap = coco_ap50(images, gts, dets, categories)
     class_aps = [v for c, v in ap.items() if c in gt_labels and not np.isnan(v)]
     labels = report_labels(y_true, y_pred, pipeline.classifier.labels)
@@ -188,15 +202,21 @@ def evaluate_scenes(pipeline: Pipeline, photos: Sequence[VocPhoto],
                                       "after_not_face": round(false_served / max(len(images), 1), 4)},
         "ap50": ap, "map50": round(float(np.mean(class_aps)), 4) if class_aps else 0.0,
         "face_ap50": coco_ap50(images, face_gts, face_dets, ["face"])["face"],
+        "face_ap50_low_score": coco_ap50(images, face_gts, low_dets, ["face"])["face"] if ap_detector else None,
+        "scale": scale,
+        "recall_by_size": recall_by_size(np.concatenate(sizes or [np.zeros(0)]),
+                                         np.concatenate(found or [np.zeros(0, bool)])),
         "detector": pipeline.detector.name, "classifier": pipeline.classifier.name,
     }
 
 
 def format_scenes(report: dict[str, Any]) -> str:
     """A readable summary of `evaluate_scenes`."""
-    lines = [f"{report['photos']} photos, {report['gt_faces']} labelled faces; detector {report['detector']}, "
-             f"classifier {report['classifier']}",
-             f"mAP@0.5 (classes): {report['map50']:.4f}   face AP@0.5 (class-agnostic): {report['face_ap50']:.4f}",
+    low = report.get("face_ap50_low_score")
+    lines = [f"{report['photos']} photos at {report.get('scale', 1.0):g}x, {report['gt_faces']} labelled faces; "
+             f"detector {report['detector']}, classifier {report['classifier']}",
+             f"mAP@0.5 (classes): {report['map50']:.4f}   face AP@0.5 (class-agnostic): {report['face_ap50']:.4f}"
+             + (f" at the serving threshold, {low:.4f} over scores down to 0.05" if low is not None else ""),
              "AP@0.5 per class: " + ", ".join(f"{c} {v:.4f}" for c, v in report["ap50"].items()),
              "detection recall per class: " + ", ".join(
                  f"{c} {v:.4f}" for c, v in report["detection_recall"].items() if v is not None),
@@ -205,6 +225,7 @@ def format_scenes(report: dict[str, Any]) -> str:
              "false positives per image (no labelled face at IoU 0.5): detector "
              f"{report['false_positives_per_image']['detector']:.3f}, after dropping not_face "
              f"{report['false_positives_per_image']['after_not_face']:.3f}",
+             "detection recall per face size (px): " + format_bins(report["recall_by_size"]),
              format_classification(report["matched_faces"], "labels on detected (matched) faces:")]
     if report.get("compliance_accuracy") is not None:
         lines.append(f"compliant or not ({', '.join(sorted(COMPLIANT_LABELS))} vs the rest) on matched faces: "

@@ -56,7 +56,9 @@ def test_min_face_sets_input_scale(detector: RetinaFaceDetector) -> None:
     assert detector.scale_for(640, 360) == 1.0
     detector_small = RetinaFaceDetector(STOCK_ONNX, min_face=8)
     assert detector_small.scale_for(640, 360) == 2.0
-    assert detector_small.scale_for(4000, 3000) == pytest.approx(1920 / 4000)
+    assert detector_small.scale_for(4000, 3000) == 1.0  # past the pixel budget: not upscaled, sliced instead
+    budget = RetinaFaceDetector(STOCK_ONNX, min_face=8, max_pixels=640 * 480)
+    assert budget.scale_for(320, 240) == 2.0 and budget.scale_for(640, 480) == 1.0
     with pytest.raises(ValueError):
         RetinaFaceDetector(STOCK_ONNX, min_face=1)
 

@@ -13,6 +13,13 @@ log = logging.getLogger("maskwatch.detector_training")
 BASE_VERSION = "retinaface-stock"
 
 
+def parse_scales(text: str) -> tuple[float, ...]:
+    """argparse type for --scales (imported lazily: the CLI starts without loading numpy/OpenCV)."""
+    from training.scales import parse_scales as parse
+
+    return parse(text)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `train-detector` and `eval-detector`."""
     p = sub.add_parser(
@@ -33,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop training after this long (0 = no limit)")
     p.add_argument("--workdir", type=Path, help="checkpoints and logs (default <store>/detector/.work-<name>)")
     p.add_argument("--no-promote", action="store_true", help="never promote, even when the new version wins")
+    p.add_argument("--mosaic", type=float, default=0.4,
+                   help="YuNet: share of 2x2 mosaics of scaled crops (many small faces; default 0.4)")
     p.add_argument("--seed", type=int, default=0)
     _common(p)
     p.set_defaults(func=train_command)
@@ -45,17 +54,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("voc_dirs", nargs="+", type=Path, metavar="VOC_DIR")
     e.add_argument("--detector", action="append", metavar="VERSION",
                    help="version to score (repeatable; default: the promoted one)")
-    e.add_argument("--threshold", type=float, default=0.5, help="operating score threshold (default 0.5)")
+    e.add_argument("--threshold", type=float,
+                   help="operating score threshold (default: the version's own, else 0.5); AP is over all "
+                   "detections down to 0.05 either way")
+    e.add_argument("--scales", type=parse_scales, default=(1.0,), metavar="LIST",
+                   help="also downscale the photos and boxes by these factors, e.g. 1,0.5,0.33 (default 1)")
+    e.add_argument("--max-pixels", type=int, help="upscaling budget of the scale policy (default: the version's)")
     e.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     _common(e)
     e.set_defaults(func=eval_command)
+
+    c = sub.add_parser(
+        "calibrate-detector", help="choose a detector version's min_face, threshold and upscaling budget",
+        description="Evaluate a grid of min_face and upscaling budgets at several scales on the held-out "
+        "photos, pick the defaults (see training/detector/calibrate.py) and, with --write, store them "
+        "in the version's meta.json.",
+    )
+    c.add_argument("voc_dirs", nargs="+", type=Path, metavar="VOC_DIR")
+    c.add_argument("--detector", required=True, metavar="VERSION")
+    c.add_argument("--scales", type=parse_scales, default=(1.0, 0.5, 0.33), metavar="LIST")
+    c.add_argument("--max-fp", type=float, help="false positives per image allowed at 1x (default: the "
+                   "shipped retinaface-masked-ilc2021-640's, 0.45)")
+    c.add_argument("--budget", type=int, default=640 * 480,
+                   help="largest upscaling budget considered, in pixels (default 640x480)")
+    c.add_argument("--json", type=Path, metavar="FILE", help="also write the whole sweep here")
+    c.add_argument("--write", action="store_true", help="store the chosen defaults in the version")
+    _common(c)
+    c.set_defaults(func=calibrate_command)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     from training.splits import ILC2021_VAL
 
     p.add_argument("--val-list", type=Path, default=ILC2021_VAL, help="held-out photo stems (default: %(default)s)")
-    p.add_argument("--min-face", type=int, default=16, help="detector min_face for evaluation (default 16)")
+    p.add_argument("--min-face", type=float,
+                   help="smallest face to find, in pixels (default: the version's own defaults, else 16)")
     p.add_argument("--models", type=Path, help="model store root (default $MASKWATCH_MODELS, ./models or the repo's)")
     p.add_argument("--threads", type=int, default=2)
 
@@ -66,14 +99,24 @@ def _fail(message: str) -> int:
 
 
 def format_metrics(rows: dict[str, dict]) -> str:
-    """A plain-text table: one row per detector version."""
-    lines = [f"{'version':<34} {'AP@0.5':>7} {'masked':>7} {'bare':>7} {'incorrect':>9} {'FP/img':>7} {'ms/img':>7}"]
+    """A plain-text table: one row per detector version (and scale), then recall per face size."""
+    lines = [f"{'version':<34} {'scale':>5} {'AP@0.5':>7} {'AP@thr':>7} {'masked':>7} {'bare':>7} "
+             f"{'incorrect':>9} {'FP/img':>7} {'ms/img':>7}"]
+    sizes = []
     for name, m in rows.items():
         r = m["recall"]
+        version = name.split("@")[0]
         lines.append(
-            f"{name:<34} {m['ap50']:>7.3f} {r.get('with_mask', 0):>7.3f} {r.get('without_mask', 0):>7.3f} "
+            f"{version:<34} {m.get('scale', 1.0):>5g} {m['ap50']:>7.3f} {m.get('ap50_served', 0):>7.3f} "
+            f"{r.get('with_mask', 0):>7.3f} {r.get('without_mask', 0):>7.3f} "
             f"{r.get('mask_incorrect', 0):>9.3f} {m['fp_per_image']:>7.2f} {m['ms_per_image']:>7.1f}"
         )
+        if m.get("recall_by_size"):
+            from training.scales import format_bins
+
+            sizes.append(f"{version} @{m.get('scale', 1.0):g}x: {format_bins(m['recall_by_size'])}")
+    if sizes:
+        lines += ["recall per face size (px, sqrt of box area; faces in brackets):", *sizes]
     return "\n".join(lines)
 
 
@@ -98,11 +141,10 @@ def _limit_threads(threads: int) -> None:
 
 def train_command(args: argparse.Namespace) -> int:
     """Train, export, evaluate against the base, promote when better."""
-    from shared.face_detector import RetinaFaceSpec
     from shared.model_store import ModelError, ModelStore
     from training.detector.data import split_scenes
     from training.detector.evaluate import evaluate_detector, open_detector
-    from training.detector.export import finish_version, start_version, write_model
+    from training.detector.export import finish_version, start_version
     from training.errors import TrainingError
 
     if args.size < 64 or args.size % 32 or args.batch_size < 1 or args.epochs < 1 or args.lr <= 0:
@@ -125,20 +167,17 @@ def train_command(args: argparse.Namespace) -> int:
     workdir = args.workdir or store.kind_dir("detector") / f".work-{name}"
     log.info("fine-tuning %s on %d photos (%d held out) into %s", base.name, len(train_set), len(val_set), name)
 
-    _limit_threads(args.threads)
-    from training.detector.train import TrainConfig, train
-
-    spec = RetinaFaceSpec.from_meta(base.meta)
-    cfg = TrainConfig(size=args.size, batch=args.batch_size, epochs=args.epochs, lr=args.lr,
-                      scale_range=tuple(args.scale_range), max_minutes=args.max_minutes, seed=args.seed)
-    model, summary = train(train_set, base.file(), workdir, cfg, spec)
-    write_model(model, base, folder)
+    if base.meta.get("format") == "yunet-onnx":
+        summary = _train_yunet(args, base, train_set, workdir, folder)
+    else:
+        summary = _train_retinaface(args, base, train_set, workdir, folder)
 
     metrics = {"min_face": args.min_face, "val_photos": len(val_set), "val_list": args.val_list.name}
     if val_set:
         log.info("evaluating %s and %s on %d held-out photos", base.name, name, len(val_set))
         for key, path in (("base", base.file()), ("candidate", folder / "model.onnx")):
-            detector = open_detector(path, min_face=args.min_face, threads=args.threads, spec=spec)
+            detector = open_detector(path, min_face=args.min_face, threads=args.threads,
+                                     fmt=base.meta.get("format", "retinaface-onnx"), meta=base.meta)
             metrics[key] = evaluate_detector(detector, val_set).as_dict()
     summary.update(base_version=base.name, train_photos=len(train_set))
     version = finish_version(store, folder, base, summary, metrics)
@@ -155,24 +194,89 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_retinaface(args: argparse.Namespace, base, train_set: list, workdir: Path, folder: Path) -> dict:
+    """RetinaFace (Keras) fine-tuning into `folder`; returns the run summary."""
+    from shared.face_detector import RetinaFaceSpec
+    from training.detector.export import write_model
+
+    _limit_threads(args.threads)
+    from training.detector.train import TrainConfig, train
+
+    cfg = TrainConfig(size=args.size, batch=args.batch_size, epochs=args.epochs, lr=args.lr,
+                      scale_range=tuple(args.scale_range), max_minutes=args.max_minutes, seed=args.seed)
+    model, summary = train(train_set, base.file(), workdir, cfg, RetinaFaceSpec.from_meta(base.meta))
+    write_model(model, base, folder)
+    return summary
+
+
+def _train_yunet(args: argparse.Namespace, base, train_set: list, workdir: Path, folder: Path) -> dict:
+    """YuNet (PyTorch, the `train` extra) fine-tuning into `folder`; returns the run summary."""
+    import shutil
+
+    try:
+        from training.detector.yunet_model import export_onnx
+        from training.detector.yunet_train import YuNetTrainConfig, train_yunet
+    except ImportError as exc:
+        raise SystemExit(f"error: YuNet training needs PyTorch: pip install -e '.[torch]' ({exc})") from None
+    cfg = YuNetTrainConfig(size=args.size, batch=args.batch_size, epochs=args.epochs, lr=args.lr,
+                           scale_range=tuple(args.scale_range), mosaic=args.mosaic,
+                           max_minutes=args.max_minutes, seed=args.seed, threads=args.threads)
+    model, summary = train_yunet(train_set, base.file(), workdir, cfg)
+    export_onnx(model, base.file(), folder / "model.onnx")
+    shutil.copy2(base.path / "LICENSE", folder / "LICENSE")
+    return summary
+
+
 def eval_command(args: argparse.Namespace) -> int:
-    """Score each named detector version on the held-out photos."""
+    """Score each named detector version on the held-out photos, at each scale."""
     from shared.model_store import ModelError, ModelStore
     from training.detector.evaluate import evaluate_version
     from training.errors import TrainingError
 
-    if not 0 < args.threshold < 1:
+    if args.threshold is not None and not 0 < args.threshold < 1:
         return _fail("--threshold must be between 0 and 1")
+    if args.min_face is not None and args.min_face < 2:
+        return _fail("--min-face must be at least 2")
     store = ModelStore(args.models)
     rows = {}
+    options = {"max_pixels": args.max_pixels} if args.max_pixels else {}
     try:
         for version in args.detector or [None]:
-            m = evaluate_version(store, version, args.voc_dirs, args.val_list, args.min_face, args.threshold,
-                                 args.threads)
-            rows[m.extra["version"]] = m.as_dict()
+            for m in evaluate_version(store, version, args.voc_dirs, args.val_list, args.min_face, args.threshold,
+                                      args.threads, scales=args.scales, **options):
+                key = m.extra["version"] if m.scale == 1.0 and len(args.scales) == 1 else \
+                    f"{m.extra['version']}@{m.scale:g}"
+                rows[key] = m.as_dict()
     except (ModelError, TrainingError) as exc:
         return _fail(str(exc))
     print(format_metrics(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+def calibrate_command(args: argparse.Namespace) -> int:
+    """Pick and optionally store a version's serving defaults."""
+    from shared.model_store import ModelError, ModelStore
+    from training.detector.calibrate import BUDGETS, SHIPPED_FP_PER_IMAGE, calibrate, write_defaults
+    from training.errors import TrainingError
+
+    store = ModelStore(args.models)
+    budgets = tuple(b for b in BUDGETS if b <= args.budget) or (args.budget,)
+    try:
+        result = calibrate(store, args.detector, args.voc_dirs, args.val_list, args.scales, budgets=budgets,
+                           max_fp=args.max_fp if args.max_fp is not None else SHIPPED_FP_PER_IMAGE,
+                           threads=args.threads)
+        if args.write:
+            write_defaults(store, args.detector, result)
+    except (ModelError, TrainingError) as exc:
+        return _fail(str(exc))
+    for row in result["grid"]:
+        aps = "  ".join(f"{k}x {v['ap50']:.3f}" for k, v in row["scales"].items())
+        print(f"min_face {row['min_face']:>4g}  max_pixels {row['max_pixels']:>7d}  AP@0.5 {aps}  "
+              f"mean {row['mean_ap50']:.3f}")
+    print(f"chosen defaults for {args.detector}: {json.dumps(result['defaults'])}"
+          + (" (written to meta.json)" if args.write else " (not written; --write stores them)"))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

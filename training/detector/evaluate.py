@@ -16,16 +16,17 @@ import numpy as np
 import supervision as sv
 from tqdm import tqdm
 
-from shared.face_detector import FaceDetector, RetinaFaceDetector
+from shared.detectors import FaceDetector, detector_class, detector_from_version
 from shared.imaging import ImageError, read_image
 from shared.model_store import ModelStore
 from shared.schemas import MASK_LABELS
 from training.detector.data import Scene, split_scenes
 from training.evaluate import MATCH_IOU, coco_ap50, match_detections
+from training.scales import face_sizes, recall_by_size, scale_photo
 from training.splits import ILC2021_VAL
 
 log = logging.getLogger(__name__)
-AP_SCORE_FLOOR = 0.02  # detections kept for the precision-recall curve
+AP_SCORE_FLOOR = 0.05  # detections kept for the precision-recall curve (COCO style, not cut by the threshold)
 SWEEP_THRESHOLDS = (0.6, 0.5, 0.4, 0.3, 0.2)  # score thresholds reported beside the operating point
 MISS_OVERLAP_IOU = 0.3  # a missed face overlapped at least this much counts as a box-placement miss
 
@@ -42,12 +43,16 @@ class DetectorMetrics:
     faces: dict[str, int]
     score_threshold: float
     ms_per_image: float
+    ap50_served: float = 0.0  # AP of the detections the services keep (score >= score_threshold)
+    scale: float = 1.0  # photos and boxes downscaled by this before detection
+    recall_by_size: dict[str, dict[str, Any]] = field(default_factory=dict)  # at the operating threshold
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (rounded)."""
         out = asdict(self)
         out["ap50"] = round(self.ap50, 4)
+        out["ap50_served"] = round(self.ap50_served, 4)
         out["recall"] = {k: round(v, 4) for k, v in self.recall.items()}
         out["recall_all"] = round(self.recall_all, 4)
         out["fp_per_image"] = round(self.fp_per_image, 4)
@@ -100,32 +105,38 @@ def _operating_point(scenes: list[Scene], results: list[tuple[np.ndarray, np.nda
     return found, false, misses
 
 
-def evaluate_detector(detector: FaceDetector, scenes: list[Scene], score_threshold: float = 0.5) -> DetectorMetrics:
+def evaluate_detector(
+    detector: FaceDetector, scenes: list[Scene], score_threshold: float = 0.5, scale: float = 1.0,
+    sweep_thresholds: tuple[float, ...] = SWEEP_THRESHOLDS,
+) -> DetectorMetrics:
     """Run a detector over annotated photos; it must report scores down to AP_SCORE_FLOOR for a full AP curve.
 
-    Recall and false positives count detections scoring at least `score_threshold` (the operating point);
-    `extra` adds the same at each of SWEEP_THRESHOLDS and the causes of the misses at the operating point.
+    Photos and boxes are first downscaled by `scale` (in memory). Recall, recall per face size and false
+    positives count detections scoring at least `score_threshold` (the operating point); `ap50` is over
+    every detection down to the floor, `ap50_served` over the kept ones only; `extra` adds recall and FP
+    at each of `sweep_thresholds` and the causes of the misses at the operating point.
     """
     results, seconds, used = [], 0.0, []
-    for scene in tqdm(scenes, desc="evaluating", unit="photo", leave=False):
+    for scene in tqdm(scenes, desc=f"evaluating at {scale:g}x", unit="photo", leave=False):
         try:
-            image = read_image(scene.image)
+            image, boxes = scale_photo(read_image(scene.image), scene.boxes, scale)
         except ImageError as exc:
             log.warning("skipping %s", exc)
             continue
         t0 = time.perf_counter()
         det = detector.detect(image)
         seconds += time.perf_counter() - t0
-        used.append(scene)
+        used.append(Scene(scene.image, np.asarray(boxes, np.float32).reshape(-1, 4), scene.labels))
         results.append((det.boxes, det.scores))
     n = max(len(used), 1)
-    points = {t: _operating_point(used, results, t) for t in dict.fromkeys((score_threshold, *SWEEP_THRESHOLDS))}
+    points = {t: _operating_point(used, results, t) for t in dict.fromkeys((score_threshold, *sweep_thresholds))}
     found_by_class, false, misses = points[score_threshold]
     total_found = sum(f for f, _ in found_by_class.values())
     total = sum(t for _, t in found_by_class.values())
     sweep = {str(threshold): {"recall": {k: round(f / t, 4) for k, (f, t) in points[threshold][0].items() if t},
                               "fp_per_image": round(points[threshold][1] / n, 4)}
-             for threshold in SWEEP_THRESHOLDS}
+             for threshold in sweep_thresholds}
+    served = [(b[s >= score_threshold], s[s >= score_threshold]) for b, s in results]
     return DetectorMetrics(
         ap50=_ap50(used, results),
         recall={k: f / t for k, (f, t) in found_by_class.items() if t},
@@ -135,25 +146,48 @@ def evaluate_detector(detector: FaceDetector, scenes: list[Scene], score_thresho
         faces={k: t for k, (_, t) in found_by_class.items()},
         score_threshold=score_threshold,
         ms_per_image=1000 * seconds / n,
+        ap50_served=_ap50(used, served),
+        scale=scale,
+        recall_by_size=_size_recall(used, served),
         extra={"thresholds": sweep, "misses": misses},
     )
 
 
-def open_detector(model_path: Path, min_face: int = 16, threads: int = 2, **kwargs: Any) -> RetinaFaceDetector:
-    """A RetinaFace ONNX detector that reports scores down to AP_SCORE_FLOOR (for evaluation)."""
-    return RetinaFaceDetector(model_path, score_threshold=AP_SCORE_FLOOR, min_face=min_face, threads=threads, **kwargs)
+def _size_recall(scenes: list[Scene], results: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, Any]]:
+    """Recall at IoU 0.5 per face-size bin (sqrt of the labelled box's area)."""
+    sizes, found = [], []
+    for scene, (boxes, scores) in zip(scenes, results):
+        hits = {g for _, g in match_detections(boxes, scores, scene.boxes)}
+        sizes.append(face_sizes(scene.boxes))
+        found.append(np.array([g in hits for g in range(len(scene.boxes))], bool))
+    return recall_by_size(np.concatenate(sizes or [np.zeros(0)]), np.concatenate(found or [np.zeros(0, bool)]))
+
+
+def open_detector(model_path: Path, min_face: float = 16, threads: int = 2, fmt: str = "retinaface-onnx",
+                  meta: dict[str, Any] | None = None, **kwargs: Any) -> FaceDetector:
+    """A detector of any registered format for an ONNX file that reports scores down to AP_SCORE_FLOOR."""
+    cls = detector_class(fmt)
+    spec = cls.spec_from_meta(meta or {})
+    return cls(model_path, spec, score_threshold=AP_SCORE_FLOOR, min_face=min_face, threads=threads, **kwargs)
 
 
 def evaluate_version(
     store: ModelStore, version: str | None, voc_dirs: list[Path], val_list: Path = ILC2021_VAL,
-    min_face: int = 16, score_threshold: float = 0.5, threads: int = 2,
-) -> DetectorMetrics:
-    """Evaluate a detector version (the promoted one when None) on the validation photos of `voc_dirs`."""
+    min_face: float | None = None, score_threshold: float | None = None, threads: int = 2,
+    scales: tuple[float, ...] = (1.0,), **options: Any,
+) -> list[DetectorMetrics]:
+    """Evaluate a detector version (the promoted one when None) on the validation photos of `voc_dirs`,
+    once per scale; min_face, threshold and scale policy default to the version's own defaults."""
     loaded = store.load("detector", version)
     _, val = split_scenes(voc_dirs, val_list)
-    detector = RetinaFaceDetector.from_version(
-        loaded, score_threshold=AP_SCORE_FLOOR, min_face=min_face, threads=threads
-    )
-    metrics = evaluate_detector(detector, val, score_threshold)
-    metrics.extra |= {"version": loaded.name, "min_face": min_face, "photos": "validation split " + val_list.name}
-    return metrics
+    defaults = loaded.meta.get("defaults", {})
+    threshold = score_threshold if score_threshold is not None else defaults.get("score_threshold", 0.5)
+    detector = detector_from_version(loaded, score_threshold=AP_SCORE_FLOOR, min_face=min_face, threads=threads,
+                                     **options)
+    out = []
+    for scale in scales:
+        metrics = evaluate_detector(detector, val, threshold, scale)
+        metrics.extra |= {"version": loaded.name, "min_face": detector.min_face,
+                          "photos": "validation split " + val_list.name}
+        out.append(metrics)
+    return out

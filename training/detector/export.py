@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from shared.model_store import ModelError, ModelStore, ModelVersion
-from training.detector.model import export_onnx
+
+if TYPE_CHECKING:
+    import keras
 
 MODEL_FILE = "model.onnx"
 
@@ -26,6 +26,8 @@ def start_version(store: ModelStore, name: str) -> Path:
 
 def write_model(model: keras.Model, base: ModelVersion, folder: Path) -> Path:
     """The serving ONNX file (same graph as the base version, new weights) plus the base's licence."""
+    from training.detector.model import export_onnx
+
     path = export_onnx(model, base.file(), folder / MODEL_FILE)
     if (base.path / "LICENSE").is_file():
         shutil.copy2(base.path / "LICENSE", folder / "LICENSE")
@@ -38,13 +40,17 @@ def finish_version(
     """Write training log and metrics, then meta.json last (which marks the version complete)."""
     (folder / "training.json").write_text(json.dumps(training, indent=2) + "\n")
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    fmt = base.meta.get("format", "retinaface-onnx")
+    network = "YuNet" if fmt == "yunet-onnx" else "RetinaFace MobileNet-0.25"
     meta = {
-        "description": f"RetinaFace MobileNet-0.25 fine-tuned from {base.name} on masked, bare and badly-masked "
+        "description": f"{network} fine-tuned from {base.name} on masked, bare and badly-masked "
         "faces (ilc2021 scene photos, validation split held out); see docs/detector.md.",
-        "format": base.meta.get("format", "retinaface-onnx"),
+        "format": fmt,
         "model_file": MODEL_FILE,
-        "retinaface": base.meta.get("retinaface", {}),
         "base_version": base.name,
         "validation": metrics.get("candidate", {}),
     }
+    for key in ("retinaface", "yunet"):  # the format's own settings carry over from the base
+        if key in base.meta:
+            meta[key] = base.meta[key]
     return store.finalize("detector", folder, meta)
