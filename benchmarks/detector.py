@@ -1,13 +1,17 @@
-"""Face detector versions before/after fine-tuning: accuracy on the held-out photos and speed per frame.
+"""Face detectors side by side: accuracy at several scales on the held-out photos, and speed per frame.
 
-    python benchmarks/detector.py [--detector VERSION ...] [--min-face 16 8] [--models DIR] [--repeats 30]
+    python benchmarks/detector.py [--run NAME=VERSION[:MIN_FACE] ...] [--accuracy] [--repeats 30]
 
-Accuracy: class-agnostic face AP@0.5, recall per mask class at IoU 0.5 and false positives per image
-(score >= 0.5) on the ilc2021 validation photos (training/splits/ilc2021_val.txt) for each `min_face`.
-Speed: median ms per detection (pre- and post-processing included, 2 ONNX Runtime threads) on real
-frames of ../shared/data/video/airport.mp4 resized to 640x480 and 1280x720, at min_face 16.
-Writes benchmarks/results/detector.json (results of versions or min_face values not run again are kept).
-Timings on a shared machine depend on its load: each version records the 1-minute load average.
+Runs (default): `before` = retinaface-masked-ilc2021-640 at min_face 16 (the default until issue 14),
+`before-2x` = the same model at min_face 8 (a 2x upscale of every frame), `after` = the promoted
+version at its own defaults (min_face, threshold and upscaling budget from its meta.json).
+Speed: median ms per detection (pre- and post-processing included, 2 ONNX Runtime threads) and
+end-to-end frames per second (detection + classification of every face with the promoted
+classifier) on real frames of ../shared/data/video/airport.mp4 resized to 640x480 and 1280x720.
+The runs are interleaved frame by frame, so load from other work on a shared machine hits all alike.
+--accuracy adds face AP@0.5 (scores down to 0.05), recall per class and face size and FP per image at
+each --scales on the ilc2021 validation photos (training/splits/ilc2021_val.txt).
+Writes benchmarks/results/detector.json.
 """
 
 from __future__ import annotations
@@ -26,17 +30,20 @@ import cv2
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from shared.face_detector import RetinaFaceDetector  # noqa: E402
 from shared.model_store import ModelStore  # noqa: E402
+from shared.pipeline import load_pipeline  # noqa: E402
 from training.detector.evaluate import evaluate_version  # noqa: E402
+from training.scales import parse_scales  # noqa: E402
 
 SCENES = REPO.parent / "shared" / "data" / "scenes" / "ilc2021"
 VIDEO = REPO.parent / "shared" / "data" / "video" / "airport.mp4"
 SIZES = ((640, 480), (1280, 720))
+BEFORE = "retinaface-masked-ilc2021-640"
+OLD_BUDGET = 1920 * 1080  # the old rule capped the scaled long side at 1920 px: the same for 4:3 and 16:9 frames
 
 
 def video_frames(count: int) -> list:
-    """The first `count` frames of the airport clip."""
+    """`count` frames spread over the airport clip."""
     cap = cv2.VideoCapture(str(VIDEO))
     frames = []
     while len(frames) < count:
@@ -44,58 +51,99 @@ def video_frames(count: int) -> list:
         if not ok:
             break
         frames.append(frame)
+        for _ in range(14):
+            cap.grab()
     cap.release()
     if not frames:
         raise SystemExit(f"cannot read frames from {VIDEO}")
     return frames
 
 
-def speed(detector: RetinaFaceDetector, frames: list, repeats: int) -> dict[str, float]:
-    """Median and p90 ms per frame at each benchmark size."""
-    out = {}
+def parse_run(text: str) -> tuple[str, str | None, dict]:
+    """'after=VERSION[:MIN_FACE]' -> (name, version, options); VERSION 'promoted' is the promoted one."""
+    name, _, spec = text.partition("=")
+    version, _, min_face = spec.partition(":")
+    options = {"min_face": float(min_face), "max_pixels": OLD_BUDGET} if min_face else {}
+    return name, None if version in ("", "promoted") else version, options
+
+
+def speed(runs: dict, store: ModelStore, frames: list, repeats: int, threads: int) -> dict:
+    """Median ms per detection and end-to-end frames/s per run and frame size, interleaved."""
+    pipes = {name: load_pipeline(store, None, version, threads=threads, classifier_threads=threads, **options)
+             for name, (version, options) in runs.items()}
+    out = {name: {} for name in runs}
     for w, h in SIZES:
         resized = [cv2.resize(f, (w, h)) for f in frames]
-        detector.detect(resized[0])  # warm-up
-        times = []
+        det_ms = {name: [] for name in runs}
+        e2e_ms = {name: [] for name in runs}
+        for pipe in pipes.values():
+            pipe.process(resized[0])  # warm-up
         for i in range(repeats):
-            t0 = time.perf_counter()
-            detector.detect(resized[i % len(resized)])
-            times.append(1000 * (time.perf_counter() - t0))
-        times.sort()
-        out[f"{w}x{h}"] = {"median_ms": round(statistics.median(times), 2),
-                           "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2),
-                           "fps": round(1000 / statistics.median(times), 1)}
+            frame = resized[i % len(resized)]
+            for name, pipe in pipes.items():
+                t0 = time.perf_counter()
+                found = pipe.detector.detect(frame)
+                t1 = time.perf_counter()
+                pipe.process(frame)
+                t2 = time.perf_counter()
+                det_ms[name].append(1000 * (t1 - t0))
+                e2e_ms[name].append(1000 * (t2 - t1))
+                out[name].setdefault(f"{w}x{h}_faces", []).append(len(found))
+        for name in runs:
+            d, e = statistics.median(det_ms[name]), statistics.median(e2e_ms[name])
+            faces = out[name].pop(f"{w}x{h}_faces")
+            out[name][f"{w}x{h}"] = {"detector_ms": round(d, 2), "detector_fps": round(1000 / d, 1),
+                                     "end_to_end_ms": round(e, 2), "end_to_end_fps": round(1000 / e, 1),
+                                     "faces_per_frame": round(sum(faces) / len(faces), 2)}
+    base = out.get("before")
+    for name, row in out.items():
+        for size in row:
+            if base:
+                row[size]["cost_vs_before"] = round(row[size]["detector_ms"] / base[size]["detector_ms"], 3)
+            if "before-2x" in out:
+                ref = out["before-2x"][size]["detector_ms"]
+                row[size]["cost_vs_before_2x"] = round(row[size]["detector_ms"] / ref, 3)
+        row["detector"] = pipes[name].detector.name
+        row["min_face"] = pipes[name].detector.min_face
     return out
 
 
 def main() -> int:
-    """Benchmark each detector version and write the JSON results."""
+    """Benchmark each run and write the JSON results."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--detector", action="append", help="version (repeatable; default: every version in the store)")
-    p.add_argument("--min-face", type=int, nargs="+", default=[16, 8])
+    p.add_argument("--run", action="append", type=parse_run, metavar="NAME=VERSION[:MIN_FACE]",
+                   help=f"repeatable; default: before={BEFORE}:16 before-2x={BEFORE}:8 after=promoted")
+    p.add_argument("--accuracy", action="store_true", help="also score each run on the validation photos")
+    p.add_argument("--scales", type=parse_scales, default=(1.0, 0.5, 0.33))
     p.add_argument("--models", type=Path)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "detector.json")
     args = p.parse_args()
     store = ModelStore(args.models)
-    versions = args.detector or store.versions("detector")
-    frames = video_frames(10)
-    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    results = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads},
-               "promoted": store.current("detector"), "versions": previous.get("versions", {})}
-    for name in versions:
-        row = results["versions"].get(name, {"accuracy": {}})  # earlier min_face results are kept
-        row["load_average_1m"] = round(os.getloadavg()[0], 2)
-        for min_face in args.min_face:
-            metrics = evaluate_version(store, name, [SCENES], min_face=min_face, threads=args.threads)
-            row["accuracy"][f"min_face_{min_face}"] = metrics.as_dict()
-            print(f"{name} min_face={min_face}: AP@0.5 {metrics.ap50:.3f}, masked recall "
-                  f"{metrics.recall.get('with_mask', 0):.3f}, FP/img {metrics.fp_per_image:.2f}", flush=True)
-        detector = RetinaFaceDetector.from_version(store.load("detector", name), min_face=16, threads=args.threads)
-        row["speed_min_face_16"] = speed(detector, frames, args.repeats)
-        print(f"{name} speed: {json.dumps(row['speed_min_face_16'])}", flush=True)
-        results["versions"][name] = row
+    runs = {name: (version, options) for name, version, options in
+            (args.run or [parse_run(f"before={BEFORE}:16"), parse_run(f"before-2x={BEFORE}:8"),
+                          parse_run("after=promoted")])}
+    results = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                           "load_average_1m": round(os.getloadavg()[0], 2)},
+               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "promoted": store.current("detector"),
+               "runs": {name: {"version": version or store.current("detector"), "options": options}
+                        for name, (version, options) in runs.items()}}
+    for name, row in speed(runs, store, video_frames(10), args.repeats, args.threads).items():
+        results["runs"][name]["speed"] = row
+        print(f"{name} ({row['detector']}, min_face {row['min_face']:g}): " + "  ".join(
+            f"{size} {v['detector_ms']:.1f} ms ({v['cost_vs_before']:.2f}x before), {v['end_to_end_fps']:.1f} fps "
+            "end to end" for size, v in row.items() if isinstance(v, dict)), flush=True)
+    if args.accuracy:
+        for name, (version, options) in runs.items():
+            rows = evaluate_version(store, version, [SCENES], scales=args.scales, threads=args.threads, **options)
+            results["runs"][name]["accuracy"] = {f"{m.scale:g}": m.as_dict() for m in rows}
+            first = rows[0]
+            print(f"{name}: face AP@0.5 " + ", ".join(f"{m.scale:g}x {m.ap50:.3f}" for m in rows)
+                  + f"; masked recall {first.recall.get('with_mask', 0):.3f}, FP/img {first.fp_per_image:.2f} "
+                  f"at {first.scale:g}x", flush=True)
+    results["machine"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import cv2
 import numpy as np
 
 from shared.detectors.base import ScaledOnnxDetector
@@ -87,8 +88,12 @@ class RetinaFaceDetector(ScaledOnnxDetector):
         """Anchor layout and mean from meta.json."""
         return RetinaFaceSpec.from_meta(meta)
 
-    def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """Pad to a multiple of 32, subtract the mean and return an NCHW float32 batch of one."""
+    def preprocess(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """Resize by `scale`, pad to a multiple of 32, subtract the mean; an NCHW float32 batch of one."""
+        if scale != 1.0:
+            h, w = image.shape[:2]
+            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                               interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
         sh, sw = image.shape[:2]
         ph, pw = math.ceil(sh / 32) * 32, math.ceil(sw / 32) * 32
         blob = np.zeros((ph, pw, 3), np.float32)

@@ -5,8 +5,8 @@
 For every (min_face, max_pixels) pair of the grid the validation photos are run once per scale
 (1, 0.5, 0.33 by default) with scores down to the AP floor; thresholds are swept on those results.
 Picked, in this order:
-- `max_pixels` at most `--budget` (default 640 x 480: frames of that size and larger are never
-  upscaled, so camera-speed cost is that of one pass at their own size);
+- `max_pixels` among `--budgets` (default 640 x 480 only: frames of that size and larger are never
+  upscaled, so the camera-speed cost is that of one pass at their own size);
 - `min_face` and `max_pixels`: the highest mean face AP@0.5 over the scales;
 - `score_threshold`: the lowest threshold of the sweep whose false positives per image at 1x stay
   at or under `--max-fp` (default: the shipped detector's today, 0.45), i.e. the most recall allowed.
@@ -30,7 +30,7 @@ from training.splits import ILC2021_VAL
 
 log = logging.getLogger(__name__)
 MIN_FACES = (5.0, 6.5, 8.0, 10.0)
-BUDGETS = (640 * 480, 480 * 360)
+BUDGETS = (640 * 480,)
 THRESHOLDS = (0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3)
 SHIPPED_FP_PER_IMAGE = 0.4465  # retinaface-masked-ilc2021-640 at its defaults on the validation photos
 

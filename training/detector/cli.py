@@ -75,8 +75,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--scales", type=parse_scales, default=(1.0, 0.5, 0.33), metavar="LIST")
     c.add_argument("--max-fp", type=float, help="false positives per image allowed at 1x (default: the "
                    "shipped retinaface-masked-ilc2021-640's, 0.45)")
-    c.add_argument("--budget", type=int, default=640 * 480,
-                   help="largest upscaling budget considered, in pixels (default 640x480)")
+    c.add_argument("--budgets", type=lambda t: tuple(int(x) for x in t.split(",")), default=(640 * 480,),
+                   metavar="PX,PX", help="upscaling budgets to try, in pixels (default 307200 = 640x480: frames "
+                   "that size or larger are never upscaled, so the camera-speed cost is one pass)")
+    c.add_argument("--min-faces", type=lambda t: tuple(float(x) for x in t.split(",")), metavar="PX,PX",
+                   help="min_face values to try (default 5,6.5,8,10)")
     c.add_argument("--json", type=Path, metavar="FILE", help="also write the whole sweep here")
     c.add_argument("--write", action="store_true", help="store the chosen defaults in the version")
     _common(c)
@@ -258,13 +261,13 @@ def eval_command(args: argparse.Namespace) -> int:
 def calibrate_command(args: argparse.Namespace) -> int:
     """Pick and optionally store a version's serving defaults."""
     from shared.model_store import ModelError, ModelStore
-    from training.detector.calibrate import BUDGETS, SHIPPED_FP_PER_IMAGE, calibrate, write_defaults
+    from training.detector.calibrate import MIN_FACES, SHIPPED_FP_PER_IMAGE, calibrate, write_defaults
     from training.errors import TrainingError
 
     store = ModelStore(args.models)
-    budgets = tuple(b for b in BUDGETS if b <= args.budget) or (args.budget,)
     try:
-        result = calibrate(store, args.detector, args.voc_dirs, args.val_list, args.scales, budgets=budgets,
+        result = calibrate(store, args.detector, args.voc_dirs, args.val_list, args.scales,
+                           min_faces=args.min_faces or MIN_FACES, budgets=args.budgets,
                            max_fp=args.max_fp if args.max_fp is not None else SHIPPED_FP_PER_IMAGE,
                            threads=args.threads)
         if args.write:
