@@ -12,7 +12,7 @@ import redis
 import redis.asyncio as aioredis
 
 from services.dashboard import queries
-from services.dashboard.results import ResultEntry, is_recent, wait_or_stop
+from services.dashboard.results import ResultEntry, wait_or_stop
 from shared.schemas import FrameResult, PersonRecord
 from shared.streams import Backoff, describe_redis_error
 
@@ -84,7 +84,7 @@ class Feed:
     def consume(self, entries: Sequence[ResultEntry]) -> None:
         """Take a batch from the results reader; only recent entries are live (not a catch-up backlog)."""
         for entry in entries:
-            if entry.result is not None and is_recent(entry):
+            if entry.result is not None and entry.live:
                 self._forward(entry.result)
 
     def redis_state(self, up: bool) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,10 +26,12 @@ Result = FrameResult | PersonRecord
 
 @dataclass(frozen=True)
 class ResultEntry:
-    """One results-stream entry: its id and the parsed result (None when the entry is malformed)."""
+    """One results-stream entry: its id, the parsed result (None when malformed) and whether it is live
+    (added after the reader started, not part of a catch-up backlog)."""
 
     id: str
     result: Result | None
+    live: bool = True
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -52,7 +53,7 @@ def parse_result(data: bytes | str) -> Result:
         raise ValueError(f"malformed result: {exc.error_count()} validation error(s)") from None
 
 
-def parse_entry(entry_id: bytes | str, fields: dict | None) -> ResultEntry:
+def parse_entry(entry_id: bytes | str, fields: dict | None, live: bool = True) -> ResultEntry:
     """Parse a raw stream entry; a malformed one is logged (one line) and kept with `result` None."""
     entry_id = decode_str(entry_id)
     raw = fields.get(b"data", fields.get("data")) if fields else None
@@ -64,8 +65,8 @@ def parse_entry(entry_id: bytes | str, fields: dict | None) -> ResultEntry:
             raise ValueError("result has no camera")
     except ValueError as exc:
         log.warning("skipping results entry %s: %s", entry_id, exc)
-        return ResultEntry(entry_id, None)
-    return ResultEntry(entry_id, result)
+        return ResultEntry(entry_id, None, live)
+    return ResultEntry(entry_id, result, live)
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
@@ -83,7 +84,8 @@ class ResultsReader:
     """Tails the results stream with XREAD and gives every batch, in stream order, to each consumer.
 
     `start` picks the first id: the aggregator's cursor (so a restarted process catches up on what
-    nobody counted yet) or, without one, the stream's newest entry (only new results).
+    nobody counted yet) or, without one, the stream's newest entry (only new results). Entries up to
+    the newest one at start are handed on with `live` False (a backlog the live pages skip).
     `on_error(up)` hears about Redis going away and coming back.
     """
 
@@ -93,14 +95,19 @@ class ResultsReader:
         self.redis, self.consumers, self.start, self.on_error = redis, list(consumers), start, on_error
         self.batch, self.block_ms = batch, block_ms
         self.last_id: str | None = None
+        self.live_after: tuple[int, int] | None = None
         self.read = 0
 
     async def step(self) -> int:
         """Read one batch (waiting up to `block_ms`) and hand it on; returns the number of entries."""
         if self.last_id is None:
-            self.last_id = await self._start_id()
+            newest = await self.redis.xrevrange(keys.RESULTS_STREAM, count=1)
+            newest_id = decode_str(newest[0][0]) if newest else "0-0"
+            self.live_after = stream_id_key(newest_id)
+            self.last_id = (await self.start() or "0-0") if self.start is not None else newest_id
         reply = await self.redis.xread({keys.RESULTS_STREAM: self.last_id}, count=self.batch, block=self.block_ms)
-        entries = [parse_entry(entry_id, fields) for _, stream in reply or [] for entry_id, fields in stream]
+        entries = [parse_entry(entry_id, fields, stream_id_key(decode_str(entry_id)) > self.live_after)
+                   for _, stream in reply or [] for entry_id, fields in stream]
         if entries:
             self.last_id = entries[-1].id
             for consume in self.consumers:
@@ -129,20 +136,3 @@ class ResultsReader:
                 self.on_error(False)
             down = True
             await wait_or_stop(stop, delay)
-
-    async def _start_id(self) -> str:
-        if self.start is not None:
-            cursor = await self.start()
-            return cursor or "0-0"
-        newest = await self.redis.xrevrange(keys.RESULTS_STREAM, count=1)
-        return decode_str(newest[0][0]) if newest else "0-0"
-
-
-def entry_time(entry: ResultEntry) -> float:
-    """When the entry was added to the stream (unix seconds, from its id)."""
-    return stream_id_key(entry.id)[0] / 1000.0
-
-
-def is_recent(entry: ResultEntry, since: float | None = None, slack_s: float = 5.0) -> bool:
-    """Whether the entry was added after `since` (default: now) minus `slack_s` seconds."""
-    return entry_time(entry) >= (time.time() if since is None else since) - slack_s

@@ -235,3 +235,23 @@ def test_aggregator_survives_a_redis_restart(private_redis, caplog: pytest.LogCa
     assert totals(client, "yard") == {**totals(client, "yard"), "frames": "4", "faces:without_mask": "4"}
     warnings = [r.getMessage() for r in caplog.records if "results reader" in r.getMessage()]
     assert warnings and all("\n" not in m for m in warnings)
+
+
+def test_a_catch_up_backlog_is_counted_but_not_live(redis_url_7: str) -> None:
+    client = redis.Redis.from_url(redis_url_7)
+    for i in range(3):
+        publish(client, frame_result("hall", i, ["with_mask"]))  # before the dashboard started
+
+    async def scenario() -> list[bool]:
+        redis_ = aioredis.Redis.from_url(redis_url_7)
+        agg, seen = Aggregator(redis_), []
+        reader = ResultsReader(redis_, [agg.count, seen.extend], start=agg.cursor, block_ms=100)
+        await reader.step()
+        for i in range(3, 5):
+            publish(client, frame_result("hall", i, ["with_mask"]))
+        await reader.step()
+        await redis_.aclose()
+        return [entry.live for entry in seen]
+
+    assert asyncio.run(scenario()) == [False, False, False, True, True]  # the pages get only the new ones
+    assert totals(client, "hall")["frames"] == "5"  # all counted

@@ -12,9 +12,9 @@ from services.dashboard.results import parse_entry
 from tests.dashboard.conftest import frame_result
 
 
-def entry(data: bytes, seconds_ago: float = 0.0, seq: int = 0):
-    """A results-stream entry as the reader hands it on, added `seconds_ago` seconds ago."""
-    return parse_entry(f"{int((time.time() - seconds_ago) * 1000)}-{seq}", {b"data": data})
+def entry(data: bytes, live: bool = True, seq: int = 0):
+    """A results-stream entry as the reader hands it on (`live` False: from a catch-up backlog)."""
+    return parse_entry(f"{int(time.time() * 1000)}-{seq}", {b"data": data}, live)
 
 
 def parse(chunk: str) -> tuple[str, object]:
@@ -27,7 +27,7 @@ def test_frames_are_throttled_per_camera() -> None:
         feed = Feed(redis=None, configured=tuple, fps=2.0, stale_after=15.0)
         stream = feed.subscribe()
         assert parse(await stream.__anext__())[0] == "alerts"  # the current alerts come first
-        feed.consume([entry(frame_result("a", 100, ["with_mask"]).to_json().encode(), seconds_ago=60)])  # backlog
+        feed.consume([entry(frame_result("a", 100, ["with_mask"]).to_json().encode(), live=False)])  # backlog
         for i in range(5):  # a burst: only the first frame per camera passes within half a second
             feed.consume([entry(frame_result(camera, i, ["with_mask"]).to_json().encode(), seq=i)
                           for camera in ("a", "b")])
