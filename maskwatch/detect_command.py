@@ -17,7 +17,7 @@ from shared.model_store import ModelError, ModelStore
 from shared.pipeline import Pipeline, load_pipeline
 from shared.privacy import blur_faces
 from shared.schemas import FrameResult, PersonRecord
-from shared.sources import Source, SourceError, SourceKind, describe, expand, frame_count, iter_frames
+from shared.sources import READ_TIMEOUT_S, Source, SourceError, SourceKind, describe, expand, frame_count, iter_frames
 from shared.stats import StatsAccumulator
 
 if TYPE_CHECKING:
@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classifier", metavar="VERSION", help="classifier version (default: the promoted one)")
     p.add_argument("--detector", metavar="VERSION", help="face detector version (default: the promoted one)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    p.add_argument("--timeout", type=float, default=READ_TIMEOUT_S, metavar="S",
+                   help="give up on a camera or stream that does not answer or sends nothing for S seconds "
+                        f"(default {READ_TIMEOUT_S:g})")
     p.add_argument("--stats", type=Path, metavar="FILE",
                    help="write people per period as CSV (videos, cameras and streams are tracked)")
     p.add_argument("--stats-period", type=float, default=60.0, metavar="S",
@@ -122,7 +125,7 @@ class DetectRun:
 
     def __init__(self, pipeline: Pipeline, args: argparse.Namespace) -> None:
         self.pipeline = pipeline
-        self.stride, self.max_pixels = args.stride, args.max_pixels
+        self.stride, self.max_pixels, self.timeout = args.stride, args.max_pixels, args.timeout
         self.progress = not args.no_progress
         self.print_tables = args.json != "-"
         self.jsonl = JsonLinesSink(args.json) if args.json else None
@@ -136,7 +139,7 @@ class DetectRun:
     def process(self, source: Source) -> None:
         """Run every frame of one source through the pipeline and the outputs."""
         name = describe(source)
-        frames = iter_frames(source, self.stride, self.max_pixels)
+        frames = iter_frames(source, self.stride, self.max_pixels, self.timeout)
         if source.kind != SourceKind.IMAGE:
             total = frame_count(source)
             frames = tqdm(frames, desc=Path(name).name[:40], unit="frame", file=sys.stderr,

@@ -126,15 +126,19 @@ def open_video(location: str, open_timeout: float = OPEN_TIMEOUT_S,
     return cap
 
 
-def iter_frames(source: Source, stride: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Frame]:
-    """Yield the frames of a source (every `stride`-th for videos and streams); raises SourceError."""
+def iter_frames(source: Source, stride: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS,
+                timeout: float = READ_TIMEOUT_S) -> Iterator[Frame]:
+    """Yield the frames of a source (every `stride`-th for videos and streams); raises SourceError.
+
+    `timeout` bounds opening a stream and every wait for its next frame (seconds).
+    """
     if source.kind == SourceKind.IMAGE:
         try:
             yield Frame(read_image(source.location, max_pixels), None, None)
         except ImageError as exc:
             raise SourceError(str(exc)) from None
         return
-    yield from _iter_video(source, max(1, stride))
+    yield from _iter_video(source, max(1, stride), timeout)
 
 
 def frame_count(source: Source) -> int | None:
@@ -155,8 +159,8 @@ def video_fps(cap: cv2.VideoCapture, default: float = 25.0) -> float:
     return fps if 0 < fps < 1000 else default
 
 
-def _iter_video(source: Source, stride: int) -> Iterator[Frame]:
-    cap = open_video(source.location)
+def _iter_video(source: Source, stride: int, timeout: float) -> Iterator[Frame]:
+    cap = open_video(source.location, timeout, timeout)
     try:
         fps = video_fps(cap)
         expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == SourceKind.VIDEO else 0

@@ -126,6 +126,30 @@ def test_rtsp_stream(tiny_store, photo, tmp_path) -> None:
     assert "pw123" not in out.stderr + out.stdout
 
 
+def test_rtsp_stream_that_stops_sending(tiny_store, photo, tmp_path) -> None:
+    require_gst_rtsp()
+    h, w = photo.shape[0] // 2 * 2, photo.shape[1] // 2 * 2
+    clip = write_h264_clip(tmp_path / "scene.mp4", np.ascontiguousarray(photo[:h, :w]), count=300)  # 30 s
+    out_file = tmp_path / "r.jsonl"
+    with RtspServer(clip, free_port(range(18654, 18754)), tmp_path / "rtsp.log") as server:
+        env = {**os.environ, "MASKWATCH_MODELS": str(tiny_store.root)}
+        proc = subprocess.Popen([sys.executable, "-m", "maskwatch.cli", "detect", server.url, "--timeout", "1",
+                                 "--json", str(out_file), "--no-progress"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out_file.exists() or len(out_file.read_text().splitlines()) < 3):
+            time.sleep(0.2)
+        server.freeze()  # the connection stays open, nothing more is sent
+        frozen = time.monotonic()
+        try:
+            _stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert time.monotonic() - frozen < 15  # the read timeout, not the end of the 30 s clip
+    assert proc.returncode == 1 and "stopped answering" in stderr and "Traceback" not in stderr
+    assert len(read_jsonl(out_file)) >= 3  # what came before the stall is kept
+
+
 def test_bad_inputs_one_line_each_and_the_rest_processed(tiny_store, photo, tmp_path) -> None:
     good = tmp_path / "good.jpg"
     cv2.imwrite(str(good), photo)
