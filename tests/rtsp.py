@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import cv2
@@ -65,15 +66,18 @@ class RtspServer:
         self.proc: subprocess.Popen | None = None
         self.url = f"rtsp://127.0.0.1:{port}{path}"
 
-    def start(self) -> RtspServer:
-        """Start (or restart) the server and wait until it listens."""
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [SYSTEM_PYTHON, str(SERVER_SCRIPT), "serve", str(self.clip), "--port", str(self.port),
-                 "--path", self.path], stdout=subprocess.PIPE, stderr=log)
-        line = self.proc.stdout.readline().decode().strip()
-        assert line == "ready", f"RTSP server did not start: {self.log_path.read_text(errors='replace')}"
-        return self
+    def start(self, attempts: int = 20) -> RtspServer:
+        """Start (or restart) the server and wait until it listens (retrying while the port is still taken)."""
+        for _ in range(attempts):
+            with self.log_path.open("ab") as log:
+                self.proc = subprocess.Popen(
+                    [SYSTEM_PYTHON, str(SERVER_SCRIPT), "serve", str(self.clip), "--port", str(self.port),
+                     "--path", self.path], stdout=subprocess.PIPE, stderr=log)
+            if self.proc.stdout.readline().decode().strip() == "ready":
+                return self
+            self.proc.wait(10)
+            time.sleep(0.5)
+        raise AssertionError(f"RTSP server did not start: {self.log_path.read_text(errors='replace')[-2000:]}")
 
     def kill(self) -> None:
         """SIGKILL: the camera disappears (connections reset, the port refuses)."""
