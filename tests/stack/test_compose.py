@@ -170,8 +170,9 @@ def test_training_job_mounts_data_weights_and_models() -> None:
     runs = [i["value"] for i in DockerfileParser(str(DOCKERFILE)).structure if i["instruction"] == "RUN"]
     assert any("install -m 755 /src/deploy/train-default.sh /usr/local/bin/maskwatch-train-default" in r for r in runs)
     script = TRAIN_SCRIPT.read_text()
-    # a retrained model is promoted by a person after `maskwatch eval`, never automatically
-    assert "--promote" not in script.split("exec maskwatch train")[1]
+    # a retrained model is promoted only when it beats the current one on the held-out photos, never blindly
+    train_args = script.split("exec maskwatch train")[1].replace("\\\n", " ").split()
+    assert "--promote-if-better" in train_args and "--promote" not in train_args
     assert env[PRETRAINED_ENV].startswith("/weights/")
     assert mounts["/data"] == "../shared/data" and mounts["/weights"] == "../shared/weights"
     if SHARED_DATA.is_dir():
