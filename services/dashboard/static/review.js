@@ -19,7 +19,9 @@
     }
     const item = items[0];
     card.hidden = false; empty.hidden = true; card.dataset.id = item.id;
-    document.getElementById("crop").src = `data:image/jpeg;base64,${item.crop}`;
+    const crop = document.getElementById("crop");
+    if (/^[A-Za-z0-9+/]+={0,2}$/.test(item.crop)) crop.src = `data:image/jpeg;base64,${item.crop}`;
+    else crop.removeAttribute("src");
     document.getElementById("model-label").textContent = item.model_label;
     document.getElementById("confidence").textContent = `(${M.percent(item.confidence)})`;
     const body = document.querySelector("#probs tbody");
