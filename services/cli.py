@@ -104,6 +104,7 @@ def run_stack_up(args: argparse.Namespace) -> int:
     from maskwatch.cli import build_parser
     from services.lifecycle import stop_on_signals
     from services.stack import Stack, stack_services
+    from shared.redaction import redact_url
     from shared.streams import REDIS_ERRORS, connect, describe_redis_error
 
     config = _config(args)
@@ -117,8 +118,8 @@ def run_stack_up(args: argparse.Namespace) -> int:
     try:
         connect(config.redis_url).ping()
     except REDIS_ERRORS as exc:
-        print(f"error: cannot reach Redis at {config.redis_url} ({describe_redis_error(exc)}); start redis-server "
-              "or set redis_url / MASKWATCH_REDIS_URL", file=sys.stderr)
+        print(f"error: cannot reach Redis at {redact_url(config.redis_url)} ({describe_redis_error(exc)}); "
+              "start redis-server or set redis_url / MASKWATCH_REDIS_URL", file=sys.stderr)
         return 1
     dashboard = not args.no_dashboard
     if dashboard and "dashboard" not in _subcommands(build_parser()):
@@ -135,6 +136,7 @@ def run_stack_up(args: argparse.Namespace) -> int:
 def run_stack_status(args: argparse.Namespace) -> int:
     """`maskwatch stack status`: one line per camera from the state hashes."""
     from shared import keys
+    from shared.redaction import redact_url
     from shared.streams import REDIS_ERRORS, connect, decode_str, describe_redis_error
 
     config = _config(args)
@@ -146,7 +148,8 @@ def run_stack_status(args: argparse.Namespace) -> int:
         states = {c: {decode_str(k): decode_str(v) for k, v in client.hgetall(keys.camera_state(c)).items()}
                   for c in cameras}
     except REDIS_ERRORS as exc:
-        print(f"error: cannot reach Redis at {config.redis_url} ({describe_redis_error(exc)})", file=sys.stderr)
+        print(f"error: cannot reach Redis at {redact_url(config.redis_url)} ({describe_redis_error(exc)})",
+              file=sys.stderr)
         return 1
     if not cameras:
         print("no cameras (is `maskwatch capture` running?)")

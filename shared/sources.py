@@ -14,6 +14,10 @@ import cv2
 import numpy as np
 
 from shared.imaging import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageError, read_image
+from shared.redaction import redact_url
+
+__all__ = ["Frame", "Source", "SourceError", "classify", "describe", "expand", "frame_count", "iter_frames",
+           "open_video", "redact_url", "video_fps"]
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"})
 STREAM_PREFIXES: tuple[str, ...] = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -60,14 +64,6 @@ class Frame:
     index: int | None
     time: float | None
     fps: float | None = None
-
-
-def redact_url(url: str) -> str:
-    """A URL with any user:password@ removed, safe to print and publish."""
-    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 def classify(location: str) -> Source:

@@ -13,6 +13,7 @@ from typing import TypeVar
 import redis
 
 from shared import keys
+from shared.redaction import redact_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,8 +46,8 @@ def connect(url: str, name: str | None = None) -> redis.Redis:
 
 
 def describe_redis_error(exc: Exception) -> str:
-    """One line for a Redis connection problem."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """One line for a Redis connection problem (URLs in it without credentials)."""
+    return redact_text(" ".join(str(exc).split())) or type(exc).__name__
 
 
 def retry_redis(

@@ -19,6 +19,7 @@ import redis
 from shared import keys
 from shared.config import CameraConfig, CaptureConfig, is_file_source
 from shared.imaging import ImageError, encode_jpeg
+from shared.redaction import redact_text
 from shared.schemas import CameraStatus
 from shared.sources import SourceError, open_video, redact_url, video_fps
 from shared.streams import REDIS_ERRORS, Backoff, FrameMessage, add_frame, describe_redis_error, ensure_group
@@ -119,6 +120,7 @@ class CameraRunner:
             self.client.hset(keys.camera_state(self.camera.id), mapping=self.state_fields())
 
     def _set_state(self, status: str, error: str) -> None:
+        error = redact_text(error)  # messages name the source: never with its credentials
         with self._state_lock:
             if (status, error) == (self.status, self.error) or (
                     self._stop.is_set() and status != CameraStatus.STOPPED):

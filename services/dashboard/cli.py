@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from services.dashboard.app import create_app
     from services.dashboard.settings import DashboardSettings
     from shared.config import Config, ConfigError, load_config
+    from shared.redaction import redact_url
 
     host, port, redis_url = args.host, args.port, args.redis
     if args.config:
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         Config.model_validate({"redis_url": settings.redis_url})
     except ValidationError as exc:
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        print(f"maskwatch dashboard: redis URL {settings.redis_url!r}: {message}", file=sys.stderr)
+        print(f"maskwatch dashboard: redis URL {redact_url(settings.redis_url)!r}: {message}", file=sys.stderr)
         return 2
     host, port = host or "127.0.0.1", port or 8000
     # uvicorn logs a bind failure in one line and exits with status 1
