@@ -43,6 +43,7 @@ def _config(args: argparse.Namespace):
     from pydantic import ValidationError
 
     from shared.config import Config, ConfigError, load_config
+    from shared.redis_connection import RedisSettingsError, client_kwargs
 
     try:
         config = load_config(args.config) if args.config else Config()
@@ -54,6 +55,11 @@ def _config(args: argparse.Namespace):
         return None
     except ValidationError as exc:
         print(f"error: --redis: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return None
+    try:
+        client_kwargs(config.redis_url, config.redis)
+    except RedisSettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return None
     return config
 
@@ -91,7 +97,7 @@ def run_detector(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     name = args.name or default_worker_name()
-    client = connect(config.redis_url, name=f"detector:{name}")
+    client = connect(config.redis_url, name=f"detector:{name}", options=config.redis)
     people = LivePeople({cam.id: cam.fps for cam in config.cameras},
                         alerts=AlertDispatcher(config.alerts, sinks=[redis_sink(client)]))
     worker = DetectorWorker(client, models, config.detector, name=name, people=people,
@@ -116,7 +122,7 @@ def run_stack_up(args: argparse.Namespace) -> int:
     for problem in config.problems:
         print(f"warning: {args.config}: {problem} (camera left out, the others run)", file=sys.stderr)
     try:
-        connect(config.redis_url).ping()
+        connect(config.redis_url, options=config.redis).ping()
     except REDIS_ERRORS as exc:
         print(f"error: cannot reach Redis at {redact_url(config.redis_url)} ({describe_redis_error(exc)}); "
               "start redis-server or set redis_url / MASKWATCH_REDIS_URL", file=sys.stderr)
@@ -142,7 +148,7 @@ def run_stack_status(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 2
-    client = connect(config.redis_url)
+    client = connect(config.redis_url, options=config.redis)
     try:
         cameras = sorted(decode_str(c) for c in client.smembers(keys.CAMERAS_SET))
         states = {c: {decode_str(k): decode_str(v) for k, v in client.hgetall(keys.camera_state(c)).items()}

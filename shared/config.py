@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.alerts import AlertsConfig
 from shared.privacy import PrivacyConfig
+from shared.redis_connection import RedisOptions
 from shared.review.config import ReviewConfig
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ REDIS_URL_ENV = "MASKWATCH_REDIS_URL"
 CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _URL_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # every top-level section besides "cameras"
-SECTIONS = frozenset({"redis_url", "capture", "detector", "dashboard", "alerts", "privacy", "review"})
+SECTIONS = frozenset({"redis_url", "redis", "capture", "detector", "dashboard", "alerts", "privacy", "review"})
 
 
 class ConfigError(ValueError):
@@ -103,6 +104,10 @@ class DashboardConfig(_Strict):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    max_pixels: int | None = Field(None, ge=10_000, description="largest upload in pixels, read from the header "
+                                   "before decoding (default 12 megapixels, about 100 ms to decode)")
+    upload_queue: int = Field(4, ge=0, description="uploads waiting for a worker; more are answered 503")
+    api_key_file: Path | None = Field(None, description="file holding the API key (or $MASKWATCH_API_KEY)")
 
 
 class Config(BaseModel):
@@ -115,6 +120,7 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     redis_url: str = Field(default_factory=lambda: os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL))
+    redis: RedisOptions = Field(default_factory=RedisOptions)
     cameras: list[CameraConfig] = Field(default_factory=list)
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)

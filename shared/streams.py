@@ -14,6 +14,7 @@ import redis
 
 from shared import keys
 from shared.redaction import redact_text
+from shared.redis_connection import RedisOptions, client_kwargs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,10 +40,13 @@ class Backoff:
         self.attempts = 0
 
 
-def connect(url: str, name: str | None = None) -> redis.Redis:
-    """A Redis client (binary replies, CLIENT LIST name `name`) with short timeouts; reconnects on the next command."""
-    return redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=15,
-                                decode_responses=False, client_name=name)
+def connect(url: str, name: str | None = None, options: RedisOptions | None = None) -> redis.Redis:
+    """A Redis client (binary replies, CLIENT LIST name `name`) with bounded timeouts; reconnects on the next command.
+
+    ACL user, password and TLS files come from `options` (the config's `redis:` section) and the
+    environment (`shared.redis_connection`); raises `RedisSettingsError` when a file cannot be read.
+    """
+    return redis.Redis.from_url(url, decode_responses=False, client_name=name, **client_kwargs(url, options))
 
 
 def describe_redis_error(exc: Exception) -> str:

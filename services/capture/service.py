@@ -24,7 +24,7 @@ class CaptureService:
     def __init__(self, config_path: str | Path, config: Config, client: redis.Redis | None = None) -> None:
         self.config_path = Path(config_path)
         self.config = config
-        self.client = client or connect(config.redis_url)
+        self.client = client or connect(config.redis_url, name="capture", options=config.redis)
         self.runners: dict[str, CameraRunner] = {}
         self._stamp = self._file_stamp()
         self._redis_down = False

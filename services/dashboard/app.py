@@ -25,12 +25,15 @@ from services.dashboard.aggregator import Aggregator
 from services.dashboard.api_models import Health, Labels
 from services.dashboard.feed import Feed
 from services.dashboard.metrics import build_registry
-from services.dashboard.photo import PhotoDetector, UploadRejected
+from services.dashboard.photo import PhotoDetector, UploadRejected, check_image
 from services.dashboard.results import ResultsReader
+from services.dashboard.security import QUERY_KEY_ROUTES, SecurityHeaders
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.upload import read_upload
+from services.dashboard.upload_queue import UploadQueue
 from shared.drawing import LABEL_COLORS_BGR, label_color_hex
 from shared.model_store import ModelError, ModelStore
+from shared.redis_connection import client_kwargs
 from shared.schemas import MASK_LABELS, FrameResult
 from shared.streams import describe_redis_error
 
@@ -41,7 +44,8 @@ UPLOAD_ERRORS: dict[int | str, dict] = {
     400: {"description": "empty, corrupt or truncated image, or no `file` field"},
     413: {"description": "upload over the size limit, or image over the pixel limit"},
     415: {"description": "not multipart/form-data, or the file is not an image"},
-    503: {"description": "no model can be loaded"},
+    503: {"description": "no model can be loaded, or every photo worker is busy and the queue is full "
+                       "(Retry-After says when to try again)"},
 }
 
 
@@ -52,7 +56,8 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        options = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0, "health_check_interval": 30}
+        options = client_kwargs(settings.redis_url, settings.redis_options, socket_timeout=settings.redis_timeout)
+        options["socket_connect_timeout"] = min(options["socket_connect_timeout"], settings.redis_timeout)
         app.state.redis = aioredis.Redis.from_url(settings.redis_url, **options)
         app.state.sync_redis = redis.Redis.from_url(settings.redis_url, **options)
         app.state.registry = build_registry(app.state.sync_redis, settings.cameras, settings.stale_after)
@@ -80,7 +85,9 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     app = FastAPIOffline(title="maskwatch dashboard", version="1", lifespan=lifespan,
                          description="Live face-mask compliance per camera, photo detection and Prometheus metrics.")
     app.state.photos = photos
-    app.state.detect_limiter = anyio.CapacityLimiter(2)
+    app.state.uploads = UploadQueue(settings.upload_workers, settings.upload_queue)
+    app.state.begin_shutdown = lambda: app.state.feed.close() if hasattr(app.state, "feed") else None
+    app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["X-API-Key", "Content-Type"])
@@ -93,7 +100,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
 
     @app.exception_handler(UploadRejected)
     async def rejected(request: Request, exc: UploadRejected) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=getattr(exc, "headers", None))
 
     app.include_router(_open_api())
     app.include_router(_keyed_api(settings), dependencies=[Depends(_api_key_check(settings))])
@@ -120,13 +127,17 @@ def _page(name: str):
 
 
 def _api_key_check(settings: DashboardSettings):
+    """The X-API-Key check; `?api_key=` counts only on routes a browser loads without headers (QUERY_KEY_ROUTES)."""
     header = APIKeyHeader(name="X-API-Key", auto_error=False)
     query = APIKeyQuery(name="api_key", auto_error=False)
 
-    async def check(from_header: str | None = Depends(header), from_query: str | None = Depends(query)) -> None:
+    async def check(request: Request, from_header: str | None = Depends(header),
+                    from_query: str | None = Depends(query)) -> None:
         if settings.api_key is None:
             return
-        given = from_header or from_query or ""
+        given = from_header or ""
+        if not given and getattr(request.scope.get("route"), "name", None) in QUERY_KEY_ROUTES:
+            given = from_query or ""
         if not secrets.compare_digest(given.encode(), settings.api_key.encode()):
             raise HTTPException(401, "missing or wrong API key (send it as the X-API-Key header)")
 
@@ -166,10 +177,13 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
         The image is processed in memory and never stored or logged.
         """
         filename, data = await read_upload(request, settings.max_upload_bytes)
+        if not data:
+            raise UploadRejected(400, "empty upload: the file field holds no bytes")
+        check_image(data, settings.max_pixels)  # from the header alone, before waiting for a worker
         app = request.app
         try:
-            result = await anyio.to_thread.run_sync(app.state.photos.detect, data, filename,
-                                                    limiter=app.state.detect_limiter)
+            async with app.state.uploads.turn():
+                result = await anyio.to_thread.run_sync(app.state.photos.detect, data, filename)
         except ModelError as exc:
             raise HTTPException(503, f"no model available: {exc}") from None
         return Response(result.to_json(), media_type="application/json")

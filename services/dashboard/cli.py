@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
+
+from services.dashboard.settings import DEFAULT_UPLOAD_PIXELS
+
+API_KEY_ENV, API_KEY_FILE_ENV = "MASKWATCH_API_KEY", "MASKWATCH_API_KEY_FILE"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,8 +24,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--redis", metavar="URL", help="Redis URL (default: config, else $MASKWATCH_REDIS_URL)")
     p.add_argument("--models", type=Path, help="model store for photo uploads (default: $MASKWATCH_MODELS, "
                    "./models or the repo's models)")
-    p.add_argument("--api-key", default=os.environ.get("MASKWATCH_API_KEY"),
-                   help="require this key as X-API-Key on /api/v1 (default: $MASKWATCH_API_KEY; none)")
+    p.add_argument("--api-key", help="require this key as X-API-Key on /api/v1 (visible in `ps`: prefer "
+                   "$MASKWATCH_API_KEY or --api-key-file)")
+    p.add_argument("--api-key-file", type=Path, metavar="FILE",
+                   help="read the API key from FILE (default: $MASKWATCH_API_KEY_FILE, config dashboard.api_key_file)")
+    p.add_argument("--max-pixels", type=int, metavar="N", help="largest upload in pixels, checked from the image "
+                   f"header before decoding (default: config dashboard.max_pixels, else {DEFAULT_UPLOAD_PIXELS})")
+    p.add_argument("--upload-queue", type=int, metavar="N", help="uploads that may wait for a photo worker; "
+                   "more are answered 503 with Retry-After (default: config dashboard.upload_queue, else 4)")
+    p.add_argument("--access-log", action="store_true",
+                   help="log every request (query-string secrets such as api_key are masked)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow cross-origin API calls from ORIGIN (repeatable; CORS is off by default)")
     p.add_argument("--max-upload-mb", type=float, default=10.0,
@@ -42,15 +55,17 @@ def _port(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Start uvicorn with the dashboard app; returns the exit code."""
-    import uvicorn
     from pydantic import ValidationError
 
     from services.dashboard.app import create_app
+    from services.dashboard.server import serve
     from services.dashboard.settings import DashboardSettings
-    from shared.config import Config, ConfigError, load_config
+    from shared.config import Config, ConfigError, DashboardConfig, load_config
     from shared.redaction import redact_url
+    from shared.redis_connection import RedisOptions, RedisSettingsError, client_kwargs
 
     host, port, redis_url = args.host, args.port, args.redis
+    options, redis_options = DashboardConfig(), RedisOptions()
     if args.config:
         try:
             config = load_config(args.config)
@@ -59,22 +74,43 @@ def run(args: argparse.Namespace) -> int:
             return 2
         host, port = host or config.dashboard.host, port or config.dashboard.port
         redis_url = redis_url or config.redis_url
-    if args.max_upload_mb <= 0:
-        print("maskwatch dashboard: --max-upload-mb must be positive", file=sys.stderr)
+        options, redis_options = config.dashboard, config.redis
+    max_pixels = args.max_pixels or options.max_pixels or DEFAULT_UPLOAD_PIXELS
+    queue = options.upload_queue if args.upload_queue is None else args.upload_queue
+    if args.max_upload_mb <= 0 or max_pixels < 10_000 or queue < 0:
+        print("maskwatch dashboard: --max-upload-mb must be positive, --max-pixels at least 10000 and "
+              "--upload-queue not negative", file=sys.stderr)
+        return 2
+    try:
+        api_key = _api_key(args, options)
+    except OSError as exc:
+        print(f"maskwatch dashboard: API key file {exc.filename}: cannot read ({exc.strerror})", file=sys.stderr)
         return 2
     settings = DashboardSettings(config_path=args.config, cors_origins=tuple(args.cors_origin),
                                  max_upload_bytes=int(args.max_upload_mb * 2**20), models_root=args.models,
-                                 api_key=args.api_key or None, aggregate=not args.no_aggregate)
+                                 api_key=api_key, aggregate=not args.no_aggregate, max_pixels=max_pixels,
+                                 upload_queue=queue, redis_options=redis_options)
     if redis_url:
         settings.redis_url = redis_url
     try:
         Config.model_validate({"redis_url": settings.redis_url})
+        client_kwargs(settings.redis_url, redis_options)
     except ValidationError as exc:
         message = exc.errors()[0]["msg"].removeprefix("Value error, ")
         print(f"maskwatch dashboard: redis URL {redact_url(settings.redis_url)!r}: {message}", file=sys.stderr)
         return 2
-    host, port = host or "127.0.0.1", port or 8000
-    # uvicorn logs a bind failure in one line and exits with status 1
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=args.log_level.lower(),
-                access_log=False, timeout_graceful_shutdown=5)
-    return 0
+    except RedisSettingsError as exc:
+        print(f"maskwatch dashboard: {exc}", file=sys.stderr)
+        return 2
+    if api_key and args.api_key:
+        logging.getLogger(__name__).warning("--api-key is visible to every user in `ps`; prefer $%s or "
+                                            "--api-key-file", API_KEY_ENV)
+    return serve(create_app(settings), host or "127.0.0.1", port or 8000, args.log_level.lower(), args.access_log)
+
+
+def _api_key(args: argparse.Namespace, options) -> str | None:
+    """The key from --api-key, $MASKWATCH_API_KEY, --api-key-file, $MASKWATCH_API_KEY_FILE or the config."""
+    if args.api_key or os.environ.get(API_KEY_ENV):
+        return args.api_key or os.environ[API_KEY_ENV]
+    path = args.api_key_file or os.environ.get(API_KEY_FILE_ENV) or options.api_key_file
+    return (Path(path).read_text().strip() or None) if path else None

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -21,6 +22,7 @@ QUEUE_SIZE = 64
 OVERVIEW_EVERY = 5.0
 SEND_EVERY = 0.1  # how often throttled frames are checked for being due
 ALERTS_SHOWN = 10
+_CLOSE: Any = object()  # the event that ends a subscriber's stream
 
 
 class Feed:
@@ -38,10 +40,18 @@ class Feed:
         self._pending: dict[str, FrameResult] = {}
         self._overviews: dict[str, dict] = {}
         self._alerts: list[dict] = []
+        self.closed = False
+
+    def close(self) -> None:
+        """End every subscriber's stream now (the server is shutting down) and refuse new ones."""
+        self.closed = True
+        self.publish(_CLOSE, None)
 
     async def subscribe(self) -> AsyncIterator[str]:
         """Server-sent-event text chunks for one client, starting with the current overview."""
         queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        if self.closed:
+            return
         self._subscribers.add(queue)
         try:
             if self._overviews:
@@ -53,6 +63,8 @@ class Feed:
                 except asyncio.TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
+                if event is _CLOSE:
+                    return
                 yield _sse(event, data)
         finally:
             self._subscribers.discard(queue)

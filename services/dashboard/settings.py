@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.config import DEFAULT_REDIS_URL, REDIS_URL_ENV, ConfigError, load_config
-from shared.imaging import DEFAULT_MAX_PIXELS
+from shared.redis_connection import RedisOptions
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+DEFAULT_UPLOAD_PIXELS = 12_000_000  # a 12-megapixel photo decodes in about 100 ms (benchmarks/upload_abuse.py)
+REDIS_REPLY_TIMEOUT_S = 1.5  # every endpoint answers (503 at worst) within 2 s when Redis hangs
 
 
 @dataclass
@@ -23,7 +25,11 @@ class DashboardSettings:
     api_key: str | None = field(default_factory=lambda: os.environ.get("MASKWATCH_API_KEY") or None)
     cors_origins: tuple[str, ...] = ()
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int = DEFAULT_UPLOAD_PIXELS
+    upload_workers: int = 2  # photos decoded and detected at once
+    upload_queue: int = 4  # photos waiting for a worker; more are answered 503 with Retry-After
+    redis_options: RedisOptions = field(default_factory=RedisOptions)
+    redis_timeout: float = REDIS_REPLY_TIMEOUT_S
     models_root: Path | None = None
     stale_after: float = 15.0
     feed_fps: float = 4.0

@@ -77,11 +77,14 @@ class Dashboard:
         return httpx.Client(base_url=self.url, timeout=30.0, **kwargs)
 
 
-def start_dashboard(store_root: Path, redis_url: str, log: Path, *extra: str, timeout: float = 60.0) -> Dashboard:
+def start_dashboard(store_root: Path, redis_url: str, log: Path, *extra: str, timeout: float = 60.0,
+                    keep_api_key: bool = False) -> Dashboard:
     """Start `maskwatch dashboard` on a free port and wait until /api/v1/health answers."""
     port = free_port()
     env = {**os.environ, "MASKWATCH_MODELS": str(store_root), "OMP_NUM_THREADS": "1"}
-    env.pop("MASKWATCH_API_KEY", None)
+    if not keep_api_key:
+        env.pop("MASKWATCH_API_KEY", None)
+        env.pop("MASKWATCH_API_KEY_FILE", None)
     cmd = [sys.executable, "-m", "maskwatch.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port),
            "--redis", redis_url, *extra]
     fh = log.open("w")

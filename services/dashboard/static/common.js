@@ -40,7 +40,9 @@ const Maskwatch = (() => {
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) {
-      if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
+      // styles through the CSSOM: the Content-Security-Policy blocks inline style attributes
+      if (k === "class") node.className = v; else if (k === "text") node.textContent = v;
+      else if (k === "style") node.style.cssText = v; else node.setAttribute(k, v);
     }
     for (const child of children) node.append(child);
     return node;

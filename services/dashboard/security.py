@@ -1,0 +1,47 @@
+"""Security headers on every response, and where an API key may travel in the query string."""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Routes a browser loads without being able to send headers (EventSource, <img src>, a download link):
+# only there does `?api_key=` count. Everything else needs the X-API-Key header.
+QUERY_KEY_ROUTES: frozenset[str] = frozenset({"feed", "camera_frame", "camera_stats_csv"})
+# The pages load scripts, styles and images from this origin only; no inline code, no framing.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                           "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                           "frame-ancestors 'none'")
+HEADERS: dict[str, str] = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # a ?key= in the page address never leaves in a Referer
+}
+DOCS_PATHS: tuple[str, ...] = ("/docs", "/redoc")  # Swagger UI and ReDoc start with inline scripts
+
+
+class SecurityHeaders:
+    """ASGI middleware: CSP (except on the API docs pages), X-Frame-Options, X-Content-Type-Options, Referrer-Policy.
+
+    Plain ASGI rather than BaseHTTPMiddleware, so streamed responses (the live feed) pass untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: D102
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = not scope["path"].startswith(DOCS_PATHS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
+                if csp:
+                    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
