@@ -1,8 +1,9 @@
 """`maskwatch stack up`: runs capture, detector workers and the dashboard as supervised processes.
 
 Each service is an ordinary `maskwatch <service>` process (the same commands docker-compose.yml runs).
-A service that dies is restarted with backoff; SIGTERM/SIGINT stops them all with SIGTERM (then SIGKILL
-after a grace period), so in-flight frames are drained.
+A service that dies is restarted with backoff; SIGTERM/SIGINT stops them stage by stage (capture, then
+detectors, trackers, dashboard: SIGTERM, then SIGKILL after a grace period), so every frame captured is
+answered and counted before the next stage stops.
 """
 
 from __future__ import annotations
@@ -26,12 +27,22 @@ GRACE_S = 15.0
 PR_SET_PDEATHSIG = 1
 
 
+# Shutdown runs stage by stage, upstream first: capture stops producing frames, the detectors answer
+# what is waiting, the trackers publish what the detectors sent, and the dashboard counts it all last.
+STOP_ORDER: tuple[str, ...] = ("capture", "detector", "tracker", "dashboard")
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """One process of the stack: a name for the logs and its `maskwatch` arguments."""
 
     name: str
     args: tuple[str, ...]
+
+    @property
+    def stage(self) -> str:
+        """The pipeline stage (the subcommand): services stop in `STOP_ORDER`, unknown stages last."""
+        return self.args[0]
 
 
 def stack_services(config: str | Path, host: str, port: int, workers: int = 1,
@@ -96,19 +107,28 @@ class Stack:
             child.proc, child.restart_at = None, now + wait
 
     def shutdown(self, grace: float = GRACE_S) -> None:
-        """SIGTERM every service, wait up to `grace` seconds, then SIGKILL what is left."""
-        running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
-        log.info("stack: stopping %d service(s)", len(running))
-        for proc in running:
-            proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc in running:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("stack: pid %d did not stop within %.0fs; killing it", proc.pid, grace)
-                proc.kill()
-                proc.wait()
+        """Stop the stages in `STOP_ORDER`: SIGTERM a stage's services, wait up to `grace` s, SIGKILL what is left."""
+        running = [c for c in self.children if c.proc is not None and c.proc.poll() is None]
+        log.info("stack: stopping %d service(s), stage by stage", len(running))
+        for stage in stop_stages([c.spec for c in running]):
+            procs = [c.proc for c in running if c.spec.stage == stage]
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            for proc in procs:
+                try:
+                    proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log.warning("stack: pid %d (%s) did not stop within %.0fs; killing it", proc.pid, stage, grace)
+                    proc.kill()
+                    proc.wait()
+            log.info("stack: %s stopped", stage)
+
+
+def stop_stages(specs: list[ServiceSpec]) -> list[str]:
+    """The stages of `specs` in the order they stop."""
+    stages = list(dict.fromkeys(spec.stage for spec in specs))
+    return sorted(stages, key=lambda s: STOP_ORDER.index(s) if s in STOP_ORDER else len(STOP_ORDER))
 
 
 def _die_with_parent() -> None:

@@ -91,6 +91,8 @@ class DetectorConfig(_Strict):
     overlap: bool = Field(True, description="detect the next frame while this one is classified (two cores)")
     claim_idle: float = Field(10.0, gt=0, description="pending frames idle this long (s) are claimed from dead workers")
     results_maxlen: int = Field(10_000, ge=10, description="results stream length (MAXLEN ~)")
+    drain_timeout: float = Field(5.0, ge=0, description="on SIGTERM, answer the frames already waiting for up "
+                                 "to this long (s) before leaving")
 
     def detector_options(self) -> dict[str, Any]:
         """Keyword options for `load_pipeline` / `load_detector` (None: the detector version's default)."""

@@ -6,9 +6,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
 
@@ -140,3 +140,177 @@ def decode_str(value: bytes | str | None) -> str | None:
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else value
+
+
+ACKED: Any = object()  # placeholder for "how many entries this transaction acknowledged"
+
+_ACKED_TOKEN = "\x00acked\x00"
+# XACK the entries; only when at least one was still pending run the queued commands. A transaction the
+# client gave up on (a reply timeout while Redis hung) may still run later: it then acknowledges, and the
+# retry (or another worker that claimed the frame meanwhile) finds nothing to acknowledge and does nothing.
+_ACKED_TRANSACTION_LUA = """
+local count = tonumber(ARGV[2])
+local ids = {}
+for i = 1, count do ids[i] = ARGV[2 + i] end
+local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+if acked == 0 then return 0 end
+local i = 3 + count
+while i <= #ARGV do
+  local argc = tonumber(ARGV[i])
+  local command = {}
+  for j = 1, argc do
+    local arg = ARGV[i + j]
+    if arg == '\\0acked\\0' then arg = acked end
+    command[j] = arg
+  end
+  redis.call(unpack(command))
+  i = i + argc + 1
+end
+return acked
+"""
+
+
+class AckedTransaction:
+    """Commands that run atomically together with XACK of stream entries, and only if one was still pending.
+
+    Built like a pipeline (`xadd`, `set`, `hset`, `hincrby`, `expire`); `ACKED` as an amount stands for
+    the number of entries acknowledged. `execute()` returns that number (0: someone else answered them).
+    """
+
+    def __init__(self, client: redis.Redis, stream: str, group: str, ids: Sequence[bytes | str]) -> None:
+        self.client, self.stream, self.group, self.ids = client, stream, group, list(ids)
+        self._args: list[Any] = []
+
+    def _add(self, *args: Any) -> None:
+        self._args += [len(args), *(_ACKED_TOKEN if arg is ACKED else arg for arg in args)]
+
+    def xadd(self, name: str, fields: dict, maxlen: int | None = None, approximate: bool = True) -> None:
+        """XADD name [MAXLEN [~] n] * field value ..."""
+        trim = ["MAXLEN", "~" if approximate else "=", maxlen] if maxlen else []
+        self._add("XADD", name, *trim, "*", *(item for pair in fields.items() for item in pair))
+
+    def set(self, name: str, value: Any) -> None:
+        """SET name value."""
+        self._add("SET", name, value)
+
+    def hset(self, name: str, key: str | None = None, value: Any = None, mapping: dict | None = None) -> None:
+        """HSET name field value ..."""
+        pairs = dict(mapping or {})
+        if key is not None:
+            pairs[key] = value
+        self._add("HSET", name, *(item for pair in pairs.items() for item in pair))
+
+    def hincrby(self, name: str, key: str, amount: Any = 1) -> None:
+        """HINCRBY name field amount (amount may be `ACKED`)."""
+        self._add("HINCRBY", name, key, amount)
+
+    def expire(self, name: str, seconds: int) -> None:
+        """EXPIRE name seconds."""
+        self._add("EXPIRE", name, seconds)
+
+    def execute(self) -> int:
+        """Run it all in one script call; returns the number of entries acknowledged."""
+        script = _script(self.client, _ACKED_TRANSACTION_LUA)
+        return int(script(keys=[self.stream], args=[self.group, len(self.ids), *self.ids, *self._args]))
+
+
+# XAUTOCLAIM, counting the claimed entries that were trimmed from the stream meanwhile as dropped (and
+# expired) frames of the camera in the same atomic step, so a crash between the two cannot lose the count.
+_CLAIM_LUA = """
+local reply = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+local deleted = reply[3] and #reply[3] or 0
+if deleted > 0 then
+  redis.call('HINCRBY', KEYS[2], 'frames_dropped', deleted)
+  redis.call('HINCRBY', KEYS[2], 'frames_expired', deleted)
+end
+return {reply[1], reply[2], deleted}
+"""
+
+
+def claim_stale(client: redis.Redis, stream: str, consumer: str, idle_ms: int, count: int,
+                group: str = keys.DETECTOR_GROUP) -> tuple[list[tuple[bytes, dict[bytes, bytes]]], int]:
+    """Claim entries idle over `idle_ms` (a dead consumer's); returns (entries, entries gone from the stream).
+
+    The gone ones (trimmed before anyone answered them) are counted as the camera's dropped frames.
+    """
+    camera = stream.removeprefix(keys.frames_stream(""))
+    script = _script(client, _CLAIM_LUA)
+    _next, raw, deleted = script(keys=[stream, keys.camera_state(camera)],
+                                 args=[group, consumer, idle_ms, "0-0", count])
+    entries = []
+    for item in raw:
+        if item and item[1]:
+            flat = item[1]
+            entries.append((item[0], dict(zip(flat[::2], flat[1::2]))))
+    return entries, int(deleted)
+
+
+def remove_idle_consumers(client: redis.Redis, stream: str, idle_ms: int, keep: str,
+                          group: str = keys.DETECTOR_GROUP) -> list[str]:
+    """Delete consumers that hold no frames and were idle over `idle_ms` (dead workers); returns their names."""
+    removed = []
+    for consumer in client.xinfo_consumers(stream, group):
+        name = decode_str(consumer["name"])
+        if name != keep and consumer["pending"] == 0 and consumer["idle"] > idle_ms:
+            # a live worker removed by mistake is harmless: its next read creates it again
+            client.xgroup_delconsumer(stream, group, name)
+            removed.append(name)
+    return removed
+
+
+# Capture: XADD, then trim to `maxlen` exactly, counting trimmed entries no consumer was ever given as
+# dropped (and expired) frames - the stream never loses a frame silently.
+_ADD_FRAME_LUA = """
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
+local undelivered = 0
+if excess > 0 then
+  local last = '0-0'
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+  if ok then
+    for _, g in ipairs(groups) do
+      for k = 1, #g, 2 do
+        if g[k] == 'name' and g[k + 1] ~= ARGV[2] then break end
+        if g[k] == 'last-delivered-id' then last = g[k + 1] end
+      end
+    end
+  end
+  local lms, lseq = string.match(last, '(%d+)-(%d+)')
+  lms, lseq = tonumber(lms), tonumber(lseq)
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)) do
+    local ms, seq = string.match(entry[1], '(%d+)-(%d+)')
+    ms, seq = tonumber(ms), tonumber(seq)
+    if ms > lms or (ms == lms and seq > lseq) then undelivered = undelivered + 1 end
+  end
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
+end
+redis.call('HINCRBY', KEYS[2], 'frames_captured', tonumber(ARGV[3]))
+redis.call('HSET', KEYS[2], 'last_frame_time', ARGV[5])
+local dropped = tonumber(ARGV[4]) + undelivered
+if dropped > 0 then redis.call('HINCRBY', KEYS[2], 'frames_dropped', dropped) end
+if undelivered > 0 then redis.call('HINCRBY', KEYS[2], 'frames_expired', undelivered) end
+return undelivered
+"""
+
+
+def add_frame_counted(client: redis.Redis, message: FrameMessage, maxlen: int, sampled: int, dropped: int,
+                      group: str = keys.DETECTOR_GROUP) -> int:
+    """XADD a frame and count it atomically: `sampled` frames captured, of which `dropped` never published.
+
+    Sets the camera's `last_frame_time`. The stream is trimmed to `maxlen`; trimmed frames no worker was
+    given are counted dropped too (and returned), so captured = processed + skipped + dropped holds.
+    """
+    script = _script(client, _ADD_FRAME_LUA)
+    fields = [item for pair in message.fields().items() for item in pair]
+    return int(script(keys=[keys.frames_stream(message.camera), keys.camera_state(message.camera)],
+                      args=[maxlen, group, sampled, dropped, repr(message.ts), *fields]))
+
+
+def _script(client: redis.Redis, source: str) -> redis.commands.core.Script:
+    """A registered script (EVALSHA, loaded again by redis-py after a Redis restart)."""
+    cache = client.__dict__.setdefault("_maskwatch_scripts", {})
+    if source not in cache:
+        cache[source] = client.register_script(source)
+    return cache[source]

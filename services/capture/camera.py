@@ -22,7 +22,14 @@ from shared.imaging import ImageError, encode_jpeg
 from shared.redaction import redact_text
 from shared.schemas import CameraStatus
 from shared.sources import SourceError, open_video, redact_url, video_fps
-from shared.streams import REDIS_ERRORS, Backoff, FrameMessage, add_frame, describe_redis_error, ensure_group
+from shared.streams import (
+    REDIS_ERRORS,
+    Backoff,
+    FrameMessage,
+    add_frame_counted,
+    describe_redis_error,
+    ensure_group,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,14 +226,9 @@ class CameraRunner:
                     ensure_group(self.client, stream)
                     counter = int(self.client.hget(state_key, "frames_captured") or 0)
                 height, width = image.shape[:2]
-                message = FrameMessage(self.camera.id, counter + 1, item.ts, width, height, jpeg)
-                pipe = self.client.pipeline(transaction=True)
-                add_frame(pipe, message, self.options.stream_maxlen)
-                pipe.hincrby(state_key, "frames_captured", 1)
-                if dropped:
-                    pipe.hincrby(state_key, "frames_dropped", dropped)
-                pipe.hset(state_key, "last_frame_time", repr(item.ts))
-                pipe.execute()
+                # frames are numbered as sampled: the dropped ones count as captured (and dropped) too
+                message = FrameMessage(self.camera.id, counter + dropped + 1, item.ts, width, height, jpeg)
+                add_frame_counted(self.client, message, self.options.stream_maxlen, dropped + 1, dropped)
             except REDIS_ERRORS as exc:
                 with self._lock:
                     self._dropped += dropped + 1

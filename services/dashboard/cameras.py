@@ -10,7 +10,8 @@ from shared.schemas import MASK_LABELS, CameraStatus, FrameResult
 from shared.streams import decode_str
 
 NUMERIC_STATE_FIELDS: tuple[str, ...] = (
-    "fps", "last_frame_time", "frames_captured", "frames_dropped", "frames_processed", "frames_skipped",
+    "fps", "last_frame_time", "frames_captured", "frames_dropped", "frames_expired", "frames_processed",
+    "frames_skipped",
 )
 
 

@@ -16,7 +16,10 @@ from shared.streams import decode_str
 
 STATE_COUNTERS: dict[str, str] = {
     "frames_captured": "Frames read from the camera by the capture service.",
-    "frames_dropped": "Frames the capture service could not read or had to drop.",
+    "frames_dropped": "Frames captured but never answered: replaced before publishing, lost to a Redis outage, "
+                      "or gone from the stream before a worker answered them.",
+    "frames_expired": "Of the dropped frames, those trimmed from the stream before a worker answered them "
+                      "(workers too slow or dead for longer than the stream holds).",
     "frames_processed": "Frames the detector classified.",
     "frames_skipped": "Frames the detector skipped because they were too old.",
 }

@@ -136,3 +136,18 @@ class ResultsReader:
                 self.on_error(False)
             down = True
             await wait_or_stop(stop, delay)
+        await self._drain()
+
+    async def _drain(self, timeout: float = 2.0) -> None:
+        """On stop, hand on what is already in the stream (the services upstream stopped first)."""
+        if self.last_id is None:
+            return
+
+        async def drain() -> None:
+            while await self.step() == self.batch:
+                pass
+
+        try:
+            await asyncio.wait_for(drain(), timeout)
+        except (asyncio.TimeoutError, *REDIS_ERRORS, OSError, ResponseError):
+            pass

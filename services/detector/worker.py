@@ -30,12 +30,16 @@ from shared.pipeline import Pipeline
 from shared.privacy import blur_faces
 from shared.schemas import Face, FrameResult, PersonRecord
 from shared.streams import (
+    ACKED,
     REDIS_ERRORS,
+    AckedTransaction,
     Backoff,
     FrameMessage,
+    claim_stale,
     decode_str,
     describe_redis_error,
     ensure_group,
+    remove_idle_consumers,
     retry_redis,
 )
 
@@ -44,6 +48,7 @@ log = logging.getLogger(__name__)
 CAMERA_REFRESH_S = 2.0
 READ_COUNT = 16  # frames per XREADGROUP call; a full batch means more wait and are drained too
 WORKER_TTL_S = 60
+DEAD_CONSUMER_IDLE_MS = 60_000  # a consumer idle this long that holds nothing is a dead worker's
 
 
 @dataclass(frozen=True)
@@ -100,11 +105,24 @@ class DetectorWorker:
                 log.warning("detector %s: redis %s (%s); retrying in %.1fs", self.name, what,
                             describe_redis_error(exc), wait)
                 stop.wait(wait)
+        self._drain_on_stop()
         self._leave()
         self._publish_final_people()
         log.info("detector %s: stopped after %d processed, %d skipped frames", self.name, self.processed,
                  self.skipped)
         return 0
+
+    def _drain_on_stop(self) -> None:
+        """Answer (or skip as too old) the frames already waiting, so a stopped stack leaves none unaccounted."""
+        deadline = time.monotonic() + self.options.drain_timeout
+        while time.monotonic() < deadline:
+            try:
+                if not self.step(block_ms=200):
+                    return
+            except redis.RedisError as exc:
+                log.warning("detector %s: not draining the waiting frames: redis %s", self.name,
+                            describe_redis_error(exc))
+                return
 
     def step(self, block_ms: int = 1000) -> int:
         """Refresh cameras and models, claim abandoned frames, then handle one read; returns frames handled."""
@@ -214,7 +232,7 @@ class DetectorWorker:
         """Publish the messages, latest-state keys and counters, and ack the frame, all in one transaction."""
         messages = self.post_process(result)
         camera = result.camera or ""
-        pipe = self.client.pipeline(transaction=True)
+        pipe = AckedTransaction(self.client, entry.stream, keys.DETECTOR_GROUP, [entry.id])
         for message in messages:
             pipe.xadd(keys.RESULTS_STREAM, {"data": message.to_json()},
                       maxlen=self.options.results_maxlen, approximate=True)
@@ -222,8 +240,9 @@ class DetectorWorker:
         pipe.set(keys.latest_jpeg(camera), jpeg)
         pipe.hincrby(keys.camera_state(camera), "frames_processed", 1)
         self._count(pipe, "frames_processed", result.model_version)
-        pipe.xack(entry.stream, keys.DETECTOR_GROUP, entry.id)
-        pipe.execute()
+        if not pipe.execute():  # another worker answered the frame meanwhile (it was claimed from us)
+            log.info("detector %s: frame %s of %s was answered by another worker", self.name, result.frame, camera)
+            return
         self._unpublished_people = []
         self.processed += 1
 
@@ -234,15 +253,13 @@ class DetectorWorker:
         stream = entries[0].stream
         (log.warning if warn else log.debug)("detector %s: skipped %d frame(s) of %s: %s", self.name, len(entries),
                                              stream, why)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hincrby(keys.camera_state(stream.removeprefix(keys.frames_stream(""))), "frames_skipped", len(entries))
-        self._count(pipe, "frames_skipped", amount=len(entries))
-        pipe.xack(stream, keys.DETECTOR_GROUP, *(entry.id for entry in entries))
-        pipe.execute()
-        self.skipped += len(entries)
+        pipe = AckedTransaction(self.client, stream, keys.DETECTOR_GROUP, [entry.id for entry in entries])
+        pipe.hincrby(keys.camera_state(stream.removeprefix(keys.frames_stream(""))), "frames_skipped", ACKED)
+        self._count(pipe, "frames_skipped", amount=ACKED)
+        self.skipped += pipe.execute()
 
-    def _count(self, pipe: redis.client.Pipeline, field: str, model_version: str | None = None,
-               amount: int = 1) -> None:
+    def _count(self, pipe: AckedTransaction, field: str, model_version: str | None = None,
+               amount: int | object = 1) -> None:
         key = keys.detector_worker(self.name)
         pipe.hincrby(key, field, amount)
         pipe.hset(key, mapping={"last_seen": repr(time.time()),
@@ -259,18 +276,25 @@ class DetectorWorker:
         self.streams = streams
 
     def _claim(self) -> int:
-        """Take over frames that another (dead) worker has held longer than `claim_idle`."""
+        """Take over frames that another (dead) worker has held longer than `claim_idle`.
+
+        Claimed frames already trimmed from the stream are counted as dropped; consumers that hold
+        nothing and have been idle for a while (dead workers) are removed from the group.
+        """
         handled = 0
         idle_ms = int(self.options.claim_idle * 1000)
         for stream in self.streams:
-            _next, entries, *_deleted = self.client.xautoclaim(
-                stream, keys.DETECTOR_GROUP, self.name, idle_ms, start_id="0-0", count=READ_COUNT)
-            if entries:
-                log.info("detector %s: claimed %d pending frame(s) of %s", self.name, len(entries), stream)
+            entries, gone = claim_stale(self.client, stream, self.name, idle_ms, READ_COUNT)
+            if entries or gone:
+                log.info("detector %s: claimed %d pending frame(s) of %s (%d more were gone from the stream: "
+                         "counted as dropped)", self.name, len(entries), stream, gone)
             for entry_id, fields in entries:
-                if fields:  # None for entries trimmed from the stream
-                    self.handle(Entry(stream, entry_id, fields))
-                    handled += 1
+                self.handle(Entry(stream, entry_id, fields))
+                handled += 1
+            removed = remove_idle_consumers(self.client, stream, max(DEAD_CONSUMER_IDLE_MS, 6 * idle_ms), self.name)
+            if removed:
+                log.info("detector %s: removed idle consumer(s) holding nothing from %s: %s", self.name, stream,
+                         ", ".join(removed))
         return handled
 
     def _leave(self) -> None:
