@@ -38,6 +38,7 @@ from shared.schemas import MASK_LABELS, FrameResult
 from shared.streams import describe_redis_error
 
 log = logging.getLogger(__name__)
+REDIS_CONNECTIONS = 64
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/upload": "upload.html", "/review": "review.html"}
 UPLOAD_ERRORS: dict[int | str, dict] = {
@@ -58,7 +59,10 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         options = client_kwargs(settings.redis_url, settings.redis_options, socket_timeout=settings.redis_timeout)
         options["socket_connect_timeout"] = min(options["socket_connect_timeout"], settings.redis_timeout)
-        app.state.redis = aioredis.Redis.from_url(settings.redis_url, **options)
+        # a blocking pool connects outside its lock: while Redis hangs, each request times out on its own
+        # instead of queueing behind every other request's connection attempt
+        app.state.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.redis_timeout, **options))
         app.state.sync_redis = redis.Redis.from_url(settings.redis_url, **options)
         app.state.registry = build_registry(app.state.sync_redis, settings.cameras, settings.stale_after)
         app.state.feed = feed = Feed(app.state.redis, settings.cameras, settings.feed_fps, settings.stale_after)
