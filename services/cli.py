@@ -1,16 +1,20 @@
-"""Subcommands of the streaming stack: `maskwatch capture`, `maskwatch detector`, `maskwatch stack up|status`."""
+"""Subcommands of the streaming stack: `maskwatch capture|detector|tracker`, `maskwatch stack up|status`.
+
+Exit statuses and error lines follow shared/exit_codes.py.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
+
+from shared.exit_codes import FAILED, USAGE, fail, warn
 
 log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the capture, detector and stack subcommands."""
+    """Add the capture, detector, tracker and stack subcommands."""
     capture = sub.add_parser("capture", help="pull the configured cameras into Redis streams")
     capture.add_argument("--config", required=True, help="cameras.yaml (edits are picked up live)")
     capture.add_argument("--redis", help="Redis URL (overrides the config and $MASKWATCH_REDIS_URL)")
@@ -23,9 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     detector.add_argument("--name", help="consumer name in the group (default host-pid)")
     detector.set_defaults(func=run_detector)
 
+    tracker = sub.add_parser("tracker", help="track the people of the cameras this replica owns, publish results")
+    tracker.add_argument("--config", help="cameras.yaml (for redis_url, tracker, alerts and camera fps)")
+    tracker.add_argument("--redis", help="Redis URL (overrides the config and $MASKWATCH_REDIS_URL)")
+    tracker.add_argument("--name", help="replica name in the camera leases (default tracker-host-pid)")
+    tracker.set_defaults(func=run_tracker)
+
     stack = sub.add_parser("stack", help="run the whole streaming stack as local processes")
     actions = stack.add_subparsers(dest="action", required=True, metavar="ACTION")
-    up = actions.add_parser("up", help="start capture, detector worker(s) and dashboard; Ctrl-C stops them")
+    up = actions.add_parser("up", help="start capture, detector worker(s), tracker and dashboard; Ctrl-C stops them")
     up.add_argument("--config", required=True, help="cameras.yaml")
     up.add_argument("--host", help="dashboard address (default: the config's dashboard.host)")
     up.add_argument("--port", type=int, help="dashboard port (default: the config's dashboard.port)")
@@ -51,15 +61,15 @@ def _config(args: argparse.Namespace):
             url = Config.model_validate({"redis_url": args.redis}).redis_url
             config = config.model_copy(update={"redis_url": url})
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        fail(str(exc))
         return None
     except ValidationError as exc:
-        print(f"error: --redis: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        fail(f"--redis: {exc.errors()[0]['msg'].removeprefix('Value error, ')}")
         return None
     try:
         client_kwargs(config.redis_url, config.redis)
     except RedisSettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        fail(str(exc))
         return None
     return config
 
@@ -71,7 +81,7 @@ def run_capture(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if config is None:
-        return 2
+        return USAGE
     stop = stop_on_signals()
     return CaptureService(args.config, config).run(stop)
 
@@ -80,34 +90,48 @@ def run_detector(args: argparse.Namespace) -> int:
     """`maskwatch detector`."""
     from services.detector.worker import DetectorWorker, default_worker_name
     from services.lifecycle import stop_on_signals
-    from shared.alert_log import redis_sink
-    from shared.alerts import AlertDispatcher
-    from shared.live_people import LivePeople
     from shared.live_pipeline import LivePipeline
     from shared.model_store import ModelError, ModelStore
     from shared.streams import connect
 
     config = _config(args)
     if config is None:
-        return 2
+        return USAGE
     stop = stop_on_signals()
     try:
         models = LivePipeline(ModelStore(args.models), **config.detector.detector_options())
     except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc), USAGE)
     name = args.name or default_worker_name()
     client = connect(config.redis_url, name=f"detector:{name}", options=config.redis)
-    people = LivePeople({cam.id: cam.fps for cam in config.cameras},
-                        alerts=AlertDispatcher(config.alerts, sinks=[redis_sink(client)]))
-    worker = DetectorWorker(client, models, config.detector, name=name, people=people,
-                            blur=config.privacy.blur_faces)
-    return worker.run(stop)
+    return DetectorWorker(client, models, config.detector, name=name, blur=config.privacy.blur_faces).run(stop)
+
+
+def run_tracker(args: argparse.Namespace) -> int:
+    """`maskwatch tracker`."""
+    from services.detector.worker import default_worker_name
+    from services.lifecycle import stop_on_signals
+    from services.tracker.observers import CameraAlerts
+    from services.tracker.service import TrackerService
+    from shared.alerts import AlertDispatcher
+    from shared.streams import connect
+
+    config = _config(args)
+    if config is None:
+        return USAGE
+    stop = stop_on_signals()
+    name = args.name or f"tracker-{default_worker_name()}"
+    client = connect(config.redis_url, name=f"tracker:{name}", options=config.redis)
+    alerts = AlertDispatcher(config.alerts)  # events go to the alerts list in the tracker's transactions
+    service = TrackerService(client, config, name, observers=lambda camera: [CameraAlerts(alerts, camera)])
+    try:
+        return service.run(stop)
+    finally:
+        alerts.close()
 
 
 def run_stack_up(args: argparse.Namespace) -> int:
     """`maskwatch stack up`."""
-    from maskwatch.cli import build_parser
     from services.lifecycle import stop_on_signals
     from services.stack import Stack, stack_services
     from shared.redaction import redact_url
@@ -115,22 +139,17 @@ def run_stack_up(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if config is None:
-        return 2
+        return USAGE
     if args.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
+        return fail("--workers must be at least 1", USAGE)
     for problem in config.problems:
-        print(f"warning: {args.config}: {problem} (camera left out, the others run)", file=sys.stderr)
+        warn(f"{args.config}: {problem} (camera left out, the others run)")
     try:
         connect(config.redis_url, options=config.redis).ping()
     except REDIS_ERRORS as exc:
-        print(f"error: cannot reach Redis at {redact_url(config.redis_url)} ({describe_redis_error(exc)}); "
-              "start redis-server or set redis_url / MASKWATCH_REDIS_URL", file=sys.stderr)
-        return 1
+        return fail(f"cannot reach Redis at {config.redis_url} ({describe_redis_error(exc)}); start redis-server "
+                    "or set redis_url / MASKWATCH_REDIS_URL", FAILED)
     dashboard = not args.no_dashboard
-    if dashboard and "dashboard" not in _subcommands(build_parser()):
-        log.warning("the dashboard command is not installed; running without it")
-        dashboard = False
     host = args.host or config.dashboard.host
     port = args.port or config.dashboard.port
     specs = stack_services(args.config, host, port, args.workers, dashboard)
@@ -147,28 +166,21 @@ def run_stack_status(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if config is None:
-        return 2
-    client = connect(config.redis_url, options=config.redis)
+        return USAGE
+    client = connect(config.redis_url)
     try:
         cameras = sorted(decode_str(c) for c in client.smembers(keys.CAMERAS_SET))
         states = {c: {decode_str(k): decode_str(v) for k, v in client.hgetall(keys.camera_state(c)).items()}
                   for c in cameras}
     except REDIS_ERRORS as exc:
-        print(f"error: cannot reach Redis at {redact_url(config.redis_url)} ({describe_redis_error(exc)})",
-              file=sys.stderr)
-        return 1
+        return fail(f"cannot reach Redis at {config.redis_url} ({describe_redis_error(exc)})", FAILED)
     if not cameras:
         print("no cameras (is `maskwatch capture` running?)")
     for cam in cameras:
         s = states[cam]
         print(f"{cam:16} {s.get('status', '?'):9} captured={s.get('frames_captured', 0)} "
-              f"processed={s.get('frames_processed', 0)} skipped={s.get('frames_skipped', 0)} "
+              f"processed={s.get('frames_processed', 0)} tracked={s.get('frames_tracked', 0)} "
+              f"late={s.get('frames_late', 0)} skipped={s.get('frames_skipped', 0)} "
               f"dropped={s.get('frames_dropped', 0)} {s.get('error', '')}".rstrip())
     return 0
 
-
-def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return set(action.choices)
-    return set()

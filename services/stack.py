@@ -1,4 +1,7 @@
-"""`maskwatch stack up`: runs capture, detector workers and the dashboard as supervised processes.
+"""`maskwatch stack up`: runs capture, detector workers, the tracker and the dashboard as supervised processes.
+
+`--workers N` scales detection only: one tracker owns every camera's per-camera state (tracks, votes,
+person records, alerts), so people are counted once whatever N is.
 
 Each service is an ordinary `maskwatch <service>` process (the same commands docker-compose.yml runs).
 A service that dies is restarted with backoff; SIGTERM/SIGINT stops them stage by stage (capture, then
@@ -51,6 +54,7 @@ def stack_services(config: str | Path, host: str, port: int, workers: int = 1,
     config = str(config)
     specs = [ServiceSpec("capture", ("capture", "--config", config))]
     specs += [ServiceSpec(f"detector-{i + 1}", ("detector", "--config", config)) for i in range(workers)]
+    specs.append(ServiceSpec("tracker", ("tracker", "--config", config)))
     if dashboard:
         specs.append(ServiceSpec("dashboard", ("dashboard", "--host", host, "--port", str(port), "--config", config)))
     return specs

@@ -7,6 +7,10 @@ Public API:
   return the events they raised; every event goes to each sink (e.g. the Redis list of recent alerts)
   and is queued for the matching webhooks. `.flush()` sends the people alerts still being grouped;
   `.close(timeout_s)` flushes, delivers what it can, then stops.
+  `.snapshot(camera) -> dict` / `.restore(camera, state)`: one camera's rule state as JSON-able values
+  (the tracker service checkpoints it, so a replica that takes a camera over does not alert twice).
+  Event ids are derived from what the event is about (camera, kind, track, time), so the same event
+  raised again after such a takeover has the same id.
 - `WebhookSender(retries, backoff_s, timeout_s, queue_size)`: POSTs JSON on a background thread from a
   bounded queue; failures are retried with exponential backoff (other events keep flowing meanwhile);
   a full queue drops the event with a log line instead of blocking the caller.
@@ -25,6 +29,7 @@ Rules (times are the frames' own times, so a video gives the same alerts as a li
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -268,6 +273,42 @@ class AlertDispatcher:
             events += self._end_cooldown(camera, float("inf"))
         return events
 
+    def snapshot(self, camera: str) -> dict[str, Any]:
+        """The rule state of one camera (streaks, alerted tracks, share window, cooldown) as JSON-able values."""
+        return {
+            "streak": [[tid, n] for (cam, tid), n in self._streak.items() if cam == camera],
+            "alerted": [tid for cam, tid in self._alerted if cam == camera],
+            "window": [list(item) for item in self._window.get(camera, ())],
+            "raised": camera in self._raised,
+            "cooldown": dataclasses.asdict(self._cooldowns[camera]) if camera in self._cooldowns else None,
+        }
+
+    def restore(self, camera: str, state: dict[str, Any]) -> None:
+        """Replace one camera's rule state with a `snapshot`; raises ValueError when it is malformed."""
+        try:
+            streak = [((camera, int(tid)), int(n)) for tid, n in state["streak"]]
+            alerted = [(camera, int(tid)) for tid in state["alerted"]]
+            window = deque((float(t), bool(flag)) for t, flag in state["window"])
+            raised = bool(state["raised"])
+            held = state.get("cooldown")
+            cooldown = (_Cooldown(float(held["since"]), float(held["due"]), list(held["people"]))
+                        if held is not None else None)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed alert state: {exc!r}") from None
+        for store in (self._streak, self._alerted):
+            for key in [k for k in store if k[0] == camera]:
+                del store[key]
+        for key, n in streak:
+            _remember(self._streak, key, n)
+        for key in alerted:
+            _remember(self._alerted, key, None)
+        self._window[camera] = window
+        (self._raised.add if raised else self._raised.discard)(camera)
+        if cooldown is None:
+            self._cooldowns.pop(camera, None)
+        else:
+            self._cooldowns[camera] = cooldown
+
     def close(self, timeout_s: float = 5.0) -> None:
         """Send the grouped alerts, deliver queued webhooks for up to `timeout_s` and stop the sender."""
         self.flush()
@@ -341,7 +382,8 @@ class AlertDispatcher:
         }
 
     def _emit(self, body: Event) -> Event:
-        event = {"type": "alert", "id": uuid.uuid4().hex, **body}
+        about = f"{body['kind']}:{body['camera']}:{body.get('track_id', '')}:{body['time']}"
+        event = {"type": "alert", "id": uuid.uuid5(uuid.NAMESPACE_URL, f"maskwatch:{about}").hex, **body}
         for sink in self.sinks:
             try:
                 sink(event)

@@ -19,6 +19,7 @@ from shared.alerts import AlertsConfig
 from shared.privacy import PrivacyConfig
 from shared.redis_connection import RedisOptions
 from shared.review.config import ReviewConfig
+from shared.tracker_config import TrackerConfig
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ REDIS_URL_ENV = "MASKWATCH_REDIS_URL"
 CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _URL_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # every top-level section besides "cameras"
-SECTIONS = frozenset({"redis_url", "redis", "capture", "detector", "dashboard", "alerts", "privacy", "review"})
+SECTIONS = frozenset({"redis_url", "redis", "capture", "detector", "tracker", "dashboard", "alerts", "privacy",
+                      "review"})
 
 
 class ConfigError(ValueError):
@@ -126,6 +128,7 @@ class Config(BaseModel):
     cameras: list[CameraConfig] = Field(default_factory=list)
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)

@@ -73,11 +73,6 @@ def tracker_checkpoint(camera: str) -> str:
     return f"{PREFIX}:tracker:checkpoint:{camera}"
 
 
-def tracker_crops(camera: str) -> str:
-    """Hash track id -> best face crop (base64 JPEG) of one camera's open tracks (part of the checkpoint)."""
-    return f"{PREFIX}:tracker:crops:{camera}"
-
-
 def tracker_instance(name: str) -> str:
     """Hash of one live tracker process (cameras it owns, last_seen); it expires when the tracker dies."""
     return f"{PREFIX}:tracker:instance:{name}"

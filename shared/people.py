@@ -10,6 +10,12 @@ Public API:
 - `.expire(t) -> list[PersonRecord]`: end every track when no frame came for `lost_after_s` (a camera
   that stopped); `update` does the same by itself when frames resume after such a gap.
 - `.flush() -> list[PersonRecord]`: end every track (end of a video or stream).
+- `.state() -> dict` / `.restore(state)`: open tracks, votes, ByteTrack state and clock as JSON-able
+  values (the tracker service checkpoints them to Redis so another replica can take over).
+- `.last_t`: the time of the last frame tracked (None before the first, and after a flush).
+
+Faces that carry a `crop` (base64 JPEG, set by the detector service) give their track's best crop; the
+record of the track gets it as its `thumbnail`, shrunk to at most 96 px.
 
 A track shorter than `min_frames` frames (a passing false detection) ends without a record. A record's
 label is the track label at its last frame; `best_box` is the box of its highest-scoring detection
@@ -19,10 +25,11 @@ label is the track label at its last frame; `best_box` is the box of its highest
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from shared.crops import crop_face
+from shared.crops import crop_face, shrink_jpeg
 from shared.schemas import Face, FrameResult, PersonRecord
 from shared.tracking import FaceTracker
 from shared.voting import LabelVote
@@ -38,6 +45,7 @@ class _Track:
     best_box: list[int]
     best_key: tuple[float, int] = (-1.0, -1)
     best_crop: np.ndarray | None = None
+    best_jpeg: str | None = None  # the best face's `crop` (base64 JPEG) when the faces carry crops
     frames: int = 0
 
     def add(self, face: Face, t: float, image: np.ndarray | None, crop_size: int | None) -> str:
@@ -48,9 +56,27 @@ class _Track:
         key = (face.score, (x2 - x1) * (y2 - y1))
         if key > self.best_key:
             self.best_box, self.best_key = list(face.box), key
+            if face.crop is not None:
+                self.best_jpeg = face.crop
             if image is not None and crop_size:
                 self.best_crop = crop_face(image, face.box, crop_size)
         return self.vote.add(face.label, face.confidence)
+
+    def state(self) -> dict[str, Any]:
+        """This track as JSON-able values (without the BGR `best_crop`)."""
+        return {"label": self.vote.label, "votes": self.vote.frames, "evidence": dict(self.vote.evidence),
+                "first_seen": self.first_seen, "last_seen": self.last_seen, "best_box": self.best_box,
+                "best_key": list(self.best_key), "best_jpeg": self.best_jpeg, "frames": self.frames}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], switch_margin: float) -> _Track:
+        """The track `state()` described."""
+        vote = LabelVote(switch_margin, label=state["label"], frames=int(state["votes"]))
+        vote.evidence.update({str(k): float(v) for k, v in state["evidence"].items()})
+        score, area = state["best_key"]
+        return cls(vote, first_seen=float(state["first_seen"]), last_seen=float(state["last_seen"]),
+                   best_box=[int(v) for v in state["best_box"]], best_key=(float(score), int(area)),
+                   best_jpeg=state["best_jpeg"], frames=int(state["frames"]))
 
 
 class PeopleTracker:
@@ -114,6 +140,27 @@ class PeopleTracker:
         return ended
 
     @property
+    def last_t(self) -> float | None:
+        """Time of the last frame tracked (None before the first and after a flush)."""
+        return self._last_t
+
+    def state(self) -> dict[str, Any]:
+        """Open tracks, ByteTrack state and clock, as JSON-able values."""
+        return {"last_t": self._last_t, "tracker": self._tracker.state(),
+                "tracks": {str(tid): track.state() for tid, track in self._tracks.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a `state()` of a tracker with the same settings; raises ValueError if malformed."""
+        try:
+            tracks = {int(tid): _Track.from_state(saved, self.switch_margin) for tid, saved in state["tracks"].items()}
+            last_t = None if state["last_t"] is None else float(state["last_t"])
+            tracker_state = state["tracker"]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"malformed people-tracker state: {exc!r}") from None
+        self._tracker.restore(tracker_state)
+        self._tracks, self._last_t = tracks, last_t
+
+    @property
     def active_tracks(self) -> int:
         """Number of tracks currently alive."""
         return len(self._tracks)
@@ -131,6 +178,7 @@ class PeopleTracker:
                     camera=self.camera, track_id=tid, label=track.vote.label,
                     first_seen=round(track.first_seen, 3), last_seen=round(track.last_seen, 3),
                     frames=track.frames, best_box=track.best_box,
+                    thumbnail=shrink_jpeg(track.best_jpeg) if track.best_jpeg else None,
                 )
             )
         return records

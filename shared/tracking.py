@@ -7,19 +7,22 @@ Public API:
 - `FaceTracker.active_ids() -> set[int]`: ids of tracks still alive (seen, or lost for less than
   `lost_after_s`); an id that leaves this set has ended.
 - `FaceTracker.reset()`: forget every track (ids keep counting up).
+- `FaceTracker.state() -> dict` / `.restore(state)`: the tracks (Kalman state, hits, age) and the next
+  id as plain JSON-able values, so another process can continue exactly where this one stopped.
 
 Ids are small integers counted per tracker (1, 2, ...), so each camera numbers its own people.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
+from trackers.core.bytetrack.kalman_box_tracker import ByteTrackKalmanBoxTracker
 
 from shared.schemas import Face
 
@@ -32,7 +35,7 @@ class _ByteTrack(ByteTrackTracker):
     filtered later, by their length) and each camera's ids start at 1.
     """
 
-    def __init__(self, ids: Iterator[int], **options: float) -> None:
+    def __init__(self, ids: _Ids, **options: float) -> None:
         super().__init__(minimum_consecutive_frames=1, **options)
         self._ids = ids
 
@@ -47,8 +50,20 @@ class _ByteTrack(ByteTrackTracker):
         super()._spawn_new_trackers(detections, detection_boxes, unmatched_detections, updated_detections)
         # The parent appends one new track and one output detection per spawned face, in step.
         for track, det in zip(self.tracks[n_tracks:], updated_detections[n_out:]):
-            track.tracker_id = next(self._ids)
+            track.tracker_id = self._ids.take()
             det.tracker_id = np.array([track.tracker_id])
+
+
+class _Ids:
+    """The per-tracker id counter (a plain int, so it can be saved and restored)."""
+
+    def __init__(self, next_id: int = 1) -> None:
+        self.next_id = next_id
+
+    def take(self) -> int:
+        """The next id."""
+        self.next_id += 1
+        return self.next_id - 1
 
 
 class FaceTracker:
@@ -76,7 +91,7 @@ class FaceTracker:
             "high_conf_det_threshold": activation_score,
             "minimum_iou_threshold": match_iou,
         }
-        self._ids = itertools.count(1)
+        self._ids = _Ids()
         self._tracker = _ByteTrack(self._ids, **self._options)
 
     def update(self, faces: Sequence[Face]) -> list[int | None]:
@@ -101,3 +116,33 @@ class FaceTracker:
     def reset(self) -> None:
         """Drop every track; later faces get new ids."""
         self._tracker = _ByteTrack(self._ids, **self._options)
+
+    def state(self) -> dict[str, Any]:
+        """Everything `restore` needs to continue tracking: the next id and each track's Kalman state."""
+        return {
+            "next_id": self._ids.next_id,
+            "tracks": [
+                {"id": int(t.tracker_id), "hits": int(t.number_of_successful_updates),
+                 "since_update": int(t.time_since_update), "x": t.state.ravel().tolist(), "P": t.P.ravel().tolist()}
+                for t in self._tracker.tracks
+            ],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a `state()` (of a tracker with the same settings); raises ValueError if malformed."""
+        try:
+            ids = _Ids(int(state["next_id"]))
+            tracks = []
+            for saved in state["tracks"]:
+                x = np.asarray(saved["x"], dtype=np.float32).reshape(8, 1)
+                track = ByteTrackKalmanBoxTracker(x[:4, 0])
+                track.state, track.P = x, np.asarray(saved["P"], dtype=np.float32).reshape(8, 8)
+                track.tracker_id = int(saved["id"])
+                track.number_of_successful_updates = int(saved["hits"])
+                track.time_since_update = int(saved["since_update"])
+                tracks.append(track)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed tracker state: {exc}") from None
+        self._ids = ids
+        self._tracker = _ByteTrack(self._ids, **self._options)
+        self._tracker.tracks = tracks

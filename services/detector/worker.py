@@ -1,10 +1,14 @@
-"""A detector worker: reads frames through the consumer group, publishes one result per frame, then acks.
+"""A detector worker: reads frames through the consumer group, publishes one detection per frame, then acks.
 
-Any number of workers share the cameras' streams. Of the frames of one camera waiting at a read, only the
-newest is answered and the rest are skipped (latest frame wins), so a slow worker never falls behind.
-Frames another worker left pending (it crashed) are claimed with XAUTOCLAIM. Publishing the result and
-acknowledging the frame happen in one MULTI/EXEC, so a frame is either answered and acked or still
-pending for someone to claim - never acked without a result.
+Workers are stateless: each frame's faces are found, classified and published, untracked and with a
+small crop of every face, to the camera's detections stream (`keys.detections_stream`); the tracker
+service (services/tracker/) puts each camera's detections back in frame order and tracks people.
+Any number of workers share the cameras' streams, and any worker takes any frame. Of the frames of one
+camera waiting at a read, only the newest is answered and the rest are skipped (latest frame wins), so a
+slow worker never falls behind. Frames another worker left pending (it crashed) are claimed with
+XAUTOCLAIM. Publishing the detection and acknowledging the frame happen in one atomic step, so a frame is
+either answered and acked or still pending for someone to claim - never acked without a result (the
+tracker relies on this to know when every earlier frame of a camera is done).
 """
 
 from __future__ import annotations
@@ -22,13 +26,14 @@ import redis
 
 from shared import keys
 from shared.config import DetectorConfig
+from shared.crops import face_crop_jpeg
+from shared.detections import publish_detection
 from shared.imaging import ImageError, decode_image, encode_jpeg
-from shared.live_people import LivePeople
 from shared.live_pipeline import LivePipeline
 from shared.overlap import OverlappedPipeline
 from shared.pipeline import Pipeline
 from shared.privacy import blur_faces
-from shared.schemas import Face, FrameResult, PersonRecord
+from shared.schemas import Face, FrameResult
 from shared.streams import (
     ACKED,
     REDIS_ERRORS,
@@ -77,10 +82,9 @@ class DetectorWorker:
     """Consumes every camera's frames stream in `keys.DETECTOR_GROUP` until stopped."""
 
     def __init__(self, client: redis.Redis, models: LivePipeline, options: DetectorConfig,
-                 name: str | None = None, people: LivePeople | None = None, blur: bool = False) -> None:
+                 name: str | None = None, blur: bool = False) -> None:
         self.client, self.models, self.options = client, models, options
-        self.people, self.blur = people or LivePeople(), blur
-        self._unpublished_people: list[PersonRecord] = []  # kept until a transaction publishing them succeeds
+        self.blur = blur
         self.name = name or default_worker_name()
         self.streams: list[str] = []
         self.processed = self.skipped = 0
@@ -107,7 +111,6 @@ class DetectorWorker:
                 stop.wait(wait)
         self._drain_on_stop()
         self._leave()
-        self._publish_final_people()
         log.info("detector %s: stopped after %d processed, %d skipped frames", self.name, self.processed,
                  self.skipped)
         return 0
@@ -197,53 +200,23 @@ class DetectorWorker:
 
     def _answer(self, entry: Entry, message: FrameMessage, image: np.ndarray, faces: list[Face],
                 pipeline: Pipeline) -> None:
+        shown = blur_faces(image, [f.box for f in faces]) if self.blur else image
+        faces = [face.model_copy(update={"crop": face_crop_jpeg(shown, face.box)}) for face in faces]
         result = FrameResult(source=message.camera, camera=message.camera, frame=message.frame,
                              width=image.shape[1], height=image.shape[0], faces=faces, captured_at=message.ts,
                              processed_at=time.time(), model_version=pipeline.model_version)
-        jpeg = encode_jpeg(blur_faces(image, [f.box for f in faces])) if self.blur else message.jpeg
-        self.publish(entry, result, jpeg)
-
-    def post_process(self, result: FrameResult) -> list[FrameResult | PersonRecord]:
-        """Per-camera step between a frame's result and publishing: returns the messages to publish.
-
-        The extension point for tracking: it may fill track ids into `result.faces` and append
-        `PersonRecord`s for tracks that ended. Every returned message goes to the results stream.
-        """
-        tracked, *people = self.people.process(result)
-        result.faces = tracked.faces
-        self._unpublished_people += people
-        return [result, *self._unpublished_people]
-
-    def _publish_final_people(self) -> None:
-        """End the tracks still open at shutdown and publish their person records (alerts are flushed too)."""
-        records = self._unpublished_people + self.people.close()
-
-        def publish() -> None:
-            pipe = self.client.pipeline(transaction=True)
-            for record in records:
-                pipe.xadd(keys.RESULTS_STREAM, {"data": record.to_json()}, maxlen=self.options.results_maxlen,
-                          approximate=True)
-            pipe.execute()
-
-        if records:
-            retry_redis(publish, "publishing the last person records", stop=_expired(5.0))
+        self.publish(entry, result, encode_jpeg(shown) if self.blur else message.jpeg)
 
     def publish(self, entry: Entry, result: FrameResult, jpeg: bytes) -> None:
-        """Publish the messages, latest-state keys and counters, and ack the frame, all in one transaction."""
-        messages = self.post_process(result)
+        """Publish the detection and the frame's JPEG, count it and ack the frame, all in one atomic step."""
         camera = result.camera or ""
         pipe = AckedTransaction(self.client, entry.stream, keys.DETECTOR_GROUP, [entry.id])
-        for message in messages:
-            pipe.xadd(keys.RESULTS_STREAM, {"data": message.to_json()},
-                      maxlen=self.options.results_maxlen, approximate=True)
-        pipe.set(keys.latest_result(camera), result.to_json())
-        pipe.set(keys.latest_jpeg(camera), jpeg)
+        publish_detection(pipe, camera, decode_str(entry.id), result, jpeg)
         pipe.hincrby(keys.camera_state(camera), "frames_processed", 1)
         self._count(pipe, "frames_processed", result.model_version)
         if not pipe.execute():  # another worker answered the frame meanwhile (it was claimed from us)
             log.info("detector %s: frame %s of %s was answered by another worker", self.name, result.frame, camera)
             return
-        self._unpublished_people = []
         self.processed += 1
 
     def _skip(self, entries: Sequence[Entry], why: str, warn: bool = False) -> None:

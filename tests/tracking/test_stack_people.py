@@ -1,7 +1,8 @@
-"""The streaming stack publishes person records, alerts and blurred frames end to end (Redis database 11)."""
+"""Capture, detector and tracker publish person records, alerts and blurred frames end to end (Redis db 11)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 
@@ -54,6 +55,7 @@ def test_stack_publishes_people_alerts_and_blurred_frames(db, services, tmp_path
         )
         capture = services.start("capture", "--config", str(config), name="capture")
         detector = services.start("detector", "--config", str(config), name="detector")
+        tracker = services.start("tracker", "--config", str(config), name="tracker")
 
         def people() -> list[PersonRecord]:
             return [m for m in results(db) if isinstance(m, PersonRecord)]
@@ -64,7 +66,11 @@ def test_stack_publishes_people_alerts_and_blurred_frames(db, services, tmp_path
         frames = [m for m in results(db) if isinstance(m, FrameResult)]
         faces = [f for m in frames for f in m.faces]
         assert faces and all(f.track_id is not None and f.track_label for f in faces)
+        assert all(f.crop is None for f in faces)  # crops stay off the results stream ...
         assert person.track_id in {f.track_id for f in faces}
+        assert person.thumbnail  # ... the person keeps its best face, blurred (privacy is on)
+        thumb = cv2.imdecode(np.frombuffer(base64.b64decode(person.thumbnail), np.uint8), cv2.IMREAD_COLOR)
+        assert max(thumb.shape[:2]) <= 96 and _detail(thumb) < 3.0  # this face unblurred: about 5.3
 
         (event, *_) = hook.wait_for(1, timeout_s=10)
         assert event["kind"] == "person" and event["camera"] == "hall" and event["type"] == "alert"
@@ -98,5 +104,8 @@ def test_stack_publishes_people_alerts_and_blurred_frames(db, services, tmp_path
         track_id = wait_for(open_track, 30, "a person in view for 3 frames")
         services.stop(capture)
         assert services.stop(detector) == 0
+        assert services.stop(tracker) == 0
     assert track_id in {p.track_id for p in people()}
-    assert "Traceback" not in services.log(detector)
+    records = [(p.camera, p.track_id) for p in people()]
+    assert len(records) == len(set(records))
+    assert "Traceback" not in services.log(detector) + services.log(tracker)

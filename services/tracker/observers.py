@@ -1,0 +1,31 @@
+"""Observers the tracker calls per camera (the contract is in services/tracker/__init__.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.alerts import AlertDispatcher, Event
+from shared.schemas import FrameResult, PersonRecord
+
+
+class CameraAlerts:
+    """The alert rules of one camera, on a dispatcher (and webhook sender) shared by all cameras."""
+
+    def __init__(self, dispatcher: AlertDispatcher, camera: str) -> None:
+        self.dispatcher, self.camera = dispatcher, camera
+
+    def on_frame(self, result: FrameResult) -> list[Event]:
+        """Person alerts confirmed by this frame."""
+        return self.dispatcher.on_frame(result)
+
+    def on_person(self, record: PersonRecord) -> list[Event]:
+        """Alerts raised by an ended track (short unmasked track, unmasked share)."""
+        return self.dispatcher.on_person(record)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The camera's rule state, for the checkpoint."""
+        return self.dispatcher.snapshot(self.camera)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpointed rule state."""
+        self.dispatcher.restore(self.camera, state)

@@ -1,0 +1,269 @@
+"""The tracker service loop: owns cameras through leases, reads their detections, publishes tracked results.
+
+Public API:
+- `TrackerService(client, config, name=None, observers=None)`: `.run(stop) -> int`, `.step(block_ms)`.
+  `observers(camera) -> list[Observer]` builds the observers of a camera when the tracker takes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+from services.tracker.camera import CameraTracker, Observer, Outcome
+from services.tracker.lease import Leases
+from shared import keys
+from shared.alert_log import MAX_ALERTS
+from shared.config import Config
+from shared.detections import Detection, StreamId, stream_id
+from shared.people import PeopleTracker
+from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error, retry_redis
+
+log = logging.getLogger(__name__)
+READ_COUNT = 500
+LEASE_REFRESH_S = 1.0
+
+
+class LeaseLost(Exception):
+    """Another tracker owns the camera now."""
+
+
+class TrackerService:
+    """Tracks the cameras this replica holds the leases of; shares the cameras fairly with other replicas."""
+
+    def __init__(self, client: redis.Redis, config: Config, name: str,
+                 observers: Callable[[str], list[Observer]] | None = None) -> None:
+        self.client, self.config, self.name = client, config, name
+        self.options = config.tracker
+        self.observers = observers or (lambda camera: [])
+        self.leases = Leases(client, name, self.options.lease_ttl_s)
+        self.cameras: dict[str, CameraTracker] = {}
+        self._fps = {cam.id: cam.fps for cam in config.cameras}
+        self._next_refresh = 0.0
+        self.tracked = self.late = 0
+
+    # -- main loop -----------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> int:
+        """Track until `stop` is set; then finish the buffered frames and hand over (or flush) the cameras."""
+        log.info("tracker %s: started", self.name)
+        backoff = Backoff(cap=5.0)
+        while not stop.is_set():
+            try:
+                self.step()
+                backoff.reset()
+            except REDIS_ERRORS as exc:
+                self._drop_all("redis unavailable")
+                wait = backoff.delay()
+                log.warning("tracker %s: redis unavailable (%s); retrying in %.1fs", self.name,
+                            describe_redis_error(exc), wait)
+                stop.wait(wait)
+        retry_redis(self.shutdown, "tracker shutdown", stop=_expired(10.0))
+        log.info("tracker %s: stopped after %d tracked and %d late frames", self.name, self.tracked, self.late)
+        return 0
+
+    def step(self, block_ms: int = 200) -> None:
+        """Refresh leases when due, read new detections, track what is ready and publish it."""
+        now = time.monotonic()
+        if now >= self._next_refresh:
+            self._refresh_leases()
+            self._next_refresh = now + LEASE_REFRESH_S
+        if not self.cameras:
+            time.sleep(block_ms / 1000)
+            return
+        # Block until something arrives, then take a consistent look: the oldest frame each camera's detector
+        # workers still hold, and everything published before that (a frame acked earlier is in the stream).
+        self._read(self.cameras, block_ms)
+        cameras = list(self.cameras)
+        pipe = self.client.pipeline(transaction=False)
+        for camera in cameras:
+            self._queue_watermark(pipe, camera)
+        pipe.xread({keys.detections_stream(c): str(self.cameras[c].read_from) for c in cameras}, count=READ_COUNT)
+        *pending, reply = pipe.execute(raise_on_error=False)
+        full = self._take(reply)
+        wall = time.time()
+        for camera, held in zip(cameras, pending):
+            watermark = _watermark(held)
+            if camera in full:  # more entries than one read: the watermark may not cover them yet
+                watermark = StreamId(0, 0)
+            try:
+                self._commit(camera, self.cameras[camera].step(watermark, wall))
+            except LeaseLost:
+                continue
+
+    def shutdown(self) -> None:
+        """Publish what is buffered; hand the cameras over to another live tracker, or end their tracks."""
+        others = [n for n in self._live_trackers() if n != self.name]
+        for camera in list(self.cameras):
+            tracker = self.cameras[camera]
+            outcome = tracker.step(None, float("inf"), everything=True) if others else tracker.flush()
+            try:
+                self._commit(camera, outcome)
+            except LeaseLost:
+                continue
+            self.leases.release(camera)
+            log.info("tracker %s: camera %s %s", self.name, camera,
+                     "handed over" if others else "stopped (open tracks published)")
+        self.cameras.clear()
+        self.client.delete(keys.tracker_instance(self.name))
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def _read(self, trackers: dict[str, CameraTracker], block_ms: int) -> None:
+        streams = {keys.detections_stream(c): str(t.read_from) for c, t in trackers.items()}
+        self._take(self.client.xread(streams, count=READ_COUNT, block=block_ms))
+
+    def _take(self, reply) -> set[str]:
+        """Hand entries to their cameras; returns the cameras whose read was cut at READ_COUNT."""
+        if isinstance(reply, Exception):
+            raise reply
+        full, now = set(), time.time()
+        prefix = keys.detections_stream("")
+        for stream, entries in reply or []:
+            camera = decode_str(stream).removeprefix(prefix)
+            tracker = self.cameras.get(camera)
+            if tracker is None:
+                continue
+            for entry_id, fields in entries:
+                try:
+                    detection = Detection.from_entry(entry_id, fields)
+                except ValueError as exc:
+                    log.warning("tracker %s: camera %s: skipped detection %s: %s", self.name, camera,
+                                decode_str(entry_id), exc)
+                    continue
+                tracker.add(detection, now)
+            if len(entries) >= READ_COUNT:
+                full.add(camera)
+        return full
+
+    def _queue_watermark(self, pipe: redis.client.Pipeline, camera: str) -> None:
+        released = self.cameras[camera].buffer.released
+        low = f"({released}" if released is not None else "-"
+        pipe.xpending_range(keys.frames_stream(camera), keys.DETECTOR_GROUP, min=low, max="+", count=1)
+
+    # -- publishing ----------------------------------------------------------------------------------------
+    def _commit(self, camera: str, outcome: Outcome) -> None:
+        """Publish one camera's step and its checkpoint in one transaction, only while the lease is ours."""
+        tracker = self.cameras[camera]
+        if not outcome:
+            return
+        try:
+            with self.client.pipeline(transaction=True) as pipe:
+                if not self.leases.watch_owned(pipe, camera):
+                    raise LeaseLost
+                pipe.multi()
+                maxlen = self.config.detector.results_maxlen
+                for message in outcome.messages:
+                    pipe.xadd(keys.RESULTS_STREAM, {"data": message.to_json()}, maxlen=maxlen, approximate=True)
+                if outcome.latest is not None:
+                    frame_id, latest = outcome.latest
+                    pipe.set(keys.latest_result(camera), latest.without_crops().to_json())
+                    pipe.copy(keys.frame_jpeg(camera, str(frame_id)), keys.latest_jpeg(camera), replace=True)
+                for event in outcome.events:
+                    pipe.lpush(keys.ALERTS_LIST, json.dumps(event, separators=(",", ":")))
+                if outcome.events:
+                    pipe.ltrim(keys.ALERTS_LIST, 0, MAX_ALERTS - 1)
+                state = keys.camera_state(camera)
+                if outcome.tracked:
+                    pipe.hincrby(state, "frames_tracked", outcome.tracked)
+                if outcome.late:
+                    pipe.hincrby(state, "frames_late", outcome.late)
+                for observer in tracker.observers:
+                    queue = getattr(observer, "queue_writes", None)
+                    if queue is not None:
+                        queue(pipe)
+                pipe.set(keys.tracker_checkpoint(camera), json.dumps(tracker.checkpoint(), separators=(",", ":")))
+                pipe.execute()
+        except (LeaseLost, redis.WatchError):
+            log.warning("tracker %s: camera %s was taken over by %s; dropping it", self.name, camera,
+                        self.leases.owner(camera) or "nobody")
+            del self.cameras[camera]
+            raise LeaseLost from None
+        except redis.RedisError:
+            # Unknown whether the transaction ran: drop the camera, it is resumed from its checkpoint.
+            del self.cameras[camera]
+            raise
+        self.tracked += outcome.tracked
+        self.late += outcome.late
+
+    # -- ownership -----------------------------------------------------------------------------------------
+    def _refresh_leases(self) -> None:
+        """Renew our leases, drop lost ones, and take or give cameras so each live tracker has a fair share."""
+        held = self.leases.renew(list(self.cameras))
+        for camera in set(self.cameras) - held:
+            log.warning("tracker %s: lease of camera %s lost; dropping it", self.name, camera)
+            del self.cameras[camera]
+        cameras = sorted(decode_str(c) for c in self.client.smembers(keys.CAMERAS_SET))
+        for camera in set(self.cameras) - set(cameras):
+            log.info("tracker %s: camera %s removed", self.name, camera)
+            self.leases.release(camera)
+            del self.cameras[camera]
+        ttl_ms = int(self.options.lease_ttl_s * 1000)
+        self.client.hset(keys.tracker_instance(self.name),
+                         mapping={"cameras": ",".join(sorted(self.cameras)), "last_seen": repr(time.time())})
+        self.client.pexpire(keys.tracker_instance(self.name), ttl_ms)
+        share = math.ceil(len(cameras) / max(1, len(self._live_trackers())))
+        for camera in cameras:
+            if len(self.cameras) >= share:
+                break
+            if camera not in self.cameras and self.leases.acquire(camera):
+                self._take_over(camera)
+        if len(self.cameras) > share:  # another replica joined: give one camera back per refresh
+            camera = max(self.cameras)
+            log.info("tracker %s: handing camera %s over (fair share %d)", self.name, camera, share)
+            del self.cameras[camera]
+            self.leases.release(camera)
+
+    def _take_over(self, camera: str) -> None:
+        """Start tracking a camera, from its checkpoint when there is one."""
+        fps = self._fps.get(camera, 10.0)
+        people = PeopleTracker(camera, fps, **self.options.people_options())
+        quiet = self.options.lost_after_s + self.config.detector.max_frame_age
+        tracker = CameraTracker(camera, people, self.observers(camera), self.options.reorder_window_s, quiet)
+        raw = self.client.get(keys.tracker_checkpoint(camera))
+        resumed = "from the start of its detections"
+        if raw:
+            try:
+                tracker.restore(json.loads(raw))
+                resumed = f"from its checkpoint (frame {tracker.buffer.released}, {people.active_tracks} open tracks)"
+            except ValueError as exc:
+                log.error("tracker %s: camera %s: checkpoint unusable (%s); starting afresh", self.name, camera, exc)
+                tracker = CameraTracker(camera, PeopleTracker(camera, fps, **self.options.people_options()),
+                                        self.observers(camera), self.options.reorder_window_s, quiet)
+        self.cameras[camera] = tracker
+        log.info("tracker %s: took camera %s, resuming %s", self.name, camera, resumed)
+
+    def _live_trackers(self) -> list[str]:
+        prefix = keys.tracker_instance("")
+        return [decode_str(k).removeprefix(prefix)
+                for k in self.client.scan_iter(match=keys.tracker_instances_pattern(), count=100)]
+
+    def _drop_all(self, why: str) -> None:
+        if self.cameras:
+            log.info("tracker %s: %s; %d camera(s) will resume from their checkpoints", self.name, why,
+                     len(self.cameras))
+        self.cameras.clear()
+
+
+def _watermark(reply) -> StreamId | None:
+    """The oldest frame still held by a detector worker (after the last released), or None."""
+    if isinstance(reply, redis.ResponseError) and "NOGROUP" in str(reply):
+        return None
+    if isinstance(reply, Exception):
+        raise reply
+    if not reply:
+        return None
+    return stream_id(reply[0]["message_id"])
+
+
+def _expired(seconds: float) -> threading.Event:
+    """An event that sets itself after `seconds` (bounds the shutdown retries)."""
+    event = threading.Event()
+    timer = threading.Timer(seconds, event.set)
+    timer.daemon = True
+    timer.start()
+    return event
