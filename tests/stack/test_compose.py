@@ -77,24 +77,24 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def test_the_services_that_exist() -> None:
-    assert set(SERVICES) == {"redis", "capture", "detector", "dashboard", "train",
+    assert set(SERVICES) == {"redis", "capture", "detector", "tracker", "dashboard", "train",
                              "prometheus", "alertmanager", "grafana"}
     assert SERVICES["train"]["profiles"] == ["train"]
     assert SERVICES["prometheus"]["profiles"] == ["monitoring"]
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "dashboard"])
+@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard"])
 def test_commands_match_the_local_launcher(name: str) -> None:
     assert tuple(SERVICES[name]["command"]) == STACK[name]
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "dashboard"])
+@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard"])
 def test_every_command_is_a_valid_maskwatch_command(name: str) -> None:
     args = build_parser().parse_args(SERVICES[name]["command"])
     assert args.command == SERVICES[name]["command"][0] and callable(args.func)
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "dashboard", "train"])
+@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard", "train"])
 def test_images_build_from_this_repository(name: str) -> None:
     build = SERVICES[name]["build"]
     context = REPO / build["context"]
@@ -122,7 +122,7 @@ def test_build_context_keeps_the_packages_and_models() -> None:
         assert not any(fnmatch.fnmatch(path, pattern.removeprefix("**/")) for pattern in ignore), path
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "dashboard"])
+@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard"])
 def test_environment_and_volumes_of_the_services(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     service = SERVICES[name]
     env, mounts = service["environment"], _mounts(service)

@@ -1,7 +1,8 @@
-"""Detector workers against real Redis (db 2): results, skipping, model switching, sharing, claiming, SIGTERM."""
+"""Detector workers against real Redis (db 2): detections, skipping, model switching, sharing, claiming, SIGTERM."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import signal
@@ -37,7 +38,10 @@ def register(client: redis.Redis, *cameras: str) -> None:
 
 
 def results(client: redis.Redis) -> list[FrameResult]:
-    return [FrameResult.model_validate_json(f[b"data"]) for _id, f in client.xrange(keys.RESULTS_STREAM)]
+    """The untracked results the workers published, camera by camera, in stream order."""
+    cameras = sorted(c.decode() for c in client.smembers(keys.CAMERAS_SET))
+    return [FrameResult.model_validate_json(f[b"data"]) for c in cameras
+            for _id, f in client.xrange(keys.detections_stream(c))]
 
 
 def pending(client: redis.Redis, camera: str) -> int:
@@ -66,16 +70,24 @@ def test_result_matches_the_pipeline_and_latest_state(worker: DetectorWorker, de
     push(detector_db, "hall", 41, jpeg)
     assert worker.step(block_ms=100) == 1
     [result] = results(detector_db)
+    [(frame_id, _fields)] = detector_db.xrange(keys.frames_stream("hall"))
+    [(_id, detection)] = detector_db.xrange(keys.detections_stream("hall"))
+    assert detection[b"frame_id"] == frame_id  # the tracker orders a camera's detections by it
     expected = pipeline.process(read_image(photo))
-    untracked = {"track_id", "track_label"}  # filled in by the tracker after the pipeline
+    untracked = {"track_id", "track_label", "crop"}  # track ids are filled in by the tracker after the pipeline
     # the same face objects as `maskwatch detect --json`
     assert [f.model_dump(exclude=untracked) for f in result.faces] == [f.model_dump(exclude=untracked)
                                                                       for f in expected]
     assert (result.camera, result.source, result.frame) == ("hall", "hall", 41)
     assert result.model_version == f"tiny-test+{worker.models.store.current('detector')}"
     assert result.captured_at <= result.processed_at <= time.time()
-    assert detector_db.get(keys.latest_result("hall")) == result.to_json().encode()
-    assert detector_db.get(keys.latest_jpeg("hall")) == jpeg  # exactly the frame the result describes
+    assert all(f.crop and f.track_id is None for f in result.faces)
+    for face in result.faces:  # each crop shows its face: a small JPEG of the box and its margin
+        crop = cv2.imdecode(np.frombuffer(base64.b64decode(face.crop), np.uint8), cv2.IMREAD_COLOR)
+        side = min(128, round(max(face.box[2] - face.box[0], face.box[3] - face.box[1]) * 1.4))
+        assert abs(max(crop.shape[:2]) - side) <= 2
+    assert detector_db.get(keys.frame_jpeg("hall", frame_id.decode())) == jpeg  # for the tracker's latest state
+    assert not detector_db.exists(keys.latest_result("hall"))  # the tracker's job
     assert pending(detector_db, "hall") == 0
     assert fields_text(detector_db, keys.camera_state("hall"))["frames_processed"] == "1"
     assert fields_text(detector_db, keys.detector_worker("test-worker"))["frames_processed"] == "1"
@@ -220,5 +232,5 @@ def test_sigterm_drains_and_leaves_nothing_pending(tmp_path: Path, detector_db: 
 def test_detector_without_models_is_one_line_error(tmp_path: Path, services) -> None:
     services.env["MASKWATCH_MODELS"] = str(tmp_path / "empty")
     proc = services.start("detector", name="nomodel")
-    assert proc.wait(60) == 1
+    assert proc.wait(60) == 2  # cannot start as asked (shared/exit_codes.py)
     assert services.log(proc).strip().splitlines()[-1].startswith("error: no classifier model promoted in ")

@@ -40,9 +40,10 @@ def test_stack_services_are_the_commands_compose_runs() -> None:
         ("capture", ("capture", "--config", "c.yaml")),
         ("detector-1", ("detector", "--config", "c.yaml")),
         ("detector-2", ("detector", "--config", "c.yaml")),
+        ("tracker", ("tracker", "--config", "c.yaml")),
         ("dashboard", ("dashboard", "--host", "0.0.0.0", "--port", "8000", "--config", "c.yaml")),
     ]
-    assert [s.name for s in stack_services("c.yaml", "h", 1, dashboard=False)] == ["capture", "detector-1"]
+    assert [s.name for s in stack_services("c.yaml", "h", 1, dashboard=False)] == ["capture", "detector-1", "tracker"]
 
 
 def test_stack_up_runs_restarts_and_stops(tmp_path: Path, stack_db: redis.Redis, services) -> None:
@@ -86,9 +87,9 @@ def test_services_die_with_a_killed_launcher(tmp_path: Path, stack_db: redis.Red
     config = write_config(tmp_path / "cams.yaml", redis_url(stack_db),
                           [{"id": "k", "url": str(video), "fps": 5, "loop": True}])
     stack = services.start("stack", "up", "--config", str(config), "--no-dashboard", name="stack")
-    wait_for(lambda: "started detector-1" in services.log(stack), 60, "the services to start")
+    wait_for(lambda: "started tracker" in services.log(stack), 60, "the services to start")
     children = _track_children(services, stack)
-    assert len(children) == 2
+    assert len(children) == 3
     stack.send_signal(signal.SIGKILL)
     stack.wait(10)
     wait_for(lambda: not any(_alive(pid) for pid in children), 30, "the orphaned services to stop")

@@ -1,0 +1,167 @@
+"""Tracker replicas against real Redis (db 13): leases, fencing, and a takeover that resumes exactly once."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import redis
+
+from services.tracker.observers import CameraAlerts
+from services.tracker.service import TrackerService
+from shared import keys
+from shared.alerts import AlertDispatcher, AlertsConfig
+from shared.config import Config
+from shared.crops import face_crop_jpeg
+from shared.detections import publish_detection
+from shared.schemas import FrameResult, PersonRecord
+from tests.conftest import flushed_redis
+from tests.tracking.synthetic import face
+
+DB = 13
+CAMERA = "door"
+FRAMES = 60
+
+
+@pytest.fixture
+def db() -> Iterator[redis.Redis]:
+    yield from flushed_redis(DB)
+
+
+def script(base: float) -> list[FrameResult]:
+    """60 frames at 10 fps: three people cross the view, overlapping in time."""
+    crop = face_crop_jpeg(np.full((80, 80, 3), 128, np.uint8), [10, 10, 70, 70])
+    frames = []
+    for i in range(FRAMES):
+        faces = []
+        if i < 25:
+            faces.append(face(20 + 6 * i, 40, "with_mask"))
+        if 10 <= i < 45:
+            faces.append(face(500 - 7 * (i - 10), 200, "without_mask", confidence=0.8))
+        if 30 <= i:
+            faces.append(face(100 + 5 * (i - 30), 120, "mask_incorrect" if i % 7 else "with_mask"))
+        faces = [f.model_copy(update={"crop": crop}) for f in faces]
+        frames.append(FrameResult(source=CAMERA, camera=CAMERA, frame=i, width=640, height=360, faces=faces,
+                                  captured_at=base + i / 10, model_version="test"))
+    return frames
+
+
+def feed(db: redis.Redis, frames: list[FrameResult]) -> None:
+    """Publish detections the way the workers do (their frames-stream ids give the order)."""
+    for result in frames:
+        frame_id = db.xadd(keys.frames_stream(CAMERA), {"frame": result.frame}).decode()
+        pipe = db.pipeline(transaction=True)
+        publish_detection(pipe, CAMERA, frame_id, result, b"jpeg-%d" % result.frame)
+        pipe.execute()
+
+
+def tracker(db: redis.Redis, name: str) -> TrackerService:
+    config = Config.model_validate({"cameras": [{"id": CAMERA, "url": "x.mp4", "fps": 10}],
+                                    "tracker": {"lease_ttl_s": 1.0, "reorder_window_s": 0.2}})
+    alerts = AlertDispatcher(AlertsConfig(confirm_frames=4, unmasked_share=None))
+    return TrackerService(db, config, name, observers=lambda camera: [CameraAlerts(alerts, camera)])
+
+
+def results(db: redis.Redis) -> tuple[list[FrameResult], list[PersonRecord]]:
+    frames, people = [], []
+    for _id, fields in db.xrange(keys.RESULTS_STREAM):
+        data = json.loads(fields[b"data"])
+        if data["type"] == "person":
+            people.append(PersonRecord.model_validate(data))
+        else:
+            frames.append(FrameResult.model_validate(data))
+    return frames, people
+
+
+def run_until(service: TrackerService, db: redis.Redis, tracked: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while int(db.hget(keys.camera_state(CAMERA), "frames_tracked") or 0) < tracked:
+        assert time.monotonic() < deadline, f"{service.name} did not track {tracked} frames"
+        service.step(block_ms=50)
+
+
+def summary(people: list[PersonRecord]) -> list[tuple]:
+    return sorted((p.track_id, p.label, p.frames, p.first_seen, p.last_seen, tuple(p.best_box)) for p in people)
+
+
+def test_a_takeover_resumes_from_the_checkpoint_exactly_once(db: redis.Redis) -> None:
+    base = time.time()
+    frames = script(base)
+    db.sadd(keys.CAMERAS_SET, CAMERA)
+
+    # Uninterrupted: one tracker sees all 60 frames.
+    alone = tracker(db, "alone")
+    feed(db, frames)
+    run_until(alone, db, FRAMES)
+    alone.shutdown()  # the only tracker: ends the open tracks
+    ref_frames, ref_people = results(db)
+    ref_alerts = [json.loads(a) for a in db.lrange(keys.ALERTS_LIST, 0, -1)]
+    assert [f.frame for f in ref_frames] == list(range(FRAMES)) and len(ref_people) == 3
+    assert all(p.thumbnail for p in ref_people) and all(f.crop is None for r in ref_frames for f in r.faces)
+    assert db.get(keys.latest_jpeg(CAMERA)) == b"jpeg-59"
+    assert FrameResult.model_validate_json(db.get(keys.latest_result(CAMERA))).frame == 59
+    db.flushdb()
+
+    # Interrupted: the first tracker dies after 30 frames; the second takes over.
+    db.sadd(keys.CAMERAS_SET, CAMERA)
+    first, second = tracker(db, "first"), tracker(db, "second")
+    feed(db, frames[:30])
+    run_until(first, db, 30)
+    assert db.get(keys.tracker_lease(CAMERA)) == b"first"
+    second.step(block_ms=50)
+    assert not second.cameras  # the lease is held: no second owner
+    feed(db, frames[30:40])
+    time.sleep(1.2)  # `first` is dead (it renews no more): its lease and instance key expire
+    second.step(block_ms=50)
+    assert list(second.cameras) == [CAMERA] and db.get(keys.tracker_lease(CAMERA)) == b"second"
+
+    # A zombie former owner cannot publish any more: its transaction WATCHes the lease.
+    before = db.xlen(keys.RESULTS_STREAM)
+    first._next_refresh = float("inf")  # it does not even notice the lease is gone
+    feed(db, frames[40:45])
+    first.step(block_ms=50)
+    assert db.xlen(keys.RESULTS_STREAM) == before and not first.cameras
+
+    feed(db, frames[45:])
+    run_until(second, db, FRAMES)
+    second.shutdown()
+    got_frames, got_people = results(db)
+    assert [f.frame for f in got_frames] == list(range(FRAMES))  # every frame once, in order
+    assert [[(f.track_id, f.track_label) for f in r.faces] for r in got_frames] == \
+        [[(f.track_id, f.track_label) for f in r.faces] for r in ref_frames]  # the same tracks as uninterrupted
+    assert summary(got_people) == summary(ref_people)  # no person twice, none lost, the same records
+    alerts = [json.loads(a) for a in db.lrange(keys.ALERTS_LIST, 0, -1)]
+    assert sorted(a["id"] for a in alerts) == sorted(a["id"] for a in ref_alerts) and alerts
+
+
+def test_replicas_share_the_cameras(db: redis.Redis) -> None:
+    cameras = ["a", "b", "c", "d"]
+    db.sadd(keys.CAMERAS_SET, *cameras)
+    one, two = tracker(db, "one"), tracker(db, "two")
+    one.step(block_ms=10)
+    assert sorted(one.cameras) == cameras  # alone, it takes every camera
+    for _ in range(4):
+        two.step(block_ms=10)
+        one._next_refresh = 0.0
+        one.step(block_ms=10)
+        two._next_refresh = 0.0
+    assert len(one.cameras) == len(two.cameras) == 2 and not set(one.cameras) & set(two.cameras)
+    owners = {c: db.get(keys.tracker_lease(c)).decode() for c in cameras}
+    assert owners == {**{c: "one" for c in one.cameras}, **{c: "two" for c in two.cameras}}
+    two.shutdown()  # `one` is alive: the cameras are handed over, not flushed
+    assert not any(db.exists(keys.tracker_lease(c)) for c in two.cameras)
+    one._next_refresh = 0.0
+    db.delete(keys.tracker_instance("two"))
+    one.step(block_ms=10)
+    assert sorted(one.cameras) == cameras
+
+
+def test_unusable_checkpoint_starts_afresh(db: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    db.sadd(keys.CAMERAS_SET, CAMERA)
+    db.set(keys.tracker_checkpoint(CAMERA), json.dumps({"version": 1, "released": "zz"}))
+    service = tracker(db, "t")
+    service.step(block_ms=10)
+    assert list(service.cameras) == [CAMERA] and "checkpoint unusable" in caplog.text
