@@ -1,7 +1,8 @@
-"""A Redis outage in the middle of a run: capture and detector retry, resume, and lose no published result."""
+"""A Redis outage in the middle of a run: capture, detector and tracker retry, resume, lose no published result."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -17,7 +18,8 @@ def _results(client: redis.Redis) -> dict[bytes, FrameResult]:
         entries = client.xrange(keys.RESULTS_STREAM)
     except redis.ConnectionError:
         return {}
-    return {entry_id: FrameResult.model_validate_json(f[b"data"]) for entry_id, f in entries}
+    parsed = {entry_id: json.loads(f[b"data"]) for entry_id, f in entries}
+    return {entry_id: FrameResult.model_validate(d) for entry_id, d in parsed.items() if d["type"] == "frame"}
 
 
 def test_services_survive_a_redis_restart(tmp_path: Path, private_redis: PrivateRedis, services) -> None:
@@ -27,6 +29,7 @@ def test_services_survive_a_redis_restart(tmp_path: Path, private_redis: Private
                           detector={"max_frame_age": 5, "claim_idle": 2})
     capture = services.start("capture", "--config", str(config), name="capture")
     detector = services.start("detector", "--config", str(config), "--name", "w", name="detector")
+    tracker = services.start("tracker", "--config", str(config), name="tracker")
     client = private_redis.client()
     wait_for(lambda: len(_results(client)) >= 10, 60, "results before the outage")
 
@@ -40,15 +43,23 @@ def test_services_survive_a_redis_restart(tmp_path: Path, private_redis: Private
 
     assert services.stop(capture) == 0
     assert services.stop(detector) == 0
+    def published() -> int:
+        state = fields_text(client, keys.camera_state("cam"))
+        return int(state.get("frames_tracked", 0)) + int(state.get("frames_late", 0))
+
+    processed = int(fields_text(client, keys.camera_state("cam"))["frames_processed"])
+    wait_for(lambda: published() >= processed, 30, "the tracker to publish every detection")
+    assert services.stop(tracker) == 0
     after = _results(client)
     assert set(before) <= set(after), "results published before the outage were lost"
     state = fields_text(client, keys.camera_state("cam"))
     assert state["status"] == "stopped"
-    # counters and results are written in one transaction: every counted frame has its result
-    assert int(state["frames_processed"]) == len(after)
+    # counters and results are written in one transaction: every detected frame has one tracked result
+    published = int(state["frames_tracked"]) + int(state.get("frames_late", 0))
+    assert int(state["frames_processed"]) == len(after) == published
     assert client.xpending(keys.frames_stream("cam"), keys.DETECTOR_GROUP)["pending"] == 0
     assert client.smembers(keys.CAMERAS_SET) == {b"cam"}
-    for proc, name in ((capture, "capture"), (detector, "detector")):
+    for proc, name in ((capture, "capture"), (detector, "detector"), (tracker, "tracker")):
         log = services.log(proc)
         assert "redis unavailable" in log and "Traceback" not in log, f"{name} log:\n{log[-3000:]}"
     assert "redis is back" in services.log(capture)
