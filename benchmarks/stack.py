@@ -1,11 +1,12 @@
-"""Streaming-stack throughput and end-to-end latency: N camera streams x W detector workers.
+"""Streaming-stack throughput and end-to-end latency: N camera streams x W detector workers, one tracker.
 
 Every run starts a private redis-server, `maskwatch capture` with N cameras replaying the same video
-(looped, sampled to --fps) and W `maskwatch detector` processes, then measures for --duration seconds:
-results per second (total and per worker), frames skipped, and latency from capture to the moment a
-consumer of the results stream receives the result.
+(looped, sampled to --fps), W `maskwatch detector` processes and one `maskwatch tracker`, then measures
+for --duration seconds: tracked results per second (total and per worker), frames skipped, and latency
+from capture to the moment a consumer of the results stream receives the tracked result (detection,
+reordering and tracking included).
 
-    python benchmarks/stack.py                       # 1, 2, 4 cameras x 1, 2 workers -> benchmarks/results/stack.json
+    python benchmarks/stack.py                       # 1, 2, 4 cameras x 1, 2, 4 workers -> results/stack.json
     python benchmarks/stack.py --cameras 1 --workers 1 --duration 10 --models /tmp/store
 """
 
@@ -74,7 +75,8 @@ def start_redis(port: int, folder: Path) -> subprocess.Popen:
 
 def counters(client: redis.Redis, cameras: list[str], workers: list[str]) -> dict[str, int]:
     """Summed frame counters of the cameras and per-worker processed counts."""
-    totals = {"frames_captured": 0, "frames_processed": 0, "frames_skipped": 0, "frames_dropped": 0}
+    totals = {"frames_captured": 0, "frames_processed": 0, "frames_tracked": 0, "frames_late": 0, "frames_skipped": 0,
+              "frames_dropped": 0}
     for cam in cameras:
         state = client.hgetall(keys.camera_state(cam))
         for field in totals:
@@ -104,6 +106,8 @@ def run_case(args: argparse.Namespace, n_cameras: int, n_workers: int, folder: P
     cmd = [sys.executable, "-m", "maskwatch.cli"]
     procs = [subprocess.Popen([*cmd, "detector", "--config", str(config), "--name", w], env=env, cwd=REPO)
              for w in workers]
+    tracker = [*cmd, "tracker", "--config", str(config), "--name", "bench-t"]
+    procs.append(subprocess.Popen(tracker, env=env, cwd=REPO))
     procs.append(subprocess.Popen([*cmd, "capture", "--config", str(config)], env=env, cwd=REPO))
     reader = ResultReader(redis.Redis(port=args.redis_port))
     try:
@@ -138,6 +142,8 @@ def run_case(args: argparse.Namespace, n_cameras: int, n_workers: int, folder: P
         "offered_fps": round(n_cameras * args.fps, 2),
         "captured_fps": round(delta["frames_captured"] / elapsed, 2),
         "processed_fps": round(delta["frames_processed"] / elapsed, 2),
+        "tracked_fps": round(delta["frames_tracked"] / elapsed, 2),
+        "late_frames": delta["frames_late"],
         "skipped_fps": round(delta["frames_skipped"] / elapsed, 2),
         "dropped_by_capture": delta["frames_dropped"],
         "per_worker_fps": {w: round(delta[f"worker:{w}"] / elapsed, 2) for w in workers},
@@ -159,7 +165,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--cameras", default="1,2,4", help="comma-separated camera counts")
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--workers", default="1,2,4", help="comma-separated detector worker counts")
     parser.add_argument("--fps", type=float, default=10.0, help="sampling rate per camera")
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per case")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after the first results")
@@ -204,7 +210,7 @@ def main() -> int:
         "settings": {"fps_per_camera": args.fps, "duration_s": args.duration, "warmup_s": args.warmup,
                      "onnx_threads_per_worker": args.threads, "max_frame_age_s": args.max_frame_age,
                      "classifier_threads_per_worker": args.classifier_threads, "overlap": not args.no_overlap},
-        "latency_definition": "result received by a results-stream reader minus frame capture time",
+        "latency_definition": "tracked result received by a results-stream reader minus frame capture time",
         "runs": rows,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

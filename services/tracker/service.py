@@ -28,6 +28,7 @@ from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_err
 log = logging.getLogger(__name__)
 READ_COUNT = 500
 LEASE_REFRESH_S = 1.0
+DRAIN_S = 5.0  # at shutdown, wait this long at most for frames the detector workers are still finishing
 
 
 class LeaseLost(Exception):
@@ -63,6 +64,7 @@ class TrackerService:
                 log.warning("tracker %s: redis unavailable (%s); retrying in %.1fs", self.name,
                             describe_redis_error(exc), wait)
                 stop.wait(wait)
+        retry_redis(self._drain, "tracker shutdown", stop=_expired(DRAIN_S))
         retry_redis(self.shutdown, "tracker shutdown", stop=_expired(10.0))
         log.info("tracker %s: stopped after %d tracked and %d late frames", self.name, self.tracked, self.late)
         return 0
@@ -96,6 +98,19 @@ class TrackerService:
             except LeaseLost:
                 continue
 
+    def _drain(self) -> None:
+        """Keep tracking while the workers still hold frames of our cameras (they drain on SIGTERM too)."""
+        deadline = time.monotonic() + DRAIN_S
+        while self.cameras and time.monotonic() < deadline:
+            pipe = self.client.pipeline(transaction=False)
+            for camera in self.cameras:
+                pipe.xpending(keys.frames_stream(camera), keys.DETECTOR_GROUP)
+            held = [r for r in pipe.execute(raise_on_error=False) if not isinstance(r, Exception)]
+            if not any(r["pending"] for r in held):
+                break
+            self.step(block_ms=100)
+        self.step(block_ms=1)
+
     def shutdown(self) -> None:
         """Publish what is buffered; hand the cameras over to another live tracker, or end their tracks."""
         others = [n for n in self._live_trackers() if n != self.name]
@@ -115,7 +130,7 @@ class TrackerService:
     # -- reading -------------------------------------------------------------------------------------------
     def _read(self, trackers: dict[str, CameraTracker], block_ms: int) -> None:
         streams = {keys.detections_stream(c): str(t.read_from) for c, t in trackers.items()}
-        self._take(self.client.xread(streams, count=READ_COUNT, block=block_ms))
+        self._take(self.client.xread(streams, count=READ_COUNT, block=max(1, block_ms)))  # 0 would block forever
 
     def _take(self, reply) -> set[str]:
         """Hand entries to their cameras; returns the cameras whose read was cut at READ_COUNT."""
