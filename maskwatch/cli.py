@@ -1,4 +1,7 @@
-"""The `maskwatch` command: each area of the project registers its own subcommands."""
+"""The `maskwatch` command: each area of the project registers its own subcommands.
+
+Exit statuses and error lines follow one convention (shared/exit_codes.py).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import importlib
 import logging
 import os
 import sys
+
+from shared.exit_codes import INTERRUPTED
 
 # Quiet the native libraries before anything imports them: our own messages are the one-line errors.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -43,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.crops import DEFAULT_MARGIN
+from shared.exit_codes import USAGE, fail
 from training.backbone import DEFAULT_FINETUNE_FROM
 
 log = logging.getLogger("maskwatch.training")
@@ -429,5 +430,4 @@ def _dataset_heldout(args: argparse.Namespace) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+    return fail(message, USAGE)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
+
+from shared.exit_codes import USAGE, fail
 
 log = logging.getLogger("maskwatch.detector_training")
 BASE_VERSION = "retinaface-stock"
@@ -97,8 +98,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+    return fail(message, USAGE)
 
 
 def format_metrics(rows: dict[str, dict]) -> str:
