@@ -58,10 +58,11 @@ class TrackerService:
             try:
                 self.step()
                 backoff.reset()
-            except REDIS_ERRORS as exc:
-                self._drop_all("redis unavailable")
+            except redis.RedisError as exc:
+                what = "unavailable" if isinstance(exc, REDIS_ERRORS) else "error"
+                self._drop_all(f"redis {what}")
                 wait = backoff.delay()
-                log.warning("tracker %s: redis unavailable (%s); retrying in %.1fs", self.name,
+                log.warning("tracker %s: redis %s (%s); retrying in %.1fs", self.name, what,
                             describe_redis_error(exc), wait)
                 stop.wait(wait)
         retry_redis(self._drain, "tracker shutdown", stop=_expired(DRAIN_S))
