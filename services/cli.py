@@ -114,6 +114,7 @@ def run_tracker(args: argparse.Namespace) -> int:
     from services.tracker.observers import CameraAlerts
     from services.tracker.service import TrackerService
     from shared.alerts import AlertDispatcher
+    from shared.review.sampler import ReviewSampler
     from shared.streams import connect
 
     config = _config(args)
@@ -123,7 +124,14 @@ def run_tracker(args: argparse.Namespace) -> int:
     name = args.name or f"tracker-{default_worker_name()}"
     client = connect(config.redis_url, name=f"tracker:{name}", options=config.redis)
     alerts = AlertDispatcher(config.alerts)  # events go to the alerts list in the tracker's transactions
-    service = TrackerService(client, config, name, observers=lambda camera: [CameraAlerts(alerts, camera)])
+
+    def observers(camera: str) -> list:
+        found: list = [CameraAlerts(alerts, camera)]
+        if config.review.enabled:  # review items go into the tracker's transactions too
+            found.append(ReviewSampler(config.review, camera, client, transactional=True))
+        return found
+
+    service = TrackerService(client, config, name, observers=observers)
     try:
         return service.run(stop)
     finally:

@@ -5,6 +5,9 @@ RESULTS_STREAM = f"{PREFIX}:results"
 DETECTOR_GROUP = "detectors"
 CAMERAS_SET = f"{PREFIX}:cameras"
 ALERTS_LIST = f"{PREFIX}:alerts"  # recent alert events (JSON), newest first (shared/alert_log.py)
+REVIEW_ITEMS = f"{PREFIX}:review:items"  # hash id -> ReviewItem JSON (shared/review/queue.py)
+REVIEW_QUEUED = f"{PREFIX}:review:queued"  # sorted set id -> queue time, waiting for a label
+REVIEW_LABELLED = f"{PREFIX}:review:labelled"  # sorted set id -> queue time, labelled, waiting for export
 DETECTIONS_MAXLEN = 600  # entries kept per camera's detections stream (about a minute at 10 fps)
 
 

@@ -21,9 +21,7 @@ from shared import keys
 from shared.review.config import ReviewConfig
 from shared.schemas import MASK_LABELS, NOT_FACE
 
-ITEMS = f"{keys.PREFIX}:review:items"
-QUEUED = f"{keys.PREFIX}:review:queued"
-LABELLED = f"{keys.PREFIX}:review:labelled"
+ITEMS, QUEUED, LABELLED = keys.REVIEW_ITEMS, keys.REVIEW_QUEUED, keys.REVIEW_LABELLED
 REVIEW_LABELS: tuple[str, ...] = (*MASK_LABELS, NOT_FACE)
 
 # KEYS: items, queued; ARGV: id, json, queued_at, cutoff, max_items (0 = no size limit). Returns ids dropped.

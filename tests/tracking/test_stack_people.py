@@ -14,6 +14,7 @@ import redis
 from shared import keys
 from shared.alert_log import recent_alerts
 from shared.imaging import decode_image
+from shared.review.queue import ReviewQueue
 from shared.schemas import FrameResult, PersonRecord
 from tests.conftest import flushed_redis
 from tests.stack.helpers import redis_url, wait_for, write_config
@@ -51,7 +52,7 @@ def test_stack_publishes_people_alerts_and_blurred_frames(db, services, tmp_path
             alerts={"webhooks": [{"url": hook.url + "/hall", "cameras": ["hall"]}],
                     "labels": ["with_mask", "without_mask", "mask_incorrect"],  # the tiny model's label is arbitrary
                     "confirm_frames": 2, "unmasked_share": None},
-            privacy={"blur_faces": True},
+            privacy={"blur_faces": True}, review={"enabled": True, "sample_every": 1},
         )
         capture = services.start("capture", "--config", str(config), name="capture")
         detector = services.start("detector", "--config", str(config), name="detector")
@@ -71,6 +72,10 @@ def test_stack_publishes_people_alerts_and_blurred_frames(db, services, tmp_path
         assert person.thumbnail  # ... the person keeps its best face, blurred (privacy is on)
         thumb = cv2.imdecode(np.frombuffer(base64.b64decode(person.thumbnail), np.uint8), cv2.IMREAD_COLOR)
         assert max(thumb.shape[:2]) <= 96 and _detail(thumb) < 3.0  # this face unblurred: about 5.3
+
+        # the review queue (a tracker observer) got the person's crop in the same transaction
+        (item, *_) = wait_for(lambda: ReviewQueue(db).items(), 10, "a review item")
+        assert item.track_id in {p.track_id for p in people()} and item.crop
 
         (event, *_) = hook.wait_for(1, timeout_s=10)
         assert event["kind"] == "person" and event["camera"] == "hall" and event["type"] == "alert"
