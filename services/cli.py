@@ -155,8 +155,8 @@ def run_stack_up(args: argparse.Namespace) -> int:
     try:
         connect(config.redis_url, options=config.redis).ping()
     except REDIS_ERRORS as exc:
-        return fail(f"cannot reach Redis at {config.redis_url} ({describe_redis_error(exc)}); start redis-server "
-                    "or set redis_url / MASKWATCH_REDIS_URL", FAILED)
+        return fail(f"cannot reach Redis at {redact_url(config.redis_url)} ({describe_redis_error(exc)}); "
+                    "start redis-server or set redis_url / MASKWATCH_REDIS_URL", FAILED)
     dashboard = not args.no_dashboard
     host = args.host or config.dashboard.host
     port = args.port or config.dashboard.port
@@ -175,13 +175,13 @@ def run_stack_status(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return USAGE
-    client = connect(config.redis_url)
+    client = connect(config.redis_url, options=config.redis)
     try:
         cameras = sorted(decode_str(c) for c in client.smembers(keys.CAMERAS_SET))
         states = {c: {decode_str(k): decode_str(v) for k, v in client.hgetall(keys.camera_state(c)).items()}
                   for c in cameras}
     except REDIS_ERRORS as exc:
-        return fail(f"cannot reach Redis at {config.redis_url} ({describe_redis_error(exc)})", FAILED)
+        return fail(f"cannot reach Redis at {redact_url(config.redis_url)} ({describe_redis_error(exc)})", FAILED)
     if not cameras:
         print("no cameras (is `maskwatch capture` running?)")
     for cam in cameras:
