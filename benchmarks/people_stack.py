@@ -95,7 +95,7 @@ def run(args: argparse.Namespace, clip: Path, workers: int, folder: Path) -> dic
         capture = subprocess.Popen([*cmd, "capture", "--config", str(config)], env=env, cwd=REPO)
         wait(lambda: state(client)["stopped"], 120, "the clip to end")
         s = state(client)
-        wait(lambda: state(client).get("frames_processed", 0) + state(client).get("frames_skipped", 0)
+        wait(lambda: sum(state(client).get(k, 0) for k in ("frames_processed", "frames_skipped", "frames_dropped"))
              >= s["frames_captured"], 120, "the workers")
         wait(lambda: state(client).get("frames_tracked", 0) + state(client).get("frames_late", 0)
              >= state(client).get("frames_processed", 0), 60, "the tracker")
@@ -113,7 +113,8 @@ def run(args: argparse.Namespace, clip: Path, workers: int, folder: Path) -> dic
     return {"workers": workers, "people": len(people), "published_twice": twice,
             "labels": dict(Counter(p["label"] for p in people)),
             "frames_captured": s.get("frames_captured", 0), "frames_processed": s.get("frames_processed", 0),
-            "frames_skipped": s.get("frames_skipped", 0), "frames_tracked": s.get("frames_tracked", 0),
+            "frames_skipped": s.get("frames_skipped", 0), "frames_dropped": s.get("frames_dropped", 0),
+            "frames_tracked": s.get("frames_tracked", 0),
             "frames_late": s.get("frames_late", 0)}
 
 
