@@ -29,6 +29,7 @@ import logging
 import os
 import pickle
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -137,6 +138,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "compare.json")
     args = parser.parse_args()
     logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # still removes the temporary worktree
     for path in (args.video, args.photos, *([] if args.no_seed else [args.weights])):
         if not path.exists():
             print(f"error: {path} not found", file=sys.stderr)

@@ -43,7 +43,7 @@ def test_frames_classified_in_one_batch_match_one_by_one(tiny_store: ModelStore,
     assert pipeline.times.calls == calls + len(images)
 
 
-def test_batch_runner_keeps_one_interpreter_per_recent_size(tiny_store: ModelStore) -> None:
+def test_batch_runner_keeps_one_interpreter_per_size_and_chunks_larger_batches(tiny_store: ModelStore) -> None:
     classifier = load_pipeline(tiny_store).classifier
     runner: BatchRunner = classifier.runners[0]
     runner._keep = 2  # noqa: SLF001 - a small cache makes the eviction visible
@@ -55,4 +55,5 @@ def test_batch_runner_keeps_one_interpreter_per_recent_size(tiny_store: ModelSto
         out = runner(batch[:n])
         assert out.shape[0] == n
         np.testing.assert_allclose(out[:1], expected, atol=1e-5)
-    assert list(runner._by_size) == [3, 1]  # noqa: SLF001
+    assert list(runner._by_size) == [2, 1]  # noqa: SLF001 - 5 ran as 2 + 2 + 1, 3 as 2 + 1
+    np.testing.assert_allclose(runner(batch), np.concatenate([runner(row[None]) for row in batch]), atol=1e-5)
