@@ -105,15 +105,21 @@ class Runner:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """Sum the rounds of one pipeline on one set: frames/s, ms per frame and stage, classifier ms per face."""
+    """Sum the rounds of one pipeline on one set: frames/s, ms per frame and stage, classifier ms per face.
+
+    Faces per frame are the faces answered (not_face dropped); ms per face divides the classify stage (crops
+    and classifier) by the crops classified, i.e. every detection.
+    """
     frames = sum(r["frames"] for r in rows)
     faces = sum(r["faces"] for r in rows)
+    crops = sum(r["crops"] for r in rows)
     total = sum(r["total_s"] for r in rows)
     ms = {k: round(1000 * sum(r[f"{k}_s"] for r in rows) / frames, 2) for k in ("decode", "detect", "classify")}
     ms["total"] = round(1000 * total / frames, 2)
     return {"frames": frames, "faces_per_frame": round(faces / frames, 2), "frames_per_s": round(frames / total, 2),
             "frames_per_s_per_round": [round(r["frames"] / r["total_s"], 2) for r in rows], "ms_per_frame": ms,
-            "classify_ms_per_face": round(1000 * sum(r["classify_s"] for r in rows) / max(faces, 1), 3)}
+            "crops_per_frame": round(crops / frames, 2),
+            "classify_ms_per_face": round(1000 * sum(r["classify_s"] for r in rows) / max(crops, 1), 3)}
 
 
 def model_macs(store: ModelStore, classifier: str | None = None) -> dict:

@@ -97,7 +97,7 @@ def run_case(args: argparse.Namespace, n_cameras: int, n_workers: int, folder: P
         "redis_url": url,
         "cameras": [{"id": c, "url": str(args.video), "fps": args.fps, "loop": True} for c in cameras],
         "detector": {"threads": args.threads, "max_frame_age": args.max_frame_age,
-                     "classifier_threads": args.classifier_threads, "overlap": not args.no_overlap},
+                     "classifier_threads": args.classifier_threads, "overlap": args.overlap},
     }))
     env = {**os.environ, "MASKWATCH_LOG_LEVEL": "WARNING", "OMP_NUM_THREADS": str(args.threads)}
     if args.models:
@@ -170,8 +170,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per case")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after the first results")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per worker")
-    parser.add_argument("--classifier-threads", type=int, default=1, help="TFLite threads per worker")
-    parser.add_argument("--no-overlap", action="store_true", help="detect and classify one after the other")
+    parser.add_argument("--classifier-threads", type=int, default=0, help="TFLite threads per worker (0 = cores)")
+    parser.add_argument("--overlap", action="store_true", help="detection overlapping classification")
     parser.add_argument("--max-frame-age", type=float, default=2.0)
     parser.add_argument("--models", type=Path, help="model store (default $MASKWATCH_MODELS or the repo's models)")
     parser.add_argument("--redis-port", type=int, default=6399)
@@ -209,7 +209,7 @@ def main() -> int:
                     "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
         "settings": {"fps_per_camera": args.fps, "duration_s": args.duration, "warmup_s": args.warmup,
                      "onnx_threads_per_worker": args.threads, "max_frame_age_s": args.max_frame_age,
-                     "classifier_threads_per_worker": args.classifier_threads, "overlap": not args.no_overlap},
+                     "classifier_threads_per_worker": args.classifier_threads, "overlap": args.overlap},
         "latency_definition": "tracked result received by a results-stream reader minus frame capture time",
         "runs": rows,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -168,8 +168,8 @@ class DetectorWorker:
     def handle_many(self, entries: Sequence[Entry]) -> None:
         """Process frames (the newest of each camera) and publish each result, or skip the unusable ones.
 
-        Decoding and detecting the next frame overlaps classifying this one, and frames whose detection is
-        done together are classified in one batch (`shared.overlap`).
+        Frames whose detection is done are classified in one batch; with `detector.overlap`, decoding and
+        detecting the next frame on a second thread overlaps classifying this one (`shared.overlap`).
         """
         pipeline = self.models.pipeline
         with OverlappedPipeline(pipeline, inline=not self.options.overlap) as overlapped:
