@@ -70,23 +70,23 @@ def test_review_page_labels_with_keys_and_buttons(keyed: Dashboard, seeded: Revi
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{keyed.url}/review?key={KEY}")
-    page.wait_for_function("document.getElementById('card').dataset.id === 'item0'")
+    page.wait_for_function("() => document.getElementById('card').dataset.id === 'item0'")
     assert page.locator("#model-label").text_content() == "with_mask"
     assert page.locator("#crop").get_attribute("src").startswith("data:image/jpeg;base64,")
     assert page.locator("#probs tr").first.text_content() == "with_mask55%"
     page.keyboard.press("3")  # item0 -> mask_incorrect
-    page.wait_for_function("document.getElementById('card').dataset.id === 'item1'")
+    page.wait_for_function("() => document.getElementById('card').dataset.id === 'item1'")
     page.keyboard.press("s")  # skip item1
     assert _shown(page) == "item2"
     page.keyboard.press("u")  # undo the skip: item1 again
     assert _shown(page) == "item1"
     page.keyboard.press("2")  # item1 -> without_mask
-    page.wait_for_function("document.getElementById('card').dataset.id === 'item2'")
+    page.wait_for_function("() => document.getElementById('card').dataset.id === 'item2'")
     page.keyboard.press("u")  # undo that label: item1 is back, unlabelled
-    page.wait_for_function("document.getElementById('card').dataset.id === 'item1'")
+    page.wait_for_function("() => document.getElementById('card').dataset.id === 'item1'")
     assert seeded.get("item1").label is None
     page.get_by_role("button", name="4 not a face").click()
-    page.wait_for_function("document.getElementById('card').dataset.id === 'item2'")
+    page.wait_for_function("() => document.getElementById('card').dataset.id === 'item2'")
     page.keyboard.press("1")
     page.wait_for_selector("#empty:not([hidden])")
     page.screenshot(path=str(tmp_path / "review.png"))
