@@ -54,6 +54,15 @@ def describe_redis_error(exc: Exception) -> str:
     return redact_text(" ".join(str(exc).split())) or type(exc).__name__
 
 
+def expires_in(seconds: float) -> threading.Event:
+    """An event that sets itself after `seconds` (the `stop` that bounds a `retry_redis` loop)."""
+    event = threading.Event()
+    timer = threading.Timer(seconds, event.set)
+    timer.daemon = True
+    timer.start()
+    return event
+
+
 def retry_redis(
     call: Callable[[], T],
     what: str,

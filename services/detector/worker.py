@@ -44,6 +44,7 @@ from shared.streams import (
     decode_str,
     describe_redis_error,
     ensure_group,
+    expires_in,
     remove_idle_consumers,
     retry_redis,
 )
@@ -278,15 +279,7 @@ class DetectorWorker:
                     if decode_str(consumer["name"]) == self.name and consumer["pending"] == 0:
                         self.client.xgroup_delconsumer(stream, keys.DETECTOR_GROUP, self.name)
         try:
-            retry_redis(leave, "detector shutdown", stop=_expired(5.0))
+            retry_redis(leave, "detector shutdown", stop=expires_in(5.0))
         except redis.ResponseError:
             pass
 
-
-def _expired(seconds: float) -> threading.Event:
-    """An event that sets itself after `seconds` (bounds a retry loop)."""
-    event = threading.Event()
-    timer = threading.Timer(seconds, event.set)
-    timer.daemon = True
-    timer.start()
-    return event

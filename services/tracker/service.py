@@ -23,7 +23,7 @@ from shared.alert_log import MAX_ALERTS
 from shared.config import Config
 from shared.detections import Detection, StreamId, stream_id
 from shared.people import PeopleTracker
-from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error, retry_redis
+from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error, expires_in, retry_redis
 
 log = logging.getLogger(__name__)
 READ_COUNT = 500
@@ -65,8 +65,8 @@ class TrackerService:
                 log.warning("tracker %s: redis %s (%s); retrying in %.1fs", self.name, what,
                             describe_redis_error(exc), wait)
                 stop.wait(wait)
-        retry_redis(self._drain, "tracker shutdown", stop=_expired(DRAIN_S))
-        retry_redis(self.shutdown, "tracker shutdown", stop=_expired(10.0))
+        retry_redis(self._drain, "tracker shutdown", stop=expires_in(DRAIN_S))
+        retry_redis(self.shutdown, "tracker shutdown", stop=expires_in(10.0))
         log.info("tracker %s: stopped after %d tracked and %d late frames", self.name, self.tracked, self.late)
         return 0
 
@@ -275,11 +275,3 @@ def _watermark(reply) -> StreamId | None:
         return None
     return stream_id(reply[0]["message_id"])
 
-
-def _expired(seconds: float) -> threading.Event:
-    """An event that sets itself after `seconds` (bounds the shutdown retries)."""
-    event = threading.Event()
-    timer = threading.Timer(seconds, event.set)
-    timer.daemon = True
-    timer.start()
-    return event
