@@ -75,6 +75,15 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def free_port(candidates: range) -> int:
     """The first port of `candidates` nobody listens on (skips the test when all are taken)."""
     for port in candidates:

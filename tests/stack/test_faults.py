@@ -22,7 +22,7 @@ import redis
 
 from shared import keys
 from shared.schemas import FrameResult, PersonRecord
-from tests.stack.helpers import PrivateRedis, fields_text, free_port, make_video, wait_for, write_config
+from tests.stack.helpers import PrivateRedis, fields_text, free_port, make_video, pid_alive, wait_for, write_config
 
 CAMERAS = ("north", "south")
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def stop_stack(services, stack) -> None:
     """SIGTERM the launcher; it stops the stages in order and exits 0."""
     children = track_children(services, stack)
     assert services.stop(stack, timeout=60) == 0
-    alive = [pid for pids in children.values() for pid in pids if _alive(pid)]
+    alive = [pid for pids in children.values() for pid in pids if pid_alive(pid)]
     assert not alive, f"stack up left {alive} running"
 
 
@@ -100,14 +100,6 @@ def check_books(client: redis.Redis) -> dict[str, dict[str, int]]:
         assert client.xpending(stream, keys.DETECTOR_GROUP)["pending"] == 0, cam
     assert len(people) == len(set(people)), "a person record was published twice"
     return books
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _no_tracebacks(services) -> None:

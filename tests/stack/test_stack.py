@@ -12,7 +12,7 @@ import redis
 
 from services.stack import stack_services
 from shared import keys
-from tests.stack.helpers import fields_text, free_port, make_video, redis_url, wait_for, write_config
+from tests.stack.helpers import fields_text, free_port, make_video, pid_alive, redis_url, wait_for, write_config
 
 
 def _pids(log: str, service: str) -> list[int]:
@@ -24,14 +24,6 @@ def _track_children(services, stack) -> list[int]:
     pids = [int(p) for p in re.findall(r"started \S+ \(pid (\d+)\)", services.log(stack))]
     services.extra_pids.update(pids)
     return pids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_stack_services_are_the_commands_compose_runs() -> None:
@@ -70,7 +62,7 @@ def test_stack_up_runs_restarts_and_stops(tmp_path: Path, stack_db: redis.Redis,
 
     children = _track_children(services, stack)
     assert services.stop(stack, timeout=40) == 0
-    assert not [pid for pid in children if _alive(pid)], "stack up left service processes behind"
+    assert not [pid for pid in children if pid_alive(pid)], "stack up left service processes behind"
     assert fields_text(stack_db, keys.camera_state("lobby"))["status"] == "stopped"
     assert "Traceback" not in services.log(stack)
 
@@ -92,7 +84,7 @@ def test_services_die_with_a_killed_launcher(tmp_path: Path, stack_db: redis.Red
     assert len(children) == 3
     stack.send_signal(signal.SIGKILL)
     stack.wait(10)
-    wait_for(lambda: not any(_alive(pid) for pid in children), 30, "the orphaned services to stop")
+    wait_for(lambda: not any(pid_alive(pid) for pid in children), 30, "the orphaned services to stop")
 
 
 def test_stack_up_without_redis_is_one_line_error(tmp_path: Path, services) -> None:
