@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from training.detector.augment import MIN_BOX, augment
+from training.detector.augment import MIN_BOX, augment, low_resolution
 
 MEAN = (104.0, 117.0, 127.0)
 
@@ -52,3 +53,26 @@ def test_photos_without_faces_give_no_boxes() -> None:
     image = np.full((200, 200, 3), 128, np.uint8)
     out, out_boxes, kept, skip = augment(image, np.zeros((0, 4), np.float32), 96, np.random.default_rng(0), MEAN)
     assert out.shape == (96, 96, 3) and out_boxes.shape == (0, 4) and len(kept) == 0
+
+
+def test_low_resolution_round_trip_removes_detail_and_keeps_the_frame() -> None:
+    # a 1-px checkerboard is pure detail: any downscale by >= 1.5x averages it to grey
+    board = (np.indices((120, 160)).sum(0) % 2 * 255).astype(np.uint8)
+    image = np.repeat(board[..., None], 3, axis=2)
+    for seed in range(5):
+        out = low_resolution(image, np.random.default_rng(seed))
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert out.std() < 0.25 * image.std()  # the detail is gone
+        assert abs(out.mean() - image.mean()) < 10  # the picture is not
+    # and augment applies it to the share asked for: with lowres=1 the edges of 4-px squares are softer on
+    # average than without it (blur, JPEG and colour jitter are random on both sides, hence the mean)
+    coarse = ((np.indices((240, 320)) // 4).sum(0) % 2 * 255).astype(np.uint8)
+    coarse = np.repeat(coarse[..., None], 3, axis=2)
+    boxes = np.array([[20, 20, 60, 60]], np.float32)
+
+    def edges(lowres: float) -> float:
+        outs = [augment(coarse, boxes, 64, np.random.default_rng(s), MEAN, (1.0, 1.0), lowres=lowres)[0]
+                for s in range(20)]
+        return float(np.mean([cv2.Laplacian(o[..., 0].astype(np.float32), cv2.CV_32F).std() for o in outs]))
+
+    assert edges(1.0) < 0.5 * edges(0.0)

@@ -8,6 +8,7 @@ import numpy as np
 MIN_BOX = 6.0  # pixels in the training input: smaller faces are ignored, neither positive nor negative
 MIN_VISIBLE = 0.7  # faces cut by the crop to less than this share of their area are ignored too
 SCALE_RANGE = (0.5, 2.0)  # training scale relative to the photo's own pixels (the detector runs at 1.0)
+LOWRES_FACTOR = (1.5, 3.5)  # how much detail a low-resolution round trip removes (down, then back up)
 
 
 def random_crop(
@@ -52,14 +53,25 @@ def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
+def low_resolution(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The image as a small photo upscaled back to its size: what the scale policy feeds the detector for a
+    low-resolution photo (area downscale by 1.5-3.5x, then linear or cubic upscale)."""
+    h, w = image.shape[:2]
+    factor = rng.uniform(*LOWRES_FACTOR)
+    small = cv2.resize(image, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
+    up = cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_CUBIC
+    return cv2.resize(small, (w, h), interpolation=up)
+
+
 def augment(
     image: np.ndarray, boxes: np.ndarray, size: int, rng: np.random.Generator, mean_bgr: tuple[float, float, float],
-    scale_range: tuple[float, float] = SCALE_RANGE,
+    scale_range: tuple[float, float] = SCALE_RANGE, lowres: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A `size` x `size` training image, its boxes, their input indices and a mask of boxes not to learn from.
 
     Boxes not to learn from are faces that end up tinier than MIN_BOX or mostly cut off by the crop
-    (a clipped box would teach the model to fire on face parts).
+    (a clipped box would teach the model to fire on face parts). A share `lowres` of the images goes
+    through a low-resolution round trip (`low_resolution`).
     """
     # log-uniform scale jitter around the scale the detector runs at: small faces get smaller, big ones bigger
     scale = float(np.exp(rng.uniform(np.log(scale_range[0]), np.log(scale_range[1]))))
@@ -73,6 +85,8 @@ def augment(
     if rng.random() < 0.5:
         out = out[:, ::-1].copy()
         out_boxes = np.stack([size - out_boxes[:, 2], out_boxes[:, 1], size - out_boxes[:, 0], out_boxes[:, 3]], 1)
+    if rng.random() < lowres:
+        out = low_resolution(out, rng)
     out = photometric(out, rng)
     sides = np.minimum(out_boxes[:, 2] - out_boxes[:, 0], out_boxes[:, 3] - out_boxes[:, 1])
     cut = _area(crop_boxes) < MIN_VISIBLE * _area(boxes[kept])

@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-promote", action="store_true", help="never promote, even when the new version wins")
     p.add_argument("--mosaic", type=float, default=0.4,
                    help="YuNet: share of 2x2 mosaics of scaled crops (many small faces; default 0.4)")
+    p.add_argument("--lowres", type=float, default=0.0,
+                   help="share of training images shown as a small photo upscaled back (down 1.5-3.5x, then up), "
+                   "as the scale policy serves low-resolution photos (default 0)")
     p.add_argument("--seed", type=int, default=0)
     _common(p)
     p.set_defaults(func=train_command)
@@ -154,6 +157,8 @@ def train_command(args: argparse.Namespace) -> int:
         return _fail("--size must be a multiple of 32 (>= 64); --batch-size, --epochs and --lr must be positive")
     if not 0 < args.scale_range[0] <= args.scale_range[1]:
         return _fail("--scale-range needs 0 < LO <= HI")
+    if not 0 <= args.lowres <= 1:
+        return _fail("--lowres is a share: 0 to 1")
     store = ModelStore(args.models)
     try:
         base = store.load("detector", args.base)
@@ -206,7 +211,8 @@ def _train_retinaface(args: argparse.Namespace, base, train_set: list, workdir: 
     from training.detector.train import TrainConfig, train
 
     cfg = TrainConfig(size=args.size, batch=args.batch_size, epochs=args.epochs, lr=args.lr,
-                      scale_range=tuple(args.scale_range), max_minutes=args.max_minutes, seed=args.seed)
+                      scale_range=tuple(args.scale_range), lowres=args.lowres, max_minutes=args.max_minutes,
+                      seed=args.seed)
     model, summary = train(train_set, base.file(), workdir, cfg, RetinaFaceSpec.from_meta(base.meta))
     write_model(model, base, folder)
     return summary
@@ -222,7 +228,7 @@ def _train_yunet(args: argparse.Namespace, base, train_set: list, workdir: Path,
     except ImportError as exc:
         raise SystemExit(f"error: YuNet training needs PyTorch: pip install -e '.[torch]' ({exc})") from None
     cfg = YuNetTrainConfig(size=args.size, batch=args.batch_size, epochs=args.epochs, lr=args.lr,
-                           scale_range=tuple(args.scale_range), mosaic=args.mosaic,
+                           scale_range=tuple(args.scale_range), mosaic=args.mosaic, lowres=args.lowres,
                            max_minutes=args.max_minutes, seed=args.seed, threads=args.threads)
     model, summary = train_yunet(train_set, base.file(), workdir, cfg)
     export_onnx(model, base.file(), folder / "model.onnx")

@@ -36,6 +36,7 @@ class TrainConfig:
     lr: float = 2e-4
     weight_decay: float = 1e-4
     scale_range: tuple[float, float] = SCALE_RANGE
+    lowres: float = 0.0  # share of images given a low-resolution round trip (small photos, upscaled)
     max_minutes: float = 0.0  # stop (and keep the last weights) after this long; 0 = no limit
     seed: int = 0
     log_every: int = 20
@@ -79,7 +80,8 @@ def training_examples(
                 continue
             boxes = np.vstack([scene.boxes, extra])
             pseudo = np.arange(len(boxes)) >= len(scene.boxes)
-            out, out_boxes, kept, skip = augment(image, boxes, cfg.size, rng, spec.mean_bgr, cfg.scale_range)
+            out, out_boxes, kept, skip = augment(image, boxes, cfg.size, rng, spec.mean_bgr, cfg.scale_range,
+                                                 cfg.lowres)
             labels, loc = match_anchors(out_boxes, skip | pseudo[kept], anchors, spec)
             yield out.astype(np.float32) - mean, loc, labels
 

@@ -42,6 +42,7 @@ class YuNetTrainConfig:
     weight_decay: float = 5e-4
     scale_range: tuple[float, float] = (0.2, 1.6)  # log-uniform, relative to the photo's own pixels
     mosaic: float = 0.4  # share of 2 x 2 mosaics
+    lowres: float = 0.0  # share of images given a low-resolution round trip (small photos, upscaled)
     max_minutes: float = 0.0
     seed: int = 0
     threads: int = 2
@@ -80,7 +81,7 @@ def _example(scene: Scene, extra: np.ndarray, size: int, cfg: YuNetTrainConfig, 
     image = read_image(scene.image)
     boxes = np.vstack([scene.boxes, extra]).astype(np.float32)
     pseudo = np.arange(len(boxes)) >= len(scene.boxes)
-    out, out_boxes, kept, skip = augment(image, boxes, size, rng, (0.0, 0.0, 0.0), cfg.scale_range)
+    out, out_boxes, kept, skip = augment(image, boxes, size, rng, (0.0, 0.0, 0.0), cfg.scale_range, cfg.lowres)
     return out, out_boxes, skip | pseudo[kept]
 
 
