@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.macs import matmul_gflops, onnx_conv_macs, tflite_macs  # noqa: E402
+from benchmarks.report import write_report  # noqa: E402
 from shared.model_store import ModelError, ModelStore  # noqa: E402
 
 log = logging.getLogger("benchmarks.compare")
@@ -223,10 +224,8 @@ def main() -> int:
                     if "seed" in runners else {})},
         "results": results, "ratios": ratios,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print_report(report)
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -17,7 +17,6 @@ Writes benchmarks/results/detector.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -30,6 +29,7 @@ import cv2
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.report import write_report  # noqa: E402
 from shared.model_store import ModelStore  # noqa: E402
 from shared.pipeline import load_pipeline  # noqa: E402
 from training.detector.evaluate import evaluate_version  # noqa: E402
@@ -144,9 +144,7 @@ def main() -> int:
                   + f"; masked recall {first.recall.get('with_mask', 0):.3f}, FP/img {first.fp_per_image:.2f} "
                   f"at {first.scale:g}x", flush=True)
     results["machine"]["load_average_1m_end"] = round(os.getloadavg()[0], 2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, results)
     return 0
 
 

@@ -30,6 +30,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.report import write_report  # noqa: E402
 from benchmarks.stack import DEFAULT_VIDEO, start_redis  # noqa: E402
 from shared import keys  # noqa: E402
 from shared.streams import ensure_group  # noqa: E402
@@ -148,9 +149,7 @@ def main() -> int:
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
               "runs": rows, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -85,7 +85,7 @@ def augment(
     if rng.random() < 0.5:
         out = out[:, ::-1].copy()
         out_boxes = np.stack([size - out_boxes[:, 2], out_boxes[:, 1], size - out_boxes[:, 0], out_boxes[:, 3]], 1)
-    if rng.random() < lowres:
+    if lowres and rng.random() < lowres:  # no draw when off: a seed gives the same images as before
         out = low_resolution(out, rng)
     out = photometric(out, rng)
     sides = np.minimum(out_boxes[:, 2] - out_boxes[:, 0], out_boxes[:, 3] - out_boxes[:, 1])
