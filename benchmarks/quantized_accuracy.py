@@ -1,6 +1,6 @@
 """Accuracy guard for quantized models on the held-out ilc2021 photos (issue 19).
 
-    python benchmarks/quantized_accuracy.py [--float 20261127-0414-mnv2-160] [--int8 20261127-0414-mnv2-160-int8]
+    python benchmarks/quantized_accuracy.py [--float 20261202-0447-mnv2-160] [--int8 20261202-0447-mnv2-160-int8]
 
 Runs `evaluate_scenes` (what `maskwatch eval VERSION --scenes ... --photos training/splits/ilc2021_val.txt`
 reports) for: the float classifier, the int8 classifier, and the float classifier behind an int8 copy of
@@ -78,8 +78,8 @@ def summary(report: dict) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--float", dest="float_version", default="20261127-0414-mnv2-160")
-    parser.add_argument("--int8", dest="int8_version", default="20261127-0414-mnv2-160-int8")
+    parser.add_argument("--float", dest="float_version", default="20261202-0447-mnv2-160")
+    parser.add_argument("--int8", dest="int8_version", default="20261202-0447-mnv2-160-int8")
     parser.add_argument("--detector", default="retinaface-masked-ilc2021-640")
     parser.add_argument("--detector-calibration", type=int, default=64, help="training photos")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "quantize_heldout.json")

@@ -55,8 +55,9 @@ def held_out_eval(version_dir: Path, extra_folders: list[str] = (), original_lab
 def summarise(version_dir: Path, report: dict, seconds: float | None) -> dict:
     """The numbers docs/training.md quotes."""
     meta = json.loads((version_dir / "meta.json").read_text())
-    # An ensemble (`maskwatch models combine`) has no training metrics of its own.
-    metrics = json.loads((version_dir / "metrics.json").read_text()) if "members" not in meta else \
+    # An ensemble (`maskwatch models combine`) or a quantized copy has no training metrics of its own.
+    metrics_file = version_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else \
         {"validation": None, "phase1": {}, "phase2": {}}
     scenes = report["scenes"]
     matched = scenes["matched_faces"]
