@@ -11,6 +11,8 @@ held-out ilc2021 photos; all as JPEG bytes, so every pipeline decodes them too),
   while this one is classified, ready frames classified in one batch);
 - `current-float` (when the promoted classifier is quantized): the same code with the float classifier
   it came from (`source_version`), to separate the code's gain from the model's;
+- `current+VERSION` for each `--also VERSION`: the same code with another classifier (an int8 build's
+  speed depends on the CPU's instruction set, so measure it on the machine that will run it);
 - `baseline`: revision --rev checked out with `git worktree add` into a temporary folder, with its own
   promoted models, run in a subprocess that imports that revision's `shared` package;
 - `seed`: the same face detector at 2x upscale, Keras MobileNetV2 224 with `model.predict` per frame
@@ -18,7 +20,9 @@ held-out ilc2021 photos; all as JPEG bytes, so every pipeline decodes them too),
 
 Each pipeline is its own process; measurements are interleaved (round after round, set after set, every
 pipeline in turn), so load from other work hits all of them alike. The seed pipeline runs the first
---seed-frames frames of each set. Results: benchmarks/results/compare.json.
+--seed-frames frames of each set. For the clip sets, `fps_at_matmul_peak` is the frames/s today's models
+would reach if every multiply-add ran at numpy's measured matrix-multiply rate: the hardware's ceiling.
+Results: benchmarks/results/compare.json.
 """
 
 from __future__ import annotations
@@ -132,6 +136,17 @@ def model_macs(store: ModelStore, classifier: str | None = None) -> dict:
     return macs
 
 
+def cpu_model() -> str:
+    """The CPU's model name (int8 speed depends on its instruction set), or the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rev", default="6d38dcb", help="baseline git revision (default: before issue 19)")
@@ -142,6 +157,8 @@ def main() -> int:
     parser.add_argument("--photos", type=Path, default=DEFAULT_SCENES, help="folder of the held-out photos")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="ImageNet weights for the seed model")
     parser.add_argument("--no-seed", action="store_true")
+    parser.add_argument("--also", action="append", default=[], metavar="CLASSIFIER",
+                        help="also time today's pipeline with this classifier version (repeatable)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "compare.json")
     args = parser.parse_args()
     logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
@@ -174,6 +191,8 @@ def main() -> int:
         source = promoted.meta.get("source_version")
         if source:
             plans.append(("current-float", REPO, ["--models", str(REPO / "models"), "--classifier", source]))
+        plans += [(f"current+{v}", REPO, ["--models", str(REPO / "models"), "--classifier", v])
+                  for v in args.also if v != source]
         plans.append(("baseline", base_tree, ["--models", str(base_tree / "models")]))
         if not args.no_seed:
             plans.append(("seed", REPO, ["--kind", "seed", "--models", str(REPO / "models"),
@@ -197,6 +216,10 @@ def main() -> int:
         gflops_end = round(matmul_gflops(), 1)
         results = {n: {s: summarize(r) for s, r in per_set.items()} for n, per_set in rows.items()}
         base_macs = model_macs(ModelStore(base_tree / "models"))
+    report_macs = {"current": model_macs(store), "baseline": base_macs,
+                   **({"current-float": model_macs(store, source)} if source else {}),
+                   **({"seed_classifier_macs_per_face": runners["seed"].ready.get("classifier_macs")}
+                      if "seed" in runners else {})}
     best = {s: max(("current", "current-overlap"), key=lambda n: results[n][s]["frames_per_s"]) for s in sets}
     ratios = {}
     for s in sets:
@@ -207,21 +230,22 @@ def main() -> int:
             "classify_ms_per_face_vs_baseline": round(results["current"][s]["classify_ms_per_face"]
                                                       / results["baseline"][s]["classify_ms_per_face"], 3),
         }
+        macs = report_macs["current"].get(f"detector_macs_{s}")
+        if macs:  # the clip sets (photos vary in size): frames/s if every multiply-add ran at the matmul peak
+            macs += results["current"][s]["crops_per_frame"] * report_macs["current"]["classifier_macs_per_face"]
+            ratios[s]["fps_at_matmul_peak"] = round(gflops * 1e9 / (2 * macs), 1)
         if "seed" in results:
             ratios[s]["fps_vs_seed"] = round(results[b][s]["frames_per_s"] / results["seed"][s]["frames_per_s"], 1)
     report = {
         "benchmark": "compare", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "baseline_revision": rev,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "cpu_model": cpu_model(),
                     "numpy_matmul_gflops_start": gflops, "numpy_matmul_gflops_end": gflops_end,
                     "load_avg_1m": [round(x, 2) for x in loads], "nice": os.nice(0)},
         "settings": {"frames_per_set_and_round": args.frames, "seed_frames": args.seed_frames, "rounds": args.rounds,
                      "sets": {s: len(f) for s, f in sets.items()}},
         "models": {n: r.ready.get("models") for n, r in runners.items()},
-        "macs": {"current": model_macs(store), "baseline": base_macs,
-                 **({"current-float": model_macs(store, source)} if source else {}),
-                 **({"seed_classifier_macs_per_face": runners["seed"].ready.get("classifier_macs")}
-                    if "seed" in runners else {})},
+        "macs": report_macs,
         "results": results, "ratios": ratios,
     }
     print_report(report)
@@ -238,11 +262,11 @@ def print_report(report: dict) -> None:
         print(f"  multiply-adds {name}: {macs}")
     for set_name, ratio in report["ratios"].items():
         print(f"\n{set_name}")
-        print(f"  {'pipeline':16} {'fps':>7} {'decode':>7} {'detect':>7} {'classify':>8} {'ms/face':>8} faces/frame")
+        print(f"  {'pipeline':38} {'fps':>7} {'decode':>7} {'detect':>7} {'classify':>8} {'ms/face':>8} faces/frame")
         for name, per_set in report["results"].items():
             r = per_set[set_name]
             ms = r["ms_per_frame"]
-            print(f"  {name:16} {r['frames_per_s']:7.1f} {ms['decode']:7.1f} {ms['detect']:7.1f} {ms['classify']:8.1f}"
+            print(f"  {name:38} {r['frames_per_s']:7.1f} {ms['decode']:7.1f} {ms['detect']:7.1f} {ms['classify']:8.1f}"
                   f" {r['classify_ms_per_face']:8.2f} {r['faces_per_frame']}")
         print(f"  ratios: {ratio}")
 

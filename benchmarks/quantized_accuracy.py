@@ -20,6 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -48,7 +51,10 @@ def quantize_detector(detector: RetinaFaceDetector, source: Path, out: Path, pho
         quantize_static,
     )
 
-    class Reader(CalibrationDataReader):
+    input_name = onnx.load(str(source)).graph.input[0].name
+    mean = np.asarray(detector.input_mean(), np.float32)
+
+    class Reader(CalibrationDataReader):  # the file's own input: float NCHW, BGR minus the mean
         def __init__(self) -> None:
             self.photos = iter(photos)
 
@@ -58,7 +64,10 @@ def quantize_detector(detector: RetinaFaceDetector, source: Path, out: Path, pho
                 return None
             image = read_image(photo.image)
             h, w = image.shape[:2]
-            return {detector.input_name: detector.preprocess(image, detector.scale_for(w, h))}
+            scale = detector.scale_for(w, h)
+            image = cv2.resize(image, (round(w * scale), round(h * scale))) if scale != 1.0 else image
+            padded = detector.network_input(image).astype(np.float32) - mean
+            return {input_name: padded.transpose(0, 3, 1, 2).copy()}
 
     with tempfile.TemporaryDirectory() as tmp:
         opset13 = Path(tmp) / "opset13.onnx"  # per-channel quantization needs opset 13

@@ -172,7 +172,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds after the first results")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per worker")
     parser.add_argument("--classifier-threads", type=int, default=0, help="TFLite threads per worker (0 = cores)")
-    parser.add_argument("--overlap", action="store_true", help="detection overlapping classification")
+    parser.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=True,
+                        help="detect while classifying (the service default; --no-overlap: one after the other)")
     parser.add_argument("--max-frame-age", type=float, default=2.0)
     parser.add_argument("--models", type=Path, help="model store (default $MASKWATCH_MODELS or the repo's models)")
     parser.add_argument("--redis-port", type=int, default=6399)

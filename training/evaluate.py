@@ -93,8 +93,9 @@ def match_detections(det_boxes: np.ndarray, det_scores: np.ndarray, gt_boxes: np
     return pairs
 
 
-def coco_ap50(images: list[dict], gts: list[dict], dets: list[dict], categories: list[str]) -> dict[str, float]:
-    """AP at IoU 0.5 per category (pycocotools, 101-point interpolation, up to 100 detections a photo)."""
+def coco_ap50(images: list[dict], gts: list[dict], dets: list[dict], categories: list[str],
+              iou: float = MATCH_IOU) -> dict[str, float]:
+    """AP at IoU 0.5 (or `iou`) per category (pycocotools, 101-point interpolation, up to 100 detections a photo)."""
     truth = COCO()
     truth.dataset = {"images": images, "annotations": gts,
                      "categories": [{"id": i + 1, "name": c} for i, c in enumerate(categories)]}
@@ -104,7 +105,7 @@ def coco_ap50(images: list[dict], gts: list[dict], dets: list[dict], categories:
             return {c: 0.0 for c in categories}
         result = truth.loadRes(dets)
         ev = COCOeval(truth, result, "bbox")
-        ev.params.iouThrs = np.array([MATCH_IOU])
+        ev.params.iouThrs = np.array([iou])
         ev.params.maxDets = [100]
         ev.params.areaRng, ev.params.areaRngLbl = [[0, 1e10]], ["all"]
         ev.evaluate()

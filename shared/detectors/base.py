@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from shared.detectors.onnx_input import with_image_input
 from shared.detectors.tiling import cut_by_tile, merge_boxes, tile_grid
 
 
@@ -109,13 +110,28 @@ class ScaledOnnxDetector:
             options.intra_op_num_threads = threads
         # Idle threads must not spin: the classifier runs on the same cores right after detection.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        graph = with_image_input(model_path, self.input_mean())  # OSError, ValueError: callers report one line
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def forward(self, blob: np.ndarray) -> list[np.ndarray]:
-        """The network on one preprocessed input (ONNX Runtime); the training model can stand in for it."""
-        return self.session.run(self.output_names, {self.input_name: blob})
+    def input_mean(self) -> tuple[float, float, float]:
+        """BGR mean the network's input has subtracted (the format's normalisation); zero by default."""
+        return (0.0, 0.0, 0.0)
+
+    def network_input(self, image: np.ndarray) -> np.ndarray:
+        """A BGR uint8 image padded (right and bottom, with the mean colour) to multiples of 32: [1, H, W, 3]."""
+        h, w = image.shape[:2]
+        ph, pw = math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
+        if (ph, pw) != (h, w):
+            image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT,
+                                       value=[round(v) for v in self.input_mean()])
+        return np.ascontiguousarray(image)[None]
+
+    def forward(self, image: np.ndarray) -> list[np.ndarray]:
+        """The network on one `network_input` image (ONNX Runtime: cast, mean and NCHW transpose in the graph);
+        the training model can stand in for it."""
+        return self.session.run(self.output_names, {self.input_name: image})
 
     def infer(self, image: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One network pass: boxes (N x 4), scores (N) and landmarks (N x 5 x 2) above `floor`, before NMS,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import cv2
 import numpy as np
 
 from shared.detectors.base import ScaledOnnxDetector
@@ -88,25 +87,17 @@ class RetinaFaceDetector(ScaledOnnxDetector):
         """Anchor layout and mean from meta.json."""
         return RetinaFaceSpec.from_meta(meta)
 
-    def preprocess(self, image: np.ndarray, scale: float = 1.0) -> np.ndarray:
-        """Resize by `scale`, pad to a multiple of 32, subtract the mean; an NCHW float32 batch of one."""
-        if scale != 1.0:
-            h, w = image.shape[:2]
-            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                               interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
-        sh, sw = image.shape[:2]
-        ph, pw = math.ceil(sh / 32) * 32, math.ceil(sw / 32) * 32
-        blob = np.zeros((ph, pw, 3), np.float32)
-        blob[:sh, :sw] = image.astype(np.float32) - np.asarray(self.spec.mean_bgr, np.float32)
-        return blob.transpose(2, 0, 1)[None]
+    def input_mean(self) -> tuple[float, float, float]:
+        """RetinaFace's BGR mean (from meta.json)."""
+        return tuple(float(v) for v in self.spec.mean_bgr)
 
     def infer(self, image: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw boxes, scores and landmarks (scores above `floor`, before NMS) in the given image's pixels."""
-        blob = self.preprocess(image)
-        loc, conf, pts = (out[0] for out in self.forward(blob))
+        padded = self.network_input(image)
+        loc, conf, pts = (out[0] for out in self.forward(padded))
         scores = conf[:, 1]
         keep = np.flatnonzero(scores > floor)
-        anchors = anchor_grid(self.spec, blob.shape[3], blob.shape[2])[keep]
+        anchors = anchor_grid(self.spec, padded.shape[2], padded.shape[1])[keep]
         # The network regresses in units normalised by the input size; anchors are in pixels, so
         # normalised offsets and pixel anchors give pixel boxes directly.
         boxes = decode_boxes(loc[keep], anchors, self.spec.variances)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -72,11 +71,9 @@ class YuNetDetector(ScaledOnnxDetector):
 
     def infer(self, image: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw boxes, scores and landmarks (scores above `floor`, before NMS) in the given image's pixels."""
-        h, w = image.shape[:2]
-        ph, pw = math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
-        blob = np.zeros((1, 3, ph, pw), np.float32)
-        blob[0, :, :h, :w] = image.transpose(2, 0, 1)
-        out = dict(zip(self.output_names, self.forward(blob)))
+        padded = self.network_input(image)
+        ph, pw = padded.shape[1:3]
+        out = dict(zip(self.output_names, self.forward(padded)))
         cls, obj, bbox, kps = (np.concatenate([out[f"{head}_{s}"][0] for s in self.spec.strides])
                                for head in ("cls", "obj", "bbox", "kps"))
         scores = np.sqrt(np.clip(cls[:, 0], 0, 1) * np.clip(obj[:, 0], 0, 1))

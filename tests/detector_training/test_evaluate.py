@@ -87,3 +87,15 @@ def test_split_keeps_listed_photos_out_of_training(generated_voc) -> None:
     assert {s.image.stem for s in val} == held
     assert not held & {s.image.stem for s in train}
     assert len(train) + len(val) == 10
+
+
+def test_ap_at_looser_overlap_counts_faces_boxed_unlike_the_label(tmp_path: Path) -> None:
+    scenes = _scenes(tmp_path)
+    # every face found, each box grown to 1.5x the label's width and height (IoU 1/2.25 = 0.44)
+    grown = {i: Detections(np.array([[(x1 + x2) / 2 - 0.75 * (x2 - x1), (y1 + y2) / 2 - 0.75 * (y2 - y1),
+                                      (x1 + x2) / 2 + 0.75 * (x2 - x1), (y1 + y2) / 2 + 0.75 * (y2 - y1)]
+                                     for x1, y1, x2, y2 in s.boxes], np.float32),
+                           np.full(len(s.boxes), 0.9, np.float32)) for i, s in enumerate(scenes)}
+    m = evaluate_detector(ScriptedDetector(grown), scenes)
+    assert m.ap50 == pytest.approx(0.0)
+    assert m.extra["ap_looser_iou"] == {"0.4": pytest.approx(1.0), "0.3": pytest.approx(1.0)}

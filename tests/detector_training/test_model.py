@@ -49,7 +49,9 @@ def test_exported_onnx_serves_the_training_model(stock_onnx: Path, tmp_path: Pat
     image[30:90, 50:100] = (140, 170, 220)
     detector = RetinaFaceDetector(exported, score_threshold=1e-3)
     from_onnx = detector.detect(image)
-    detector.forward = lambda blob: _keras_outputs(model, blob)  # same pre- and post-processing, Keras network
+    mean = np.asarray(detector.input_mean(), np.float32)
+    # same padding and post-processing, Keras network on the NCHW float blob the ONNX graph gets
+    detector.forward = lambda image: _keras_outputs(model, (image.astype(np.float32) - mean).transpose(0, 3, 1, 2))
     from_keras = detector.detect(image)
     assert len(from_onnx) == len(from_keras) > 0
     np.testing.assert_allclose(from_onnx.boxes, from_keras.boxes, atol=1e-2)

@@ -56,11 +56,13 @@ def test_retinaface_serves_the_keras_training_model() -> None:
     model = build_retinaface()
     load_onnx_weights(model, version.file())
 
-    def keras_forward(blob: np.ndarray) -> list[np.ndarray]:
-        loc, logits, pts = model(blob.transpose(0, 2, 3, 1), training=False)
+    served = detector_from_version(version, score_threshold=0.3)
+
+    def keras_forward(image: np.ndarray) -> list[np.ndarray]:  # the training input: NHWC BGR minus the mean
+        centred = image.astype(np.float32) - np.asarray(served.input_mean(), np.float32)
+        loc, logits, pts = model(centred, training=False)
         return [np.asarray(loc), tf.nn.softmax(logits).numpy(), np.asarray(pts)]
 
-    served = detector_from_version(version, score_threshold=0.3)
     trained = detector_from_version(version, score_threshold=0.3)
     trained.forward = keras_forward
     _same_boxes(served, trained)
@@ -75,10 +77,10 @@ def test_yunet_serves_the_pytorch_training_model() -> None:
     served = detector_from_version(version, score_threshold=0.3)
     names = served.output_names
 
-    def torch_forward(blob: np.ndarray) -> list[np.ndarray]:
+    def torch_forward(image: np.ndarray) -> list[np.ndarray]:  # the training input: NCHW float BGR
         with torch.no_grad():
-            out = model(torch.from_numpy(blob))
-        sizes = [(blob.shape[2] // s) * (blob.shape[3] // s) for s in model.strides]
+            out = model(torch.from_numpy(image.transpose(0, 3, 1, 2).astype(np.float32)))
+        sizes = [(image.shape[1] // s) * (image.shape[2] // s) for s in model.strides]
         parts = {}
         for head, tensor in out.items():
             t = torch.sigmoid(tensor) if head in ("cls", "obj") else tensor
