@@ -24,33 +24,31 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_report  # noqa: E402
-from shared.detectors import detector_from_version  # noqa: E402
+from shared.detectors import FaceDetector, detector_from_version  # noqa: E402
 from shared.imaging import read_image  # noqa: E402
 from shared.model_store import ModelStore  # noqa: E402
 from training.detector.data import Scene, split_scenes  # noqa: E402
 from training.detector.evaluate import ILC2021_VAL  # noqa: E402
+from training.evaluate import match_detections  # noqa: E402
 
 SCENES = REPO.parent / "shared" / "data" / "scenes" / "ilc2021"
 BINS = ((0, 24), (24, 48), (48, 96), (96, None))
 MIN_IOU = 0.3
 
 
-def matched_pairs(detector: object, scenes: list[Scene], desc: str) -> np.ndarray:
-    """Rows of (face size, dx, dy, log w ratio, log h ratio, IoU) for labelled faces matched by a detection."""
+def matched_pairs(detector: FaceDetector, scenes: list[Scene], desc: str) -> np.ndarray:
+    """Rows of (face size, dx, dy, log w ratio, log h ratio, IoU) for labelled faces matched by a detection
+    (the evaluation's one-to-one matching, at IoU >= MIN_IOU)."""
     rows = []
     for scene in tqdm(scenes, desc=desc, unit="photo", leave=False):
         found = detector.detect(read_image(scene.image))
-        if not len(found) or not len(scene.boxes):
-            continue
-        iou = sv.box_iou_batch(np.asarray(scene.boxes, float), found.boxes.astype(float))
-        for g, label in enumerate(np.asarray(scene.boxes, float)):
-            k = int(iou[g].argmax())
-            if iou[g, k] < MIN_IOU:
-                continue
-            det = found.boxes[k].astype(float)
+        labels = np.asarray(scene.boxes, float).reshape(-1, 4)
+        for d, g in match_detections(found.boxes, found.scores, labels, MIN_IOU):
+            label, det = labels[g], found.boxes[d].astype(float)
             lw, lh, dw, dh = label[2] - label[0], label[3] - label[1], det[2] - det[0], det[3] - det[1]
+            iou = float(sv.box_iou_batch(label[None], det[None])[0, 0])
             rows.append([np.sqrt(dw * dh), (label[0] + label[2] - det[0] - det[2]) / 2 / dw,
-                         (label[1] + label[3] - det[1] - det[3]) / 2 / dh, np.log(lw / dw), np.log(lh / dh), iou[g, k]])
+                         (label[1] + label[3] - det[1] - det[3]) / 2 / dh, np.log(lw / dw), np.log(lh / dh), iou])
     return np.asarray(rows).reshape(-1, 6)
 
 

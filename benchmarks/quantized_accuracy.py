@@ -20,13 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from shared.classifier import FaceClassifier  # noqa: E402
+from shared.detectors.base import resize_by  # noqa: E402
 from shared.face_detector import RetinaFaceDetector  # noqa: E402
 from shared.imaging import read_image  # noqa: E402
 from shared.model_store import ModelStore  # noqa: E402
@@ -64,9 +64,7 @@ def quantize_detector(detector: RetinaFaceDetector, source: Path, out: Path, pho
                 return None
             image = read_image(photo.image)
             h, w = image.shape[:2]
-            scale = detector.scale_for(w, h)
-            image = cv2.resize(image, (round(w * scale), round(h * scale))) if scale != 1.0 else image
-            padded = detector.network_input(image).astype(np.float32) - mean
+            padded = detector.network_input(resize_by(image, detector.scale_for(w, h))).astype(np.float32) - mean
             return {input_name: padded.transpose(0, 3, 1, 2).copy()}
 
     with tempfile.TemporaryDirectory() as tmp:

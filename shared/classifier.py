@@ -18,11 +18,14 @@ from shared.model_store import ModelError, ModelVersion
 KEEP_BATCH_SIZES = 8  # interpreters kept, one per batch size; larger batches run in chunks of this size
 TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
-# Each mode as one multiply-add per RGB channel: x * scale + offset.
-_AFFINE: dict[str, tuple[np.ndarray, np.ndarray]] = {
-    "torch": (1 / (255.0 * TORCH_STD), -TORCH_MEAN / TORCH_STD),
-    "keras": (np.full(3, 1 / 127.5, np.float32), np.full(3, -1.0, np.float32)),
-    "raw": (np.ones(3, np.float32), np.zeros(3, np.float32)),
+# Each mode as one multiply-add per RGB channel, x * scale + offset, as OpenCV scalars (4 channels, the last unused).
+_AFFINE: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    mode: ((*(float(v) for v in scale.astype(np.float32)), 0.0), (*(float(v) for v in offset.astype(np.float32)), 0.0))
+    for mode, (scale, offset) in {
+        "torch": (1 / (255.0 * TORCH_STD), -TORCH_MEAN / TORCH_STD),
+        "keras": (np.full(3, 1 / 127.5), np.full(3, -1.0)),
+        "raw": (np.ones(3), np.zeros(3)),
+    }.items()
 }
 
 
@@ -30,7 +33,7 @@ def preprocess_crops(crops_bgr: Sequence[np.ndarray], mode: str) -> np.ndarray:
     """Stack BGR uint8 crops into the RGB float batch a model expects ('torch', 'keras' or 'raw').
 
     The channel swap and the per-channel multiply-add run in OpenCV on the stacked crops seen as one tall
-    image (NumPy's broadcast over the 3-channel axis cost about 0.5 ms a face).
+    image (NumPy's broadcast over the 3-channel axis cost about 0.4 ms a face).
     """
     if mode not in _AFFINE:
         raise ModelError(f"unknown preprocessing {mode!r}")
@@ -38,8 +41,7 @@ def preprocess_crops(crops_bgr: Sequence[np.ndarray], mode: str) -> np.ndarray:
     stacked = np.stack(crops_bgr)
     n, h, w, _ = stacked.shape
     rgb = cv2.cvtColor(stacked.reshape(n * h, w, 3), cv2.COLOR_BGR2RGB).astype(np.float32)
-    rgb = cv2.multiply(rgb, (*(float(v) for v in scale), 0.0))
-    return cv2.add(rgb, (*(float(v) for v in offset), 0.0)).reshape(n, h, w, 3)
+    return cv2.add(cv2.multiply(rgb, scale), offset).reshape(n, h, w, 3)
 
 
 class BatchRunner:

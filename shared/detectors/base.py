@@ -66,6 +66,15 @@ class ScalePolicy:
         return max(1.0, min(wanted, budget))
 
 
+def resize_by(image: np.ndarray, scale: float) -> np.ndarray:
+    """The image scaled by `scale` (linear when enlarging, area when shrinking); itself at scale 1."""
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                      interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
+
+
 class ScaledOnnxDetector:
     """Base of the ONNX detector formats: session set-up, scale policy, sliced inference and NMS.
 
@@ -164,11 +173,7 @@ class ScaledOnnxDetector:
 
     def _pass(self, image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Resize by `scale`, run the network, NMS; boxes and landmarks in the pixels of `image`."""
-        h, w = image.shape[:2]
-        if scale != 1.0:
-            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                               interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
-        boxes, scores, marks = self.infer(image, self.score_threshold)
+        boxes, scores, marks = self.infer(resize_by(image, scale), self.score_threshold)
         if len(scores) == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
         xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])

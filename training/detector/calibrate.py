@@ -49,7 +49,7 @@ def calibrate(
                                          max_pixels=budget, threads=threads)
         row: dict[str, Any] = {"min_face": min_face, "max_pixels": budget, "scales": {}}
         for scale in scales:
-            m = evaluate_detector(detector, val, 0.5, scale, sweep_thresholds=THRESHOLDS)
+            m = evaluate_detector(detector, val, 0.5, scale, sweep_thresholds=THRESHOLDS, looser_ious=())
             sweep = {t: {"recall_all": _mean_recall(v, m.faces), **v} for t, v in m.extra["thresholds"].items()}
             row["scales"][f"{scale:g}"] = {
                 "ap50": round(m.ap50, 4), "recall_all": round(m.recall_all, 4),

@@ -109,14 +109,15 @@ def _operating_point(scenes: list[Scene], results: list[tuple[np.ndarray, np.nda
 
 def evaluate_detector(
     detector: FaceDetector, scenes: list[Scene], score_threshold: float = 0.5, scale: float = 1.0,
-    sweep_thresholds: tuple[float, ...] = SWEEP_THRESHOLDS,
+    sweep_thresholds: tuple[float, ...] = SWEEP_THRESHOLDS, looser_ious: tuple[float, ...] = LOOSER_IOUS,
 ) -> DetectorMetrics:
     """Run a detector over annotated photos; it must report scores down to AP_SCORE_FLOOR for a full AP curve.
 
     Photos and boxes are first downscaled by `scale` (in memory). Recall, recall per face size and false
     positives count detections scoring at least `score_threshold` (the operating point); `ap50` is over
     every detection down to the floor, `ap50_served` over the kept ones only; `extra` adds recall and FP
-    at each of `sweep_thresholds` and the causes of the misses at the operating point.
+    at each of `sweep_thresholds`, the causes of the misses at the operating point and face AP at each of
+    `looser_ious`.
     """
     results, seconds, used = [], 0.0, []
     for scene in tqdm(scenes, desc=f"evaluating at {scale:g}x", unit="photo", leave=False):
@@ -152,7 +153,7 @@ def evaluate_detector(
         scale=scale,
         recall_by_size=_size_recall(used, served),
         extra={"thresholds": sweep, "misses": misses,
-               "ap_looser_iou": {str(iou): round(_ap50(used, results, iou), 4) for iou in LOOSER_IOUS}},
+               "ap_looser_iou": {str(iou): round(_ap50(used, results, iou), 4) for iou in looser_ious}},
     )
 
 
