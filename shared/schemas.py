@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator, Field, Tag, TypeAdapter, ValidationError
 
 MASK_LABELS: tuple[str, ...] = ("with_mask", "without_mask", "mask_incorrect")
 NOT_FACE = "not_face"
@@ -82,7 +82,67 @@ class PersonRecord(BaseModel):
     frames: int
     best_box: list[int] = Field(min_length=4, max_length=4)
     thumbnail: str | None = None  # base64 JPEG of the best-scoring face, long side <= 96 px
+    zones: list[str] = Field(default_factory=list)  # names of the camera's zones the track was seen in
+    static: bool = False  # a face that barely moved (poster, screen): never counted as a person
+
+    def to_json(self) -> str:
+        """Serialise as one compact JSON line (no zones and static left out when empty and false)."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        for key in ("zones", "static"):
+            if not data[key]:
+                del data[key]
+        return json.dumps(data, separators=(",", ":"))
+
+
+class LineCrossing(BaseModel):
+    """One track crossing a counting line, published once when its track ends or leaves view.
+
+    `label` is the track's voted label at that time (not one frame's); `time` is when it crossed.
+    """
+
+    type: Literal["crossing"] = "crossing"
+    camera: str
+    line: str
+    direction: Literal["in", "out"]
+    track_id: int
+    label: str
+    time: float
 
     def to_json(self) -> str:
         """Serialise as one compact JSON line."""
-        return self.model_dump_json(exclude_none=True)
+        return self.model_dump_json()
+
+
+class AlertRecord(BaseModel):
+    """One alert event in the results stream (the same body the alerts list and webhooks carry)."""
+
+    type: Literal["alert"] = "alert"
+    camera: str
+    kind: str
+    time: float
+    event: dict[str, Any]
+
+    def to_json(self) -> str:
+        """Serialise as one compact JSON line."""
+        return self.model_dump_json()
+
+
+def _message_type(value: Any) -> str:
+    """The `type` of a results-stream message ("frame" when absent, as in lines written before it existed)."""
+    return value.get("type", "frame") if isinstance(value, dict) else getattr(value, "type", "frame")
+
+
+ResultMessage = Annotated[
+    Annotated[FrameResult, Tag("frame")] | Annotated[PersonRecord, Tag("person")]
+    | Annotated[LineCrossing, Tag("crossing")] | Annotated[AlertRecord, Tag("alert")],
+    Discriminator(_message_type),
+]
+RESULT_ADAPTER: TypeAdapter[ResultMessage] = TypeAdapter(ResultMessage)
+
+
+def parse_result(data: bytes | str) -> FrameResult | PersonRecord | LineCrossing | AlertRecord:
+    """Parse one `data` field of the results stream; raises ValueError for anything malformed."""
+    try:
+        return RESULT_ADAPTER.validate_json(data)
+    except ValidationError as exc:
+        raise ValueError(f"malformed result: {exc.error_count()} validation error(s)") from None

@@ -44,7 +44,7 @@ class Aggregator:
         if not entries:
             return 0
         now = time.time()
-        events = [self._event(entry.result, now) if entry.result is not None else None for entry in entries]
+        events = [self._event(entry.result, now) if _counted(entry) else None for entry in entries]
         while True:
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
@@ -56,7 +56,7 @@ class Aggregator:
                         return 0
                     pipe.multi()
                     for entry, event in fresh:
-                        if entry.result is not None:
+                        if _counted(entry):
                             self._queue_increments(pipe, entry.result, event, now)
                     pipe.set(keys.DASHBOARD_CURSOR, fresh[-1][0].id)
                     await pipe.execute()
@@ -108,3 +108,8 @@ class Aggregator:
             return None
         return {"type": "change", "time": stats.event_time(result, now), "frame": result.frame,
                 "faces": counts, "previous": previous}
+
+
+def _counted(entry: ResultEntry) -> bool:
+    """Frames and person records feed the rolling counts (crossings and alerts are counted elsewhere)."""
+    return isinstance(entry.result, FrameResult | PersonRecord)

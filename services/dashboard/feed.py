@@ -13,8 +13,8 @@ import redis
 import redis.asyncio as aioredis
 
 from services.dashboard import queries
-from services.dashboard.results import ResultEntry, wait_or_stop
-from shared.schemas import FrameResult, PersonRecord
+from services.dashboard.results import Result, ResultEntry, wait_or_stop
+from shared.schemas import AlertRecord, FrameResult, LineCrossing
 from shared.streams import Backoff, describe_redis_error
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,9 @@ class Feed:
             self._alerts = alerts
             self.publish("alerts", alerts)
 
-    def _forward(self, result: FrameResult | PersonRecord) -> None:
+    def _forward(self, result: Result) -> None:
+        if isinstance(result, LineCrossing | AlertRecord):
+            return  # alerts reach the pages from the alerts list
         if not isinstance(result, FrameResult):
             self.publish("person", json.loads(result.to_json()))
             return

@@ -12,16 +12,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from pydantic import TypeAdapter, ValidationError
 from redis.exceptions import ResponseError
 
 from shared import keys
-from shared.schemas import FrameResult, PersonRecord
+from shared.schemas import AlertRecord, FrameResult, LineCrossing, PersonRecord, parse_result
 from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error
 
 log = logging.getLogger(__name__)
-RESULT_ADAPTER: TypeAdapter[FrameResult | PersonRecord] = TypeAdapter(FrameResult | PersonRecord)
-Result = FrameResult | PersonRecord
+Result = FrameResult | PersonRecord | LineCrossing | AlertRecord
 
 
 @dataclass(frozen=True)
@@ -43,14 +41,6 @@ def stream_id_key(entry_id: str) -> tuple[int, int]:
     """A stream id "ms-seq" as a comparable pair."""
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
-
-
-def parse_result(data: bytes | str) -> Result:
-    """Parse one `data` field of the results stream; raises ValueError for anything malformed."""
-    try:
-        return RESULT_ADAPTER.validate_json(data)
-    except ValidationError as exc:
-        raise ValueError(f"malformed result: {exc.error_count()} validation error(s)") from None
 
 
 def parse_entry(entry_id: bytes | str, fields: dict | None, live: bool = True) -> ResultEntry:
