@@ -21,11 +21,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.exit_codes import USAGE
 from shared.streams import Backoff
 
 log = logging.getLogger(__name__)
 
 STABLE_AFTER_S = 30.0  # a service that ran this long restarts quickly again after a crash
+USAGE_RETRY_S = 300.0  # a service that cannot start as configured (exit 2) waits for a config edit, or this long
 GRACE_S = 15.0
 PR_SET_PDEATHSIG = 1
 
@@ -68,7 +70,14 @@ class Child:
     proc: subprocess.Popen | None = None
     started: float = 0.0
     restart_at: float = 0.0
+    config_stamp: tuple | None = None  # set after an exit 2: restart when the config file no longer has this stamp
     backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=30.0))
+
+    @property
+    def config_path(self) -> str | None:
+        """The service's --config file."""
+        args = self.spec.args
+        return args[args.index("--config") + 1] if "--config" in args[:-1] else None
 
     def start(self) -> None:
         """Start (or restart) the process in its own session, so terminal signals reach only the launcher."""
@@ -98,7 +107,9 @@ class Stack:
         now = time.monotonic()
         for child in self.children:
             if child.proc is None:
-                if now >= child.restart_at:
+                if now >= child.restart_at or (child.config_stamp is not None
+                                               and _file_stamp(child.config_path) != child.config_stamp):
+                    child.config_stamp = None
                     child.start()
                 continue
             code = child.proc.poll()
@@ -106,6 +117,12 @@ class Stack:
                 continue
             if now - child.started > STABLE_AFTER_S:
                 child.backoff.reset()
+            if code == USAGE:  # a bad config (or no usable model): restarting changes nothing until it is fixed
+                child.proc, child.restart_at = None, now + USAGE_RETRY_S
+                child.config_stamp = _file_stamp(child.config_path)
+                log.error("stack: %s cannot start as configured (exit %d, its error is above); starting it again "
+                          "when %s changes", child.spec.name, code, child.config_path)
+                continue
             wait = child.backoff.delay()
             log.error("stack: %s exited with code %d; restarting in %.0fs", child.spec.name, code, wait)
             child.proc, child.restart_at = None, now + wait
@@ -127,6 +144,15 @@ class Stack:
                     proc.kill()
                     proc.wait()
             log.info("stack: %s stopped", stage)
+
+
+def _file_stamp(path: str | None) -> tuple | None:
+    """(mtime, size) of a file, None when it cannot be read: a change means the user edited it."""
+    try:
+        stat = Path(path).stat() if path else None
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size) if stat else None
 
 
 def stop_stages(specs: list[ServiceSpec]) -> list[str]:

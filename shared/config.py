@@ -12,20 +12,21 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.alerts import AlertsConfig
 from shared.privacy import PrivacyConfig
 from shared.redis_connection import RedisOptions
 from shared.review.config import ReviewConfig
+from shared.safe_yaml import MAX_BYTES as MAX_CONFIG_BYTES
+from shared.safe_yaml import YamlLimitError, load_yaml
 from shared.tracker_config import TrackerConfig
 
 log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL_ENV = "MASKWATCH_REDIS_URL"
-CAMERA_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+CAMERA_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # always fullmatch: "$" accepts a final newline
 _URL_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # every top-level section besides "cameras"
 SECTIONS = frozenset({"redis_url", "redis", "capture", "detector", "tracker", "dashboard", "alerts", "privacy",
@@ -34,6 +35,11 @@ SECTIONS = frozenset({"redis_url", "redis", "capture", "detector", "tracker", "d
 
 class ConfigError(ValueError):
     """A configuration file that cannot be used at all; the message is one line for the user."""
+
+
+def is_camera_id(value: object) -> bool:
+    """True for a usable camera id: 1-64 letters, digits, '_' or '-', starting with a letter or digit."""
+    return isinstance(value, str) and CAMERA_ID_RE.fullmatch(value) is not None
 
 
 class _Strict(BaseModel):
@@ -52,7 +58,7 @@ class CameraConfig(_Strict):
     @field_validator("id")
     @classmethod
     def _check_id(cls, value: str) -> str:
-        if not CAMERA_ID_RE.match(value):
+        if not is_camera_id(value):
             raise ValueError("must be 1-64 letters, digits, '_' or '-' (starting with a letter or digit)")
         return value
 
@@ -154,20 +160,25 @@ def load_config(path: str | Path) -> Config:
     """Read and validate a config file; raises `ConfigError` (one line) when it is unusable as a whole."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as file:  # read at most one byte over the limit (a FIFO or /dev/zero ends too)
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: config file larger than {MAX_CONFIG_BYTES // 2**20} MiB")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     return parse_config(text, base_dir=path.parent, name=str(path))
 
 
 def parse_config(text: str, base_dir: Path | None = None, name: str = "config") -> Config:
     """Validate config YAML text; relative video file paths are resolved against `base_dir`."""
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{name}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raw = load_yaml(text)
+    except YamlLimitError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -186,20 +197,21 @@ def parse_config(text: str, base_dir: Path | None = None, name: str = "config") 
     cameras: list[CameraConfig] = []
     problems: list[str] = []
     invalid: dict[str, str] = {}
+    valid_ids: set[str] = set()
     for index, entry in enumerate(entries):
         label = _entry_label(index, entry)
         try:
             camera = CameraConfig.model_validate(entry)
         except ValidationError as exc:
             problems.append(f"{label}: {_describe(exc)}")
-            if isinstance(entry, dict) and isinstance(entry.get("id"), str) and CAMERA_ID_RE.match(entry["id"]):
+            if isinstance(entry, dict) and is_camera_id(entry.get("id")):
                 invalid.setdefault(entry["id"], problems[-1])
             continue
-        if any(c.id == camera.id for c in cameras):
+        if camera.id in valid_ids:
             problems.append(f"{label}: duplicate camera id {camera.id!r}")
             continue
+        valid_ids.add(camera.id)
         cameras.append(_resolve_path(camera, base_dir))
-    valid_ids = {c.id for c in cameras}
     invalid = {cam_id: problem for cam_id, problem in invalid.items() if cam_id not in valid_ids}
     return config.model_copy(update={"cameras": cameras, "problems": problems, "invalid_cameras": invalid})
 

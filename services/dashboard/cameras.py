@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from shared.config import is_camera_id
 from shared.schemas import MASK_LABELS, CameraStatus, FrameResult
 from shared.streams import decode_str
 
@@ -33,8 +34,8 @@ class CameraState:
 
 
 def camera_ids(configured: Iterable[str], from_redis: Iterable[bytes | str]) -> list[str]:
-    """Sorted union of the cameras in the config file and in the Redis cameras set."""
-    return sorted({*configured, *(decode_str(c) for c in from_redis)})
+    """Sorted union of the cameras in the config file and in the Redis cameras set (usable ids only)."""
+    return sorted(cam for cam in {*configured, *(decode_str(c) for c in from_redis)} if is_camera_id(cam))
 
 
 def parse_state(camera: str, raw: Mapping, now: float | None = None, stale_after: float = 15.0) -> CameraState:

@@ -90,6 +90,11 @@ class Feed:
                     log.warning("live feed: redis unavailable (%s); retrying in %.1fs",
                                 describe_redis_error(exc), delay)
                     next_overview = time.monotonic() + delay
+                except Exception as exc:  # noqa: BLE001 - nothing (a bad config, a bug) may end the live feed
+                    delay = backoff.delay()
+                    log.error("live feed: camera overviews failed (%s: %s); retrying in %.1fs",
+                              type(exc).__name__, " ".join(str(exc).split())[:300], delay)
+                    next_overview = time.monotonic() + delay
             self._send_due(time.monotonic())
             await wait_or_stop(stop, SEND_EVERY)
 

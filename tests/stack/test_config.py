@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from shared.config import DEFAULT_REDIS_URL, ConfigError, load_config, parse_config
+from services.stack import ServiceSpec, Stack
+from shared.config import DEFAULT_REDIS_URL, MAX_CONFIG_BYTES, ConfigError, is_camera_id, load_config, parse_config
 from tests.conftest import REPO
 
 
@@ -93,12 +98,95 @@ def test_missing_file_is_one_line_error(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
 
 
-@pytest.mark.parametrize("command", [["capture"], ["stack", "up"]])
-def test_commands_refuse_a_bad_config_without_traceback(tmp_path: Path, command: list[str]) -> None:
+DEEP = "cameras: " + "[" * 3000 + "]" * 3000  # the probe's config: capture crashed into a restart loop
+
+
+@pytest.mark.parametrize(("command", "text", "message"), [
+    (["capture"], "cameras: [\n", "not valid YAML at line 2: did not find expected node content"),
+    (["capture"], "cameras: " + "[" * 40 + "]" * 40, "nested deeper than 32 levels at line 1"),
+    *[(command, DEEP, "not valid YAML at line 1: exceeded maximum nesting depth")
+      for command in (["capture"], ["tracker"], ["dashboard"], ["stack", "up"])],
+])
+@pytest.mark.slow
+def test_commands_refuse_a_bad_config_without_traceback(tmp_path: Path, command: list[str], text: str,
+                                                        message: str) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("cameras: [\n")
+    bad.write_text(text)
     done = subprocess.run([sys.executable, "-m", "maskwatch.cli", *command, "--config", str(bad)],
                           capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [f"error: {bad}: not valid YAML at line 2: "
-                                                "expected the node content, but found '<stream end>'"]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(f"{bad}: {message}"), done.stderr
+
+
+BILLION_LAUGHS = "\n".join(["a: &a [x, x, x, x, x, x, x, x, x, x]"] + [
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]" for prev, name in zip("abcdefgh", "bcdefghi")])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (DEEP, "not valid YAML at line 1: exceeded maximum nesting depth"),
+    ("alerts: " + "{a: " * 33 + "1" + "}" * 33, "nested deeper than 32 levels at line 1"),
+    (BILLION_LAUGHS, "more than 1000000 values (aliases expanded) at line 6"),
+    ("cameras: []\n" + "#" * MAX_CONFIG_BYTES, "larger than 4 MiB"),
+])
+def test_hostile_yaml_is_refused_before_it_is_built(text: str, message: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, name="cams.yaml")
+    assert str(info.value) == f"cams.yaml: {message}"
+    assert time.monotonic() - started < 10  # refused from the event stream, not after building it
+
+
+def test_a_huge_or_endless_config_file_is_read_only_up_to_the_limit(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as file:
+        file.truncate(MAX_CONFIG_BYTES * 50)  # sparse: 200 MiB of NUL bytes
+    with pytest.raises(ConfigError, match=r"huge.yaml: config file larger than 4 MiB"):
+        load_config(huge)
+    with pytest.raises(ConfigError, match=r"zero: config file larger than 4 MiB"):
+        load_config(Path("/dev/zero"))
+    binary = tmp_path / "photo.yaml"
+    binary.write_bytes(b"\xff\xd8\xff\xe0 not text")
+    with pytest.raises(ConfigError, match=r"photo.yaml: not UTF-8 text \(byte 0\)"):
+        load_config(binary)
+
+
+def test_ten_thousand_cameras_load_in_linear_time() -> None:
+    text = "cameras:\n" + "".join(f"  - {{id: cam{i}, url: 'rtsp://10.0.{i // 250}.{i % 250}/s', fps: 1}}\n"
+                                   for i in range(10_000))
+    started = time.monotonic()
+    assert len(parse_config(text).cameras) == 10_000
+    assert time.monotonic() - started < 10  # was 18 s here: every id was compared with every other
+
+
+@pytest.mark.parametrize("camera_id", ["nl2\n", "nl2\r\n", "a b", "-x", "x" * 65, ""])
+def test_camera_ids_must_match_whole(camera_id: str) -> None:
+    config = parse_config(f"cameras: [{{id: {json.dumps(camera_id)}, url: x.mp4}}]")
+    assert config.cameras == [] and config.invalid_cameras == {}
+    assert "id: must be 1-64 letters" in config.problems[0]
+    assert not is_camera_id(camera_id)
+
+
+@pytest.mark.slow
+def test_a_service_that_cannot_start_as_configured_waits_for_a_config_edit(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "services.stack")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEEP)
+    stack = Stack([ServiceSpec("capture", ("capture", "--config", str(bad)))])
+    child = stack.children[0]
+    child.start()
+    child.proc.wait(60)
+    deadline = time.monotonic() + 5  # the old backoff (1 s, 2 s) restarted it twice in this time
+    while time.monotonic() < deadline:
+        stack._supervise()
+        time.sleep(0.1)
+    assert caplog.text.count("stack: started capture") == 1
+    assert "starting it again when" in caplog.text and child.proc is None
+    bad.write_text("cameras: [")  # edited (still broken): started again at once, and waits again
+    os.utime(bad, (time.time() + 5, time.time() + 5))
+    stack._supervise()
+    assert caplog.text.count("stack: started capture") == 2
+    child.proc.wait(60)
+    stack._supervise()
+    assert child.proc is None and caplog.text.count("starting it again when") == 2
