@@ -27,7 +27,7 @@ from services.dashboard.feed import Feed
 from services.dashboard.metrics import build_registry
 from services.dashboard.photo import PhotoDetector, UploadRejected, check_image
 from services.dashboard.results import ResultsReader
-from services.dashboard.security import QUERY_KEY_ROUTES, SecurityHeaders
+from services.dashboard.security import QUERY_KEY_ROUTES, SecurityHeaders, headers_for
 from services.dashboard.settings import DashboardSettings
 from services.dashboard.upload import read_upload
 from services.dashboard.upload_queue import UploadQueue
@@ -101,6 +101,12 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         detail = describe_redis_error(exc)
         log.warning("redis error serving %s: %s", request.url.path, detail)
         return JSONResponse({"detail": f"redis unavailable: {detail}"}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers unhandled errors outside every middleware: the security headers are added here
+        return JSONResponse({"detail": "internal server error (logged)"}, status_code=500,
+                            headers=headers_for(request.url.path))
 
     @app.exception_handler(UploadRejected)
     async def rejected(request: Request, exc: UploadRejected) -> JSONResponse:

@@ -16,6 +16,7 @@ from services.dashboard import export, queries, stats
 from services.dashboard.api_models import CameraOverview, CameraStats, Event, ModelInfo
 from services.dashboard.settings import DashboardSettings
 from shared import keys
+from shared.config import is_camera_id
 from shared.drawing import draw_faces
 from shared.imaging import encode_jpeg
 from shared.model_store import ModelError
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 WINDOW_HELP = "1m, 1h or 1d (or minute, hour, day)"
 
 
-def window_of(window: str = Query("1h", description=WINDOW_HELP)) -> stats.Window:
+def window_of(window: str = Query("1h", max_length=16, description=WINDOW_HELP)) -> stats.Window:
     """The `window` query parameter as a Window; 400 for an unknown one."""
     try:
         return stats.window_name(window)
@@ -42,7 +43,8 @@ def router(settings: DashboardSettings) -> APIRouter:
     api = APIRouter(prefix="/api/v1")
 
     async def known(request: Request, camera: str) -> str:
-        if camera not in await queries.camera_list(request.app.state.redis, settings.cameras()):
+        redis_ = request.app.state.redis
+        if not is_camera_id(camera) or camera not in await queries.camera_list(redis_, settings.cameras()):
             raise HTTPException(404, f"unknown camera {camera!r}")
         return camera
 
@@ -90,9 +92,10 @@ def router(settings: DashboardSettings) -> APIRouter:
     @api.get("/cameras/{camera}/stats.csv", tags=["cameras"], response_class=Response,
              responses={200: {"content": {"text/csv": {}}, "description": "one row per period"}})
     async def camera_stats_csv(request: Request, window: WindowParam, camera: str = Depends(known),
-                               period: str | None = Query(None, description="period length: seconds or 30s, 15m, "
-                                                          "1h; a multiple of the window's bucket (10 s, 1 min, 1 h), "
-                                                          "which is the default")) -> Response:
+                               period: str | None = Query(None, max_length=16, description="period length: "
+                                                          "seconds or 30s, 15m, 1h; a multiple of the window's "
+                                                          "bucket (10 s, 1 min, 1 h), which is the default")
+                               ) -> Response:
         """Per-period people and face counts as CSV: the columns of `maskwatch detect --stats`, then frames,
         faces per label and the face compliance rate. Periods are aligned to unix time."""
         try:
@@ -115,7 +118,8 @@ def router(settings: DashboardSettings) -> APIRouter:
 
     @api.get("/alerts", tags=["cameras"], response_model=list[Event], response_model_exclude_none=True)
     async def alerts(request: Request, limit: int = Query(50, ge=1, le=200),
-                     camera: str | None = Query(None, description="only this camera's alerts")) -> list[dict]:
+                     camera: str | None = Query(None, max_length=64, description="only this camera's alerts")
+                     ) -> list[dict]:
         """Recent alerts (unmasked people, grouped people, unmasked share over threshold), newest first."""
         return await queries.alerts(request.app.state.redis, limit, camera)
 

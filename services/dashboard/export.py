@@ -12,7 +12,7 @@ from shared.stats import CSV_COLUMNS, compliance_rate
 
 FACE_COLUMNS: tuple[str, ...] = ("frames", *(f"faces_{label}" for label in MASK_LABELS), "face_compliance_rate")
 EXPORT_COLUMNS: tuple[str, ...] = (*CSV_COLUMNS, *FACE_COLUMNS)
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([smh]?)\s*$")
+_DURATION_RE = re.compile(r"\s*(\d{1,9})\s*([smh]?)\s*")  # fullmatch; 9 digits: int() stays cheap
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600}
 
 
@@ -28,7 +28,7 @@ def period_seconds(raw: str | None, window: Window) -> int:
     resolution, count = WINDOWS[window]
     if raw is None or not raw.strip():
         return resolution.seconds
-    match = _DURATION_RE.match(raw.lower())
+    match = _DURATION_RE.fullmatch(raw.lower())
     if not match:
         raise PeriodError(f"period {raw!r} is not a duration (use seconds, or e.g. 30s, 15m, 1h)")
     seconds = int(match.group(1)) * _UNIT_S[match.group(2)]

@@ -20,6 +20,13 @@ HEADERS: dict[str, str] = {
 DOCS_PATHS: tuple[str, ...] = ("/docs", "/redoc")  # Swagger UI and ReDoc start with inline scripts
 
 
+def headers_for(path: str) -> dict[str, str]:
+    """The security headers of a response to `path` (the 500 handler, outside this middleware, adds them too)."""
+    if path.startswith(DOCS_PATHS):
+        return dict(HEADERS)
+    return {**HEADERS, "Content-Security-Policy": CONTENT_SECURITY_POLICY}
+
+
 class SecurityHeaders:
     """ASGI middleware: CSP (except on the API docs pages), X-Frame-Options, X-Content-Type-Options, Referrer-Policy.
 
@@ -33,15 +40,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = not scope["path"].startswith(DOCS_PATHS)
+        extra = headers_for(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
+                for name, value in extra.items():
                     headers.setdefault(name, value)
-                if csp:
-                    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
