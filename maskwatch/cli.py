@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "maskwatch.detect_command",
     "services.dashboard.cli",
     "services.cli",
+    "services.mqtt.cli",
     "training.cli",
     "training.detector.cli",
     "shared.review.cli",

@@ -160,7 +160,7 @@ def run_stack_up(args: argparse.Namespace) -> int:
     dashboard = not args.no_dashboard
     host = args.host or config.dashboard.host
     port = args.port or config.dashboard.port
-    specs = stack_services(args.config, host, port, args.workers, dashboard)
+    specs = stack_services(args.config, host, port, args.workers, dashboard, mqtt=config.mqtt is not None)
     if dashboard:
         log.info("dashboard: http://%s:%d/", host, port)
     return Stack(specs).run(stop_on_signals())

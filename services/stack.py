@@ -34,7 +34,7 @@ PR_SET_PDEATHSIG = 1
 
 # Shutdown runs stage by stage, upstream first: capture stops producing frames, the detectors answer
 # what is waiting, the trackers publish what the detectors sent, and the dashboard counts it all last.
-STOP_ORDER: tuple[str, ...] = ("capture", "detector", "tracker", "dashboard")
+STOP_ORDER: tuple[str, ...] = ("capture", "detector", "tracker", "dashboard", "mqtt")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class ServiceSpec:
 
 
 def stack_services(config: str | Path, host: str, port: int, workers: int = 1,
-                   dashboard: bool = True) -> list[ServiceSpec]:
+                   dashboard: bool = True, mqtt: bool = False) -> list[ServiceSpec]:
     """The processes `stack up` runs (docker-compose.yml runs the same commands, one per service)."""
     config = str(config)
     specs = [ServiceSpec("capture", ("capture", "--config", config))]
@@ -59,6 +59,8 @@ def stack_services(config: str | Path, host: str, port: int, workers: int = 1,
     specs.append(ServiceSpec("tracker", ("tracker", "--config", config)))
     if dashboard:
         specs.append(ServiceSpec("dashboard", ("dashboard", "--host", host, "--port", str(port), "--config", config)))
+    if mqtt:  # the config has an mqtt: section
+        specs.append(ServiceSpec("mqtt", ("mqtt", "--config", config)))
     return specs
 
 

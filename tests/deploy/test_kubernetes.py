@@ -97,18 +97,18 @@ def test_scaled_object_is_valid_keda_and_scales_the_detectors_on_their_lag() -> 
         {f"redis.{NAMESPACE}.svc.cluster.local:{redis_service['spec']['ports'][0]['port']}"}
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard"])
+@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard", "mqtt"])
 def test_services_run_the_maskwatch_commands_against_the_redis_service(name: str) -> None:
     container = _container(name)
     args = container["args"]
-    stack = {spec.name.split("-")[0]: spec.args for spec in stack_services(CONFIG, "0.0.0.0", 8000)}
+    stack = {spec.name.split("-")[0]: spec.args for spec in stack_services(CONFIG, "0.0.0.0", 8000, mqtt=True)}
     if name in stack:
         assert tuple(args) == stack[name]  # the same command `maskwatch stack up` and compose run
         parsed = build_parser().parse_args(args)
         assert parsed.command == name and callable(parsed.func)
     else:  # the tracker stage (issue 15) lands separately: its documented command
         assert args == ["tracker", "--config", CONFIG]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
     url = urlsplit(env["MASKWATCH_REDIS_URL"])
     redis_service = _one("Service", "redis")
     assert (url.hostname, url.port) == (redis_service["metadata"]["name"], redis_service["spec"]["ports"][0]["port"])
@@ -162,3 +162,10 @@ def test_kustomize_renders_the_manifests() -> None:
     deployments = [d for d in rendered if d["kind"] == "Deployment"]
     assert {c["image"] for d in deployments for c in d["spec"]["template"]["spec"]["containers"]} == \
         {f"{image['newName']}:{image['newTag']}"}
+
+
+def test_the_mqtt_bridge_is_at_most_one_replica_with_its_password_from_a_secret() -> None:
+    bridge = _one("Deployment", "mqtt")["spec"]
+    assert bridge["replicas"] <= 1 and bridge["strategy"]["type"] == "Recreate"  # a second would double events
+    [password] = [e for e in _container("mqtt")["env"] if e["name"] == "MASKWATCH_MQTT_PASSWORD"]
+    assert "value" not in password and password["valueFrom"]["secretKeyRef"]["optional"] is True

@@ -78,7 +78,8 @@ def test_dockerfile_passes_hadolint() -> None:
 
 def test_the_services_that_exist() -> None:
     assert set(SERVICES) == {"redis", "capture", "detector", "tracker", "dashboard", "train",
-                             "prometheus", "alertmanager", "grafana"}
+                             "prometheus", "alertmanager", "grafana", "mqtt"}
+    assert SERVICES["mqtt"]["profiles"] == ["mqtt"]
     assert SERVICES["train"]["profiles"] == ["train"]
     assert SERVICES["prometheus"]["profiles"] == ["monitoring"]
 

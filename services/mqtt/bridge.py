@@ -1,0 +1,230 @@
+"""The MQTT bridge loop: results stream in, events and periodic retained state out (see services/mqtt/__init__)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from services.dashboard import cameras as camera_state
+from services.dashboard import queries, stats
+from services.dashboard.results import ResultEntry, ResultsReader
+from services.mqtt import discovery
+from services.mqtt.counts import BridgeCounts, hour_start, local_midnight
+from services.mqtt.publisher import MqttPublisher
+from services.mqtt.topics import Topics
+from shared import keys
+from shared.config import Config
+from shared.schemas import MASK_LABELS, AlertRecord, LineCrossing, PersonRecord
+from shared.stats import compliance_rate
+from shared.streams import REDIS_ERRORS, describe_redis_error
+
+log = logging.getLogger(__name__)
+STALE_AFTER_S = 15.0
+
+
+def _version() -> str:
+    try:
+        return metadata.version("maskwatch")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
+def _labels(counts: dict[str, int]) -> dict[str, int]:
+    """Counts of every mask label (zero when absent)."""
+    return {label: int(counts.get(label, 0)) for label in MASK_LABELS}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class MqttBridge:
+    """Publishes a stack's results on MQTT: `run(stop)` until SIGTERM."""
+
+    def __init__(self, config: Config, redis: aioredis.Redis, publisher: MqttPublisher, topics: Topics) -> None:
+        assert config.mqtt is not None
+        self.config, self.mqtt, self.redis = config, config.mqtt, redis
+        self.publisher, self.topics = publisher, topics
+        self.counts = BridgeCounts()
+        self.version = _version()
+        self.events = 0
+        self._published: dict[str, str] = {}  # retained topic -> payload without its time, to publish changes only
+        self._discovered: dict[str, set[str]] = {}  # camera -> its discovery topics
+        self._cameras: set[str] = set()
+        self._redis_down = False
+
+    # -- running -------------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> int:
+        """Bridge until `stop` is set; returns the exit code."""
+        self.publisher.start()
+        try:
+            asyncio.run(self._main(stop))
+        finally:
+            self.publisher.close()
+        log.info("mqtt: stopped after %d event(s); %d message(s) sent, %d dropped", self.events,
+                 self.publisher.sent, self.publisher.dropped)
+        return 0
+
+    async def _main(self, stop: threading.Event) -> None:
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set)), daemon=True).start()
+        reader = ResultsReader(self.redis, [self.consume])  # from the newest entry: only new results
+        log.info("mqtt: publishing %d configured camera(s) to %s under %s/", len(self.config.cameras),
+                 self.publisher.where, self.topics.prefix)
+        await asyncio.gather(reader.run(done), self._state_loop(done))
+        await self.redis.aclose()
+
+    async def _state_loop(self, done: asyncio.Event) -> None:
+        while not done.is_set():
+            try:
+                await self.publish_state()
+                if self._redis_down:
+                    log.info("mqtt: redis is back")
+                self._redis_down = False
+            except (*REDIS_ERRORS, OSError, ResponseError) as exc:
+                if not self._redis_down:
+                    log.warning("mqtt: redis unavailable (%s); state updates resume when it is back",
+                                describe_redis_error(exc))
+                self._redis_down = True
+            try:
+                await asyncio.wait_for(done.wait(), timeout=self.mqtt.state_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    # -- events --------------------------------------------------------------------------------------------
+    def consume(self, entries: Sequence[ResultEntry]) -> None:
+        """Count and publish the person records, crossings and alerts of a batch (frames are not events)."""
+        for entry in entries:
+            result = entry.result
+            if isinstance(result, PersonRecord):
+                self.counts.add_person(result)
+                if not result.static:
+                    self._publish_person(result)
+            elif isinstance(result, LineCrossing):
+                self.counts.add_crossing(result)
+                self._event(result.camera, result.model_dump(mode="json"))
+            elif isinstance(result, AlertRecord):
+                self._event(result.camera, result.model_dump(mode="json"))
+
+    def _publish_person(self, record: PersonRecord) -> None:
+        self._event(record.camera, record.model_dump(mode="json", exclude={"thumbnail", "static"}))
+        if self.mqtt.thumbnails and record.thumbnail:
+            try:
+                jpeg = base64.b64decode(record.thumbnail, validate=True)
+            except (binascii.Error, ValueError):
+                log.warning("mqtt: camera %s track %d: unreadable thumbnail skipped", record.camera, record.track_id)
+                return
+            self.publisher.publish_event(self.topics.thumbnail(record.camera), jpeg)
+
+    def _event(self, camera: str, body: dict) -> None:
+        self.events += 1
+        self.publisher.publish_event(self.topics.events(camera), _dumps(body))
+
+    # -- state ---------------------------------------------------------------------------------------------
+    async def publish_state(self, now: float | None = None) -> None:
+        """Publish every camera's (and zone's and line's) retained state that changed, and discovery configs."""
+        now = time.time() if now is None else now
+        self.counts.rolling.prune(now)
+        cameras = await queries.camera_list(self.redis, [cam.id for cam in self.config.cameras])
+        for camera in cameras:
+            state = await self.camera_state(camera, now)
+            self._retain(self.topics.state(camera), state)
+            for zone in sorted(self.counts.zones.get(camera, ())):
+                self._retain(self.topics.zone_state(camera, zone), self.zone_state(camera, zone, now))
+            for line in sorted(self.counts.lines.get(camera, ())):
+                self._retain(self.topics.line_state(camera, line), self.line_state(camera, line, now))
+            if self.mqtt.home_assistant:
+                self._discover(camera)
+        for gone in self._cameras - set(cameras):
+            self._forget(gone)
+        self._cameras = set(cameras)
+
+    async def camera_state(self, camera: str, now: float) -> dict[str, Any]:
+        """The retained state of one camera."""
+        raw = await self.redis.hgetall(keys.camera_state(camera))
+        capture = camera_state.parse_state(camera, raw, now=now, stale_after=STALE_AFTER_S)
+        hour = (await queries.window_stats(self.redis, camera, stats.Window.HOUR, now)).people
+        today = await self._people_since(camera, local_midnight(now), now)
+        entries = {"1h": self.counts.entries(camera, hour_start(now)),
+                   "today": self.counts.entries(camera, local_midnight(now))}
+        state: dict[str, Any] = {"camera": camera, "status": str(capture.status), "up": capture.up}
+        for window, people in (("1h", hour), ("today", today)):
+            people = _labels(people)
+            state[f"people_{window}"] = people
+            state[f"people_total_{window}"] = sum(people.values())
+            state[f"masked_share_{window}"] = compliance_rate(people)
+            state[f"entries_{window}"] = _labels(entries[window])
+            state[f"entries_total_{window}"] = sum(entries[window].values())
+        state["unmasked_last_minute"] = self.counts.unmasked_recently(camera, now)
+        state["zones"] = sorted(self.counts.zones.get(camera, ()))
+        state["lines"] = sorted(self.counts.lines.get(camera, ()))
+        return state
+
+    def zone_state(self, camera: str, zone: str, now: float) -> dict[str, Any]:
+        """The retained state of one zone: people per label over the last hour and today."""
+        state: dict[str, Any] = {"camera": camera, "zone": zone}
+        for window, start in (("1h", hour_start(now)), ("today", local_midnight(now))):
+            people = _labels(self.counts.zone(camera, zone, start))
+            state[f"people_{window}"] = people
+            state[f"people_total_{window}"] = sum(people.values())
+            state[f"masked_share_{window}"] = compliance_rate(people)
+        return state
+
+    def line_state(self, camera: str, line: str, now: float) -> dict[str, Any]:
+        """The retained state of one counting line: entries and exits per label over the last hour and today."""
+        state: dict[str, Any] = {"camera": camera, "line": line}
+        for window, start in (("1h", hour_start(now)), ("today", local_midnight(now))):
+            for direction, name in (("in", "entries"), ("out", "exits")):
+                counts = _labels(self.counts.line(camera, line, direction, start))
+                state[f"{name}_{window}"] = counts
+                state[f"{name}_total_{window}"] = sum(counts.values())
+            state[f"masked_share_entries_{window}"] = compliance_rate(state[f"entries_{window}"])
+        return state
+
+    async def _people_since(self, camera: str, since: float, now: float) -> dict[str, int]:
+        """People per label in the dashboard's hourly buckets from `since` (local midnight) to now."""
+        keyed = [(start, key) for start, key in stats.window_keys(camera, stats.Window.DAY, now) if start >= since]
+        pipe = self.redis.pipeline(transaction=False)
+        for _, key in keyed:
+            pipe.hgetall(key)
+        replies = await pipe.execute() if keyed else []
+        return stats.summarize(stats.Window.DAY, [(start, raw) for (start, _), raw in zip(keyed, replies)]).people
+
+    def _retain(self, topic: str, state: dict[str, Any]) -> None:
+        """Publish a state when it differs from the last one published (its `updated` time aside)."""
+        body = _dumps(state)
+        if self._published.get(topic) == body:
+            return
+        self._published[topic] = body
+        self.publisher.publish_retained(topic, _dumps({**state, "updated": round(time.time(), 3)}))
+
+    def _discover(self, camera: str) -> None:
+        configs = discovery.camera_configs(self.topics, camera, self.version, commands=self.mqtt.commands,
+                                           thumbnails=self.mqtt.thumbnails,
+                                           lines=sorted(self.counts.lines.get(camera, ())),
+                                           zones=sorted(self.counts.zones.get(camera, ())))
+        for topic, payload in configs.items():
+            body = _dumps(payload)
+            if self._published.get(topic) != body:
+                self._published[topic] = body
+                self.publisher.publish_retained(topic, body)
+        self._discovered[camera] = set(configs)
+
+    def _forget(self, camera: str) -> None:
+        """A camera that left the config: remove its Home Assistant entities and retained state."""
+        for topic in self._discovered.pop(camera, set()) | {self.topics.state(camera)}:
+            self._published.pop(topic, None)
+            self.publisher.forget_retained(topic)
+        log.info("mqtt: camera %s removed", camera)
