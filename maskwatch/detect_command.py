@@ -11,14 +11,18 @@ import numpy as np
 from tqdm import tqdm
 
 from maskwatch.detect_outputs import AnnotatedSink, JsonLinesSink, LiveWindow, Summary, face_table
+from shared.config import ConfigError, load_config
 from shared.drawing import draw_faces
+from shared.entrances import EntranceCounter, end_tracks, track_frame
 from shared.imaging import DEFAULT_MAX_PIXELS
 from shared.model_store import ModelError, ModelStore
 from shared.pipeline import Pipeline, load_pipeline
 from shared.privacy import blur_faces
-from shared.schemas import FrameResult, PersonRecord
+from shared.schemas import FrameResult, LineCrossing, PersonRecord
 from shared.sources import READ_TIMEOUT_S, Source, SourceError, SourceKind, describe, expand, frame_count, iter_frames
 from shared.stats import StatsAccumulator
+from shared.tracker_config import TrackerConfig
+from shared.zones import CameraGeometry
 
 if TYPE_CHECKING:
     from shared.people import PeopleTracker
@@ -57,6 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write people per period as CSV (videos, cameras and streams are tracked)")
     p.add_argument("--stats-period", type=float, default=60.0, metavar="S",
                    help="length of a --stats period in seconds (default 60)")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="cameras.yaml whose tracker settings and --camera's zones and lines apply to the videos")
+    p.add_argument("--camera", metavar="ID", help="the camera of --config whose zones and lines to apply "
+                   "(default: its only camera)")
     p.add_argument("--blur-faces", action="store_true",
                    help="blur faces in annotated images, videos, the window and saved person crops")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -75,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.stats_period < float("inf"):
         print("error: --stats-period must be a positive number of seconds", file=sys.stderr)
         return 2
+    try:
+        tracking = tracking_setup(args.config, args.camera)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     sources: list[Source] = []
     failed = 0
     for argument in args.sources:
@@ -92,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"error: no usable model: {exc}", file=sys.stderr)
         return 2
-    runner = DetectRun(pipeline, args)
+    runner = DetectRun(pipeline, args, tracking)
     try:
         for source in tqdm(sources, desc="sources", unit="src", file=sys.stderr,
                            disable=args.no_progress or len(sources) < 2):
@@ -120,11 +133,38 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def tracking_setup(config_path: Path | None, camera: str | None) -> tuple[TrackerConfig, CameraGeometry]:
+    """The tracker settings and the zones and lines to apply; raises ValueError with a one-line reason."""
+    if config_path is None:
+        if camera is not None:
+            raise ValueError("--camera needs --config")
+        return TrackerConfig(), CameraGeometry()
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    ids = [cam.id for cam in config.cameras] + list(config.invalid_cameras)
+    if camera is None:
+        if len(ids) != 1:
+            raise ValueError(f"{config_path}: name the camera with --camera (one of: {', '.join(ids) or 'none'})")
+        camera = ids[0]
+    if camera in config.geometry_problems:
+        raise ValueError(f"{config_path}: {config.geometry_problems[camera]}")
+    if camera in config.invalid_cameras:
+        raise ValueError(f"{config_path}: {config.invalid_cameras[camera]}")
+    found = next((cam for cam in config.cameras if cam.id == camera), None)
+    if found is None:
+        raise ValueError(f"{config_path}: no camera {camera!r} (cameras: {', '.join(ids) or 'none'})")
+    return config.tracker, found.geometry
+
+
 class DetectRun:
     """One `maskwatch detect` run: the pipeline and the outputs it feeds."""
 
-    def __init__(self, pipeline: Pipeline, args: argparse.Namespace) -> None:
+    def __init__(self, pipeline: Pipeline, args: argparse.Namespace,
+                 tracking: tuple[TrackerConfig, CameraGeometry] = (TrackerConfig(), CameraGeometry())) -> None:
         self.pipeline = pipeline
+        self.tracker_config, self.geometry = tracking
         self.stride, self.max_pixels, self.timeout = args.stride, args.max_pixels, args.timeout
         self.progress = not args.no_progress
         self.print_tables = args.json != "-"
@@ -133,7 +173,7 @@ class DetectRun:
         self.window = LiveWindow()
         self.show = args.show
         self.blur = args.blur_faces
-        self.stats = StatsAccumulator(args.stats_period)
+        self.stats = StatsAccumulator(args.stats_period, lines=bool(self.geometry.lines))
         self.summary = Summary()
 
     def process(self, source: Source) -> None:
@@ -146,6 +186,7 @@ class DetectRun:
                           total=-(-total // self.stride) if total else None, disable=not self.progress)
         started_video = False
         people: PeopleTracker | None = None
+        entrances: EntranceCounter | None = None
         try:
             for frame in frames:
                 h, w = frame.image.shape[:2]
@@ -157,8 +198,11 @@ class DetectRun:
                         from shared.people import PeopleTracker  # supervision is slow to import: only for videos
 
                         people = PeopleTracker(name, (frame.fps or 10.0) / self.stride,
+                                               **self.tracker_config.people_options(),
                                                crop_size=PERSON_CROP_SIZE if self.saver else None)
-                    result, ended = people.update(result, frame.time, frame.image if self.saver else None)
+                        entrances = EntranceCounter(name, self.geometry, **self.tracker_config.entrance_options())
+                    result, ended = track_frame(people, entrances, result, frame.time,
+                                                frame.image if self.saver else None)
                     self.stats.observe(name, frame.time)
                     self._people(source, ended, people.ended_crops)
                 self.summary.add(result)
@@ -182,15 +226,21 @@ class DetectRun:
                             break
         finally:
             if people is not None:
-                self._people(source, people.flush(), people.ended_crops)
+                self._people(source, end_tracks(people, entrances, people.flush()), people.ended_crops)
             if self.saver:
                 self.saver.end_video()
 
-    def _people(self, source: Source, records: list[PersonRecord], crops: dict[int, np.ndarray]) -> None:
-        """Send the records of ended tracks to the JSON Lines, the statistics, the summary and the crops."""
+    def _people(self, source: Source, records: list[PersonRecord | LineCrossing],
+                crops: dict[int, np.ndarray]) -> None:
+        """Send the records of ended tracks and their crossings to the JSON Lines, the statistics, the summary
+        and the crops."""
         for record in records:
             if self.jsonl:
                 self.jsonl.write(record)
+            if isinstance(record, LineCrossing):
+                self.stats.add_crossing(record)
+                self.summary.add_crossing(record)
+                continue
             self.stats.add_person(record)
             self.summary.add_person(record)
             crop = crops.get(record.track_id)

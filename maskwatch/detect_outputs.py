@@ -11,7 +11,7 @@ from typing import IO
 import cv2
 import numpy as np
 
-from shared.schemas import FrameResult, PersonRecord
+from shared.schemas import FrameResult, LineCrossing, PersonRecord
 from shared.sources import Source, SourceKind
 
 
@@ -22,8 +22,8 @@ class JsonLinesSink:
         self._own = target != "-"
         self._fh: IO[str] = open(target, "w", encoding="utf-8") if self._own else sys.stdout
 
-    def write(self, result: FrameResult | PersonRecord) -> None:
-        """Append one result line (a frame, or a person whose track ended)."""
+    def write(self, result: FrameResult | PersonRecord | LineCrossing) -> None:
+        """Append one result line (a frame, a person whose track ended, or one of its line crossings)."""
         self._fh.write(result.to_json() + "\n")
         self._fh.flush()
 
@@ -125,6 +125,9 @@ class Summary:
     def __init__(self) -> None:
         self.labels: Counter[str] = Counter()
         self.people: Counter[str] = Counter()
+        self.static = 0
+        self.entries: Counter[str] = Counter()
+        self.exits = 0
         self.frames = 0
         self.failed = 0
         self.started = time.perf_counter()
@@ -135,8 +138,18 @@ class Summary:
         self.labels.update(face.label for face in result.faces)
 
     def add_person(self, record: PersonRecord) -> None:
-        """Count one person whose track ended."""
-        self.people[record.label] += 1
+        """Count one person whose track ended (a static face apart)."""
+        if record.static:
+            self.static += 1
+        else:
+            self.people[record.label] += 1
+
+    def add_crossing(self, crossing: LineCrossing) -> None:
+        """Count one entry (per label) or exit."""
+        if crossing.direction == "in":
+            self.entries[crossing.label] += 1
+        else:
+            self.exits += 1
 
     def text(self) -> str:
         """One readable summary block."""
@@ -150,6 +163,11 @@ class Summary:
         if self.people:
             per_label = ", ".join(f"{label} {n}" for label, n in sorted(self.people.items()))
             lines.append(f"people: {sum(self.people.values())} ({per_label})")
+        if self.static:
+            lines.append(f"static faces (posters, screens; not counted): {self.static}")
+        if self.entries or self.exits:
+            per_label = ", ".join(f"{label} {n}" for label, n in sorted(self.entries.items())) or "none"
+            lines.append(f"entries: {sum(self.entries.values())} ({per_label}), exits: {self.exits}")
         if self.failed:
             lines.append(f"failed sources: {self.failed}")
         return "\n".join(lines)

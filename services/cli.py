@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from shared.exit_codes import FAILED, USAGE, fail, warn
 
@@ -131,7 +132,8 @@ def run_tracker(args: argparse.Namespace) -> int:
             found.append(ReviewSampler(config.review, camera, client, transactional=True))
         return found
 
-    service = TrackerService(client, config, name, observers=observers)
+    path = Path(args.config) if args.config else None  # zone and line edits there apply live
+    service = TrackerService(client, config, name, observers=observers, config_path=path)
     try:
         return service.run(stop)
     finally:
@@ -152,6 +154,8 @@ def run_stack_up(args: argparse.Namespace) -> int:
         return fail("--workers must be at least 1", USAGE)
     for problem in config.problems:
         warn(f"{args.config}: {problem} (camera left out, the others run)")
+    for problem in config.geometry_problems.values():
+        warn(f"{args.config}: {problem} (the camera runs without these zones and lines)")
     try:
         connect(config.redis_url, options=config.redis).ping()
     except REDIS_ERRORS as exc:

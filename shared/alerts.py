@@ -25,6 +25,11 @@ Rules (times are the frames' own times, so a video gives the same alerts as a li
 - unmasked_share: when, over the person records of the last `window_s` seconds of one camera (at least
   `min_people` of them), the share with one of `labels` exceeds `unmasked_share`; it fires again only
   after the share has dropped back to the threshold or below.
+- rules (`EntranceRule`, limited to a line or a zone): a `line` alert for each crossing of that line in
+  `direction` by a person with one of the rule's labels (`.on_crossing`), a `zone` alert for each person
+  record that was in that zone with one of them; both carry the track's voted label, raised when the
+  track ends, one per person (no cooldown grouping).
+Static faces (posters, screens: `Face.static`, `PersonRecord.static`) never raise an alert.
 """
 
 from __future__ import annotations
@@ -40,12 +45,12 @@ import uuid
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.schemas import FrameResult, PersonRecord
+from shared.schemas import FrameResult, LineCrossing, PersonRecord
 from shared.sources import redact_url
 
 log = logging.getLogger(__name__)
@@ -78,12 +83,36 @@ class WebhookConfig(BaseModel):
         return self.cameras is None or camera in self.cameras
 
 
+class EntranceRule(BaseModel):
+    """An alert limited to a counting line or a zone, e.g. "unmasked person entered through door"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64)
+    line: str | None = None
+    zone: str | None = None
+    direction: Literal["in", "out", "any"] = Field("in", description="lines only: which crossings alert")
+    labels: list[str] | None = Field(None, description="default: the alerts section's labels")
+    cameras: list[str] | None = Field(None, description="default: every camera with that line or zone")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> EntranceRule:
+        if (self.line is None) == (self.zone is None):
+            raise ValueError(f"rule {self.name!r}: give exactly one of line or zone")
+        return self
+
+    def applies(self, camera: str, label: str) -> bool:
+        """Whether a person of `camera` with `label` is this rule's concern (given the default labels)."""
+        return (self.cameras is None or camera in self.cameras) and label in (self.labels or ())
+
+
 class AlertsConfig(BaseModel):
     """The `alerts:` section: webhooks, rules and delivery settings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    rules: list[EntranceRule] = Field(default_factory=list, description="alerts limited to a line or a zone")
     labels: list[str] = Field(default_factory=lambda: ["without_mask", "mask_incorrect"])
     confirm_frames: int = Field(default=5, ge=1)
     window_s: float = Field(default=60.0, gt=0)
@@ -211,6 +240,8 @@ class AlertDispatcher:
         self.config = config or AlertsConfig()
         self.sinks = list(sinks)
         self._labels = frozenset(self.config.labels)
+        self._rules = [r if r.labels is not None else r.model_copy(update={"labels": list(self.config.labels)})
+                       for r in self.config.rules]
         self._streak: OrderedDict[tuple[str, int], int] = OrderedDict()
         self._alerted: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._window: dict[str, deque[tuple[float, bool]]] = defaultdict(deque)
@@ -228,7 +259,7 @@ class AlertDispatcher:
         t = _frame_time(result)
         events = self._end_cooldown(camera, t)
         for face in result.faces:
-            if face.track_id is None:
+            if face.track_id is None or face.static:
                 continue
             key = (camera, face.track_id)
             if face.track_label not in self._labels:
@@ -250,6 +281,8 @@ class AlertDispatcher:
         self._streak.pop(key, None)
         alerted = key in self._alerted
         self._alerted.pop(key, None)
+        if record.static:
+            return []  # a poster or a screen, not a person
         unmasked = record.label in self._labels
         events = self._end_cooldown(record.camera, record.last_seen)
         if alerted and record.thumbnail:
@@ -264,7 +297,23 @@ class AlertDispatcher:
         share_event = self._share(record.camera, record.last_seen, unmasked)
         if share_event is not None:
             events.append(self._emit(share_event))
+        for rule in self._rules:
+            if rule.zone is not None and rule.zone in record.zones and rule.applies(record.camera, record.label):
+                events.append(self._emit({
+                    "kind": "zone", "rule": rule.name, "camera": record.camera, "zone": rule.zone,
+                    "track_id": record.track_id, "label": record.label, "time": record.last_seen,
+                    "frames": record.frames, "box": record.best_box,
+                    **({"thumbnail": record.thumbnail} if record.thumbnail else {})}))
         return events
+
+    def on_crossing(self, crossing: LineCrossing) -> list[Event]:
+        """A line alert for each rule of that line, direction and label."""
+        return [self._emit({"kind": "line", "rule": rule.name, "camera": crossing.camera, "line": crossing.line,
+                            "direction": crossing.direction, "track_id": crossing.track_id,
+                            "label": crossing.label, "time": crossing.time})
+                for rule in self._rules
+                if rule.line == crossing.line and rule.direction in ("any", crossing.direction)
+                and rule.applies(crossing.camera, crossing.label)]
 
     def flush(self) -> list[Event]:
         """Send every camera's grouped people alert now (end of a video, shutdown)."""
@@ -383,6 +432,8 @@ class AlertDispatcher:
 
     def _emit(self, body: Event) -> Event:
         about = f"{body['kind']}:{body['camera']}:{body.get('track_id', '')}:{body['time']}"
+        if "rule" in body:
+            about += f":{body['rule']}:{body.get('direction', '')}"
         event = {"type": "alert", "id": uuid.uuid5(uuid.NAMESPACE_URL, f"maskwatch:{about}").hex, **body}
         for sink in self.sinks:
             try:

@@ -22,6 +22,7 @@ from shared.review.config import ReviewConfig
 from shared.safe_yaml import MAX_BYTES as MAX_CONFIG_BYTES
 from shared.safe_yaml import YamlLimitError, load_yaml
 from shared.tracker_config import TrackerConfig
+from shared.zones import CameraGeometry, Line, Zone, check_lines, check_zones, geometry_problem
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,11 @@ class CameraConfig(_Strict):
     fps: float = Field(10.0, gt=0, le=60)
     loop: bool = False
     enabled: bool = True
+    zones: list[Zone] = Field(default_factory=list, max_length=64)  # docs/entrances.md
+    lines: list[Line] = Field(default_factory=list, max_length=32)
+
+    _zones = field_validator("zones")(check_zones)
+    _lines = field_validator("lines")(check_lines)
 
     @field_validator("id")
     @classmethod
@@ -71,6 +77,15 @@ class CameraConfig(_Strict):
         if isinstance(value, str) and not value.strip():
             raise ValueError("must not be empty")
         return value
+
+    @property
+    def geometry(self) -> CameraGeometry:
+        """The camera's zones and lines."""
+        return CameraGeometry(zones=self.zones, lines=self.lines)
+
+    def without_geometry(self) -> CameraConfig:
+        """This camera without zones and lines (what capture depends on: editing them restarts nothing)."""
+        return self.model_copy(update={"zones": [], "lines": []})
 
 
 class CaptureConfig(_Strict):
@@ -127,6 +142,8 @@ class Config(BaseModel):
 
     `problems` lists every camera entry that was left out and why; `invalid_cameras` maps the ids of
     those whose id itself is usable to their problem (so they can be shown as failed cameras).
+    A camera whose zones or lines are bad still runs: `geometry_problems` maps its id to the problem (one
+    line naming the entry) and it has no zones and lines here (a running tracker keeps those it applied).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -144,6 +161,7 @@ class Config(BaseModel):
     mqtt: MqttConfig | None = None  # the MQTT bridge (services/mqtt/) runs only when this is set
     problems: list[str] = Field(default_factory=list, exclude=True)
     invalid_cameras: dict[str, str] = Field(default_factory=dict, exclude=True)  # id -> problem
+    geometry_problems: dict[str, str] = Field(default_factory=dict, exclude=True)  # id -> bad zones/lines
 
     @field_validator("redis_url")
     @classmethod
@@ -200,8 +218,15 @@ def parse_config(text: str, base_dir: Path | None = None, name: str = "config") 
     problems: list[str] = []
     invalid: dict[str, str] = {}
     valid_ids: set[str] = set()
+    geometry: dict[str, str] = {}
     for index, entry in enumerate(entries):
         label = _entry_label(index, entry)
+        if isinstance(entry, dict) and ("zones" in entry or "lines" in entry):
+            problem = geometry_problem(entry.get("zones"), entry.get("lines"))
+            if problem is not None:
+                if isinstance(entry.get("id"), str):
+                    geometry[entry["id"]] = f"{label}: {problem}"
+                entry = {k: v for k, v in entry.items() if k not in ("zones", "lines")}
         try:
             camera = CameraConfig.model_validate(entry)
         except ValidationError as exc:
@@ -215,7 +240,8 @@ def parse_config(text: str, base_dir: Path | None = None, name: str = "config") 
         valid_ids.add(camera.id)
         cameras.append(_resolve_path(camera, base_dir))
     invalid = {cam_id: problem for cam_id, problem in invalid.items() if cam_id not in valid_ids}
-    return config.model_copy(update={"cameras": cameras, "problems": problems, "invalid_cameras": invalid})
+    return config.model_copy(update={"cameras": cameras, "problems": problems, "invalid_cameras": invalid,
+                                     "geometry_problems": {k: v for k, v in geometry.items() if k in valid_ids}})
 
 
 def is_file_source(url: str) -> bool:

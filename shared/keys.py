@@ -66,6 +66,21 @@ def camera_events(camera: str) -> str:
     return f"{PREFIX}:camera:{camera}:events"
 
 
+def camera_geometry(camera: str) -> str:
+    """JSON of the zones and lines the tracker applies to one camera now, with the config problem if any."""
+    return f"{PREFIX}:camera:{camera}:geometry"
+
+
+def zone_occupancy(camera: str) -> str:
+    """JSON {time, zones: {zone: people in it now}} of one camera, set by the tracker that owns it."""
+    return f"{PREFIX}:camera:{camera}:occupancy"
+
+
+def static_faces(camera: str) -> str:
+    """JSON list of one camera's static face spots (posters, screens) with suggested ignore zones."""
+    return f"{PREFIX}:camera:{camera}:static_faces"
+
+
 def tracker_lease(camera: str) -> str:
     """Name of the tracker that owns one camera; expires unless the owner renews it."""
     return f"{PREFIX}:tracker:lease:{camera}"

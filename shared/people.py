@@ -13,6 +13,7 @@ Public API:
 - `.state() -> dict` / `.restore(state)`: open tracks, votes, ByteTrack state and clock as JSON-able
   values (the tracker service checkpoints them to Redis so another replica can take over).
 - `.last_t`: the time of the last frame tracked (None before the first, and after a flush).
+- `.track_ids`: ids of the tracks alive now.
 
 Faces that carry a `crop` (base64 JPEG, set by the detector service) give their track's best crop; the
 record of the track gets it as its `thumbnail`, shrunk to at most 96 px.
@@ -164,6 +165,11 @@ class PeopleTracker:
     def active_tracks(self) -> int:
         """Number of tracks currently alive."""
         return len(self._tracks)
+
+    @property
+    def track_ids(self) -> set[int]:
+        """Ids of the tracks currently alive."""
+        return set(self._tracks)
 
     def _end(self, track_ids: list[int]) -> list[PersonRecord]:
         records = []

@@ -34,6 +34,7 @@ class Face(BaseModel):
     track_id: int | None = None
     track_label: str | None = None
     crop: str | None = None  # base64 JPEG of the face with a margin, long side <= 128 px (blurred under privacy)
+    static: bool = False  # the face of a static track (poster, screen): never counted (omitted when false)
 
 
 class FrameResult(BaseModel):
@@ -61,6 +62,8 @@ class FrameResult(BaseModel):
             for key in ("track_id", "track_label", "crop"):
                 if face[key] is None:
                     del face[key]
+            if not face["static"]:
+                del face["static"]
         return json.dumps(data, separators=(",", ":"))
 
     def without_crops(self) -> FrameResult:

@@ -68,7 +68,7 @@ class CaptureService:
         wanted: dict[str, CameraConfig] = {cam.id: cam for cam in config.enabled_cameras}
         for cam_id in list(self.runners):
             runner = self.runners[cam_id]
-            if wanted.get(cam_id) != runner.camera or runner.options != config.capture:
+            if _capture_view(wanted.get(cam_id)) != _capture_view(runner.camera) or runner.options != config.capture:
                 runner.stop()
                 del self.runners[cam_id]
                 log.info("camera %s: %s", cam_id, "changed, restarting" if cam_id in wanted else "removed")
@@ -122,3 +122,8 @@ class CaptureService:
         except OSError:
             return None
         return stat.st_mtime_ns, stat.st_size
+
+
+def _capture_view(camera: CameraConfig | None) -> CameraConfig | None:
+    """What capture depends on: a camera without its zones and lines (editing those restarts nothing)."""
+    return camera.without_geometry() if camera is not None else None

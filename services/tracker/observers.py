@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.alerts import AlertDispatcher, Event
-from shared.schemas import FrameResult, PersonRecord
+from shared.schemas import FrameResult, LineCrossing, PersonRecord
 
 
 class CameraAlerts:
@@ -21,6 +21,10 @@ class CameraAlerts:
     def on_person(self, record: PersonRecord) -> list[Event]:
         """Alerts raised by an ended track (short unmasked track, unmasked share)."""
         return self.dispatcher.on_person(record)
+
+    def on_crossing(self, crossing: LineCrossing) -> list[Event]:
+        """Alerts of the rules limited to that line."""
+        return self.dispatcher.on_crossing(crossing)
 
     def snapshot(self) -> dict[str, Any]:
         """The camera's rule state, for the checkpoint."""

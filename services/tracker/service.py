@@ -1,8 +1,10 @@
 """The tracker service loop: owns cameras through leases, reads their detections, publishes tracked results.
 
 Public API:
-- `TrackerService(client, config, name=None, observers=None)`: `.run(stop) -> int`, `.step(block_ms)`.
-  `observers(camera) -> list[Observer]` builds the observers of a camera when the tracker takes it.
+- `TrackerService(client, config, name=None, observers=None, config_path=None)`: `.run(stop) -> int`,
+  `.step(block_ms)`. `observers(camera) -> list[Observer]` builds the observers of a camera when the tracker
+  takes it. With `config_path`, edits of the cameras' zones and lines in that file are applied live (checked
+  every `capture.reload_interval`); a camera whose new zones or lines are bad keeps those it had.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import redis
 
@@ -20,8 +23,9 @@ from services.tracker.camera import CameraTracker, Observer, Outcome
 from services.tracker.lease import Leases
 from shared import keys
 from shared.alert_log import MAX_ALERTS
-from shared.config import Config
+from shared.config import Config, ConfigError, load_config
 from shared.detections import Detection, StreamId, stream_id
+from shared.entrances import EntranceCounter
 from shared.people import PeopleTracker
 from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error, expires_in, retry_redis
 
@@ -39,7 +43,7 @@ class TrackerService:
     """Tracks the cameras this replica holds the leases of; shares the cameras fairly with other replicas."""
 
     def __init__(self, client: redis.Redis, config: Config, name: str,
-                 observers: Callable[[str], list[Observer]] | None = None) -> None:
+                 observers: Callable[[str], list[Observer]] | None = None, config_path: Path | None = None) -> None:
         self.client, self.config, self.name = client, config, name
         self.options = config.tracker
         self.observers = observers or (lambda camera: [])
@@ -48,6 +52,9 @@ class TrackerService:
         self._fps = {cam.id: cam.fps for cam in config.cameras}
         self._next_refresh = 0.0
         self.tracked = self.late = 0
+        self.config_path = config_path
+        self._stamp = self._file_stamp()
+        self._next_reload = 0.0
 
     # -- main loop -----------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> int:
@@ -76,6 +83,9 @@ class TrackerService:
         if now >= self._next_refresh:
             self._refresh_leases()
             self._next_refresh = now + LEASE_REFRESH_S
+        if self.config_path is not None and now >= self._next_reload:
+            self._next_reload = now + self.config.capture.reload_interval
+            self.reload_if_changed()
         if not self.cameras:
             time.sleep(block_ms / 1000)
             return
@@ -175,6 +185,8 @@ class TrackerService:
                 maxlen = self.config.detector.results_maxlen
                 for message in outcome.messages:
                     pipe.xadd(keys.RESULTS_STREAM, {"data": message.to_json()}, maxlen=maxlen, approximate=True)
+                for key, value in outcome.keys.items():
+                    pipe.set(key, value)
                 if outcome.latest is not None:
                     frame_id, latest = outcome.latest
                     pipe.set(keys.latest_result(camera), latest.without_crops().to_json())
@@ -236,22 +248,64 @@ class TrackerService:
 
     def _take_over(self, camera: str) -> None:
         """Start tracking a camera, from its checkpoint when there is one."""
-        fps = self._fps.get(camera, 10.0)
-        people = PeopleTracker(camera, fps, **self.options.people_options())
-        quiet = self.options.lost_after_s + self.config.detector.max_frame_age
-        tracker = CameraTracker(camera, people, self.observers(camera), self.options.reorder_window_s, quiet)
+        tracker = self._camera_tracker(camera)
         raw = self.client.get(keys.tracker_checkpoint(camera))
         resumed = "from the start of its detections"
         if raw:
             try:
                 tracker.restore(json.loads(raw))
-                resumed = f"from its checkpoint (frame {tracker.buffer.released}, {people.active_tracks} open tracks)"
+                resumed = (f"from its checkpoint (frame {tracker.buffer.released}, {tracker.people.active_tracks} "
+                           "open tracks)")
             except ValueError as exc:
                 log.error("tracker %s: camera %s: checkpoint unusable (%s); starting afresh", self.name, camera, exc)
-                tracker = CameraTracker(camera, PeopleTracker(camera, fps, **self.options.people_options()),
-                                        self.observers(camera), self.options.reorder_window_s, quiet)
+                tracker = self._camera_tracker(camera)
         self.cameras[camera] = tracker
         log.info("tracker %s: took camera %s, resuming %s", self.name, camera, resumed)
+        if tracker.geometry_problem:
+            log.error("tracker %s: %s; keeping its previous zones and lines", self.name, tracker.geometry_problem)
+
+    def _camera_tracker(self, camera: str) -> CameraTracker:
+        """A fresh tracker of one camera, with the camera's zones and lines."""
+        people = PeopleTracker(camera, self._fps.get(camera, 10.0), **self.options.people_options())
+        quiet = self.options.lost_after_s + self.config.detector.max_frame_age
+        found = next((cam for cam in self.config.cameras if cam.id == camera), None)
+        entrances = EntranceCounter(camera, found.geometry if found else None, **self.options.entrance_options())
+        return CameraTracker(camera, people, self.observers(camera), self.options.reorder_window_s, quiet,
+                             entrances=entrances, geometry_problem=self.config.geometry_problems.get(camera))
+
+    # -- live zone and line edits --------------------------------------------------------------------------
+    def reload_if_changed(self) -> None:
+        """Re-read the config file when it changed and apply the cameras' new zones and lines."""
+        stamp = self._file_stamp()
+        if stamp == self._stamp or self.config_path is None:
+            return
+        self._stamp = stamp
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("tracker %s: config reload failed, keeping the zones and lines applied: %s", self.name, exc)
+            return
+        self.config = self.config.model_copy(update={"cameras": config.cameras,
+                                                     "geometry_problems": config.geometry_problems})
+        self._fps.update({cam.id: cam.fps for cam in config.cameras})
+        for cam in config.cameras:
+            tracker = self.cameras.get(cam.id)
+            if tracker is None:
+                continue
+            problem = config.geometry_problems.get(cam.id)
+            if problem:
+                log.error("tracker %s: %s; keeping its previous zones and lines", self.name, problem)
+            elif tracker.entrances is not None and tracker.entrances.geometry.config != cam.geometry:
+                log.info("tracker %s: camera %s: %d zone(s) and %d line(s) applied", self.name, cam.id,
+                         len(cam.zones), len(cam.lines))
+            tracker.set_geometry(cam.geometry, problem)
+
+    def _file_stamp(self) -> tuple[float, int] | None:
+        try:
+            info = self.config_path.stat() if self.config_path is not None else None
+        except OSError:
+            return None
+        return (info.st_mtime, info.st_size) if info is not None else None
 
     def _live_trackers(self) -> list[str]:
         prefix = keys.tracker_instance("")
