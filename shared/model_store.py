@@ -15,10 +15,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from shared.atomic_file import write_atomically
 
 KINDS: tuple[str, ...] = ("classifier", "detector")
 META_FILE = "meta.json"
@@ -105,7 +106,7 @@ class ModelStore:
     def promote(self, kind: str, name: str) -> ModelVersion:
         """Make `name` the version the services run (validated first, pointer replaced atomically)."""
         version = self.load(kind, name)
-        _atomic_write(self.kind_dir(kind) / POINTER_FILE, name + "\n")
+        write_atomically(self.kind_dir(kind) / POINTER_FILE, name + "\n")
         return version
 
     def load(self, kind: str, name: str | None = None) -> ModelVersion:
@@ -147,7 +148,7 @@ class ModelStore:
             if p.is_file() and p.name != META_FILE
         }
         full = {**meta, "kind": kind, "version": path.name, "files": files}
-        _atomic_write(path / META_FILE, json.dumps(full, indent=2, sort_keys=True) + "\n")
+        write_atomically(path / META_FILE, json.dumps(full, indent=2, sort_keys=True) + "\n")
         return self.load(kind, path.name)
 
 
@@ -173,12 +174,3 @@ class ModelWatcher:
             self._seen = name
             return name
         return None
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; services may run as another user
-    os.replace(tmp, path)

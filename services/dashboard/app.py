@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.dashboard import camera_api, review
+from services.dashboard import camera_api, review, zones_api
 from services.dashboard.aggregator import Aggregator
 from services.dashboard.api_models import Health, Labels
 from services.dashboard.feed import Feed
@@ -40,7 +40,8 @@ from shared.streams import describe_redis_error
 log = logging.getLogger(__name__)
 REDIS_CONNECTIONS = 64
 STATIC = Path(__file__).parent / "static"
-PAGES = {"/": "index.html", "/upload": "upload.html", "/review": "review.html"}
+PAGES = {"/": "index.html", "/upload": "upload.html", "/review": "review.html", "/history": "history.html",
+         "/report": "report.html"}
 UPLOAD_ERRORS: dict[int | str, dict] = {
     400: {"description": "empty, corrupt or truncated image, or no `file` field"},
     413: {"description": "upload over the size limit, or image over the pixel limit"},
@@ -116,6 +117,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     app.include_router(_keyed_api(settings), dependencies=[Depends(_api_key_check(settings))])
     app.include_router(camera_api.router(settings), dependencies=[Depends(_api_key_check(settings))])
     app.include_router(review.router(settings), dependencies=[Depends(_api_key_check(settings))])
+    app.include_router(zones_api.router(settings), dependencies=[Depends(_api_key_check(settings))])
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

@@ -22,6 +22,9 @@ from shared.schemas import Face, FrameResult
 from tests.conftest import TEST_REDIS_PORT
 
 REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 REDIS_HOST = f"127.0.0.1:{TEST_REDIS_PORT}"
 
 
@@ -155,3 +158,16 @@ def register_camera(client: redis.Redis, camera: str, status: str = "live", **co
         "status": status, "url": f"rtsp://cam/{camera}", "fps": 10, "last_frame_time": time.time(), "error": "",
         "frames_captured": 0, "frames_dropped": 0, **counters,
     })
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
+        yield chromium
+        chromium.close()

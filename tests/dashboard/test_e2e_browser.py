@@ -21,9 +21,6 @@ from tests.conftest import TEST_REDIS_PORT
 from tests.dashboard.conftest import REPO, free_port, stop_process
 from tests.media import write_clip
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 OUTPUT = REPO / "test-output" / "dashboard"
 PHOTO = "ilc2021_00323.jpg"  # a real scene with masked, unmasked and wrongly masked faces
 CAMERA = "entrance"
@@ -98,19 +95,6 @@ def stack(tiny_store, scene_photos: list[Path], tmp_path_factory: pytest.TempPat
 def _output() -> Path:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     return OUTPUT
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Debian Chromium driven by Playwright."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
-        yield chromium
-        chromium.close()
 
 
 def metric_value(url: str, name: str, **labels: str) -> float:

@@ -20,8 +20,7 @@ import pytest
 import redis
 
 from tests.conftest import TEST_REDIS_PORT, flushed_redis
-from tests.dashboard.conftest import REPO, free_port, stop_process
-from tests.dashboard.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.dashboard.conftest import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, stop_process
 from tests.stack.helpers import make_video, wait_for
 
 DB = 15

@@ -1,5 +1,6 @@
-// One camera: live annotated frame, people per label and their compliance, face compliance per window with
-// the last hour's chart, CSV downloads, recent events with face thumbnails.
+// One camera: live annotated frame with its zones and lines (and their editor), entries per label where the
+// camera has counting lines, people per label and their compliance, face compliance per window with the last
+// hour's chart, CSV downloads, static faces with an ignore-zone suggestion, recent events with face thumbnails.
 "use strict";
 
 (() => {
@@ -15,16 +16,45 @@
   }
   document.getElementById("csv-day").href = M.withKey(`${base}/stats.csv?window=1d`);
   document.getElementById("csv-hour").href = M.withKey(`${base}/stats.csv?window=1h`);
+  document.getElementById("csv-entries").href = M.withKey(`${base}/entries.csv?window=1d&period=1h`);
+  const zones = MaskwatchZones.editor(camera, document.getElementById("frame"), document.getElementById("overlay"));
 
-  function showPeople(cam) {
+  // People (or entries) per label over the last hour and day, led by the share masked.
+  function countTable(table, counts, shares, total, extra = []) {
     const windows = ["1h", "1d"];
     const row = (name, attrs, cells) => M.el("tr", attrs, M.el("th", { text: name }), ...cells.map((c) => M.el("td", c)));
+    const sum = (w) => Object.values(counts[w] || {}).reduce((a, b) => a + b, 0);
     const rows = M.LABELS.map((l) => row(l.replace("_", " "), { "data-label": l },
-      windows.map((w) => ({ "data-window": w, text: String((cam.people[w] || {})[l] || 0) }))));
-    rows.unshift(row("masked", { class: "share" }, windows.map((w) => ({ "data-window": w, text: M.percent(cam.people_compliance[w]) }))));
-    rows.push(row("people", { class: "total" }, windows.map((w) => ({ "data-window": w,
-      text: String(Object.values(cam.people[w] || {}).reduce((a, b) => a + b, 0)) }))));
-    document.querySelector("#people tbody").replaceChildren(...rows);
+      windows.map((w) => ({ "data-window": w, text: String((counts[w] || {})[l] || 0) }))));
+    rows.unshift(row("masked", { class: "share" }, windows.map((w) => ({ "data-window": w, text: M.percent((shares || {})[w]) }))));
+    rows.push(row(total, { class: "total" }, windows.map((w) => ({ "data-window": w, text: String(sum(w)) }))));
+    for (const [name, values] of extra) {
+      rows.push(row(name, { class: "extra" }, windows.map((w) => ({ "data-window": w,
+        text: String(Object.values(values[w] || {}).reduce((a, b) => a + b, 0)) }))));
+    }
+    table.querySelector("tbody").replaceChildren(...rows);
+  }
+
+  function showPeople(cam) {
+    const lines = Boolean(cam.has_lines);
+    document.getElementById("entries-block").hidden = !lines;
+    if (lines) countTable(document.getElementById("entries"), cam.entries || {}, cam.entries_compliance, "entries",
+      [["exits", cam.exits || {}]]);
+    countTable(document.getElementById("people"), cam.people, cam.people_compliance, "people");
+  }
+
+  async function loadStaticFaces() {
+    let faces = [];
+    try { faces = await M.api(`${base}/static-faces`); } catch (e) { faces = []; }
+    document.getElementById("static-card").hidden = !faces.length;
+    document.querySelector("#static-faces tbody").replaceChildren(...faces.map((face) => {
+      const button = M.el("button", { type: "button", text: "Suggest ignore zone",
+        "aria-label": `suggest an ignore zone around static face ${face.track_id}` });
+      button.addEventListener("click", () => zones.suggest(face.suggestion));
+      return M.el("tr", { "data-track": String(face.track_id) }, M.el("td", {}, M.thumbnails(face)),
+        M.el("td", { text: M.timeOf({ time: face.first_seen }) }), M.el("td", { text: M.timeOf({ time: face.last_seen }) }),
+        M.el("td", { text: face.box.map((v) => v.toFixed(2)).join(", ") }), M.el("td", {}, button));
+    }));
   }
 
   function countsOf(faces) {
@@ -70,7 +100,7 @@
       .catch((e) => { document.getElementById("error").textContent = e.message; });
   }
 
-  M.loadColors().then(refresh);
+  M.loadColors().then(refresh).then(zones.load).then(loadStaticFaces);
   M.feed({
     cameras: (list) => { const cam = list.find((c) => c.id === camera); if (cam) { showOverview(cam); loadEvents().catch(() => {}); } },
     frame: (result) => {

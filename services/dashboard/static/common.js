@@ -127,26 +127,29 @@ const Maskwatch = (() => {
     return box;
   }
 
-  // The people part of a tile or camera page: people per label and the share of people masked.
-  function peopleBlock(windows) {
-    const counts = el("div", { class: "counts people-counts" });
+  // The people (or entries) part of a tile: counts per label over the last hour and the share masked.
+  function peopleBlock(windows, what = "people") {
+    const counts = el("div", { class: `counts ${what}-counts` });
     for (const label of LABELS) counts.append(el("span", { class: "chip", "data-label": label, "data-count": "0", text: `${label.replace("_", " ")} 0` }));
-    const rates = el("div", { class: "rates people-rates" });
+    const rates = el("div", { class: `rates people-rates ${what}-rates` });
     for (const [w, name] of windows) {
-      rates.append(el("div", { "data-window": w }, el("b", { text: "–" }), el("span", { text: `people masked, ${name}` })));
+      rates.append(el("div", { "data-window": w }, el("b", { text: "–" }), el("span", { text: `${what} masked, ${name}` })));
     }
-    return el("div", { class: "people" }, el("div", { class: "section-title", text: "People, last hour" }), counts, rates);
+    const title = what === "people" ? "People, last hour" : "Entries, last hour";
+    return el("div", { class: what }, el("div", { class: "section-title", text: title }), counts, rates);
   }
 
-  function showPeople(block, cam) {
-    const counts = (cam.people && cam.people["1h"]) || {};
+  function showPeople(block, cam, what = "people") {
+    const source = what === "people" ? cam.people : cam.entries;
+    const shares = what === "people" ? cam.people_compliance : cam.entries_compliance;
+    const counts = (source && source["1h"]) || {};
     for (const label of LABELS) {
-      const chip = block.querySelector(`.people-counts .chip[data-label="${label}"]`);
+      const chip = block.querySelector(`.${what}-counts .chip[data-label="${label}"]`);
       chip.textContent = `${label.replace("_", " ")} ${counts[label] || 0}`;
       chip.dataset.count = String(counts[label] || 0);
     }
-    for (const [w, value] of Object.entries(cam.people_compliance || {})) {
-      const cell = block.querySelector(`.people-rates [data-window="${w}"] b`);
+    for (const [w, value] of Object.entries(shares || {})) {
+      const cell = block.querySelector(`.${what}-rates [data-window="${w}"] b`);
       if (cell) cell.textContent = percent(value);
     }
   }

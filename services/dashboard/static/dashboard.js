@@ -1,5 +1,6 @@
-// Camera tiles: annotated latest frame, status, people per label and their compliance (last hour, day),
-// then faces per label now, face compliance per window and chart.
+// Camera tiles: annotated latest frame, status, entries per label and their compliance where the camera has
+// counting lines, people per label and their compliance (last hour, day), then faces per label now, face
+// compliance per window and chart.
 "use strict";
 
 (() => {
@@ -21,7 +22,8 @@
     const tile = M.el("section", { class: "card tile", "data-camera": camera },
       M.el("h2", {}, M.el("a", { href: `/cameras/${encodeURIComponent(camera)}`, text: camera }),
         M.el("span", { class: "status", text: "unknown" })),
-      frame, placeholder, M.peopleBlock([["1h", "last hour"], ["1d", "last day"]]),
+      frame, placeholder, M.peopleBlock([["1h", "last hour"], ["1d", "last day"]], "entries"),
+      M.peopleBlock([["1h", "last hour"], ["1d", "last day"]]),
       M.el("div", { class: "section-title", text: "Faces in the latest frame" }), counts, rates,
       M.el("canvas", { class: "chart", title: "faces per label, each minute of the last hour" }),
       M.el("div", { class: "chart-caption", text: "last hour, per minute: share of faces by label" }),
@@ -46,6 +48,9 @@
     status.textContent = shown;
     status.className = `status ${cam.up ? "live" : (cam.status === "live" ? "down" : cam.status)}`;
     tile.querySelector(".error").textContent = cam.error || "";
+    const entries = tile.querySelector(".entries");
+    entries.hidden = !cam.has_lines;
+    if (cam.has_lines) M.showPeople(entries, cam, "entries");
     M.showPeople(tile.querySelector(".people"), cam);
     for (const [w, value] of Object.entries(cam.compliance)) {
       const cell = tile.querySelector(`.face-rates [data-window="${w}"] b`);
