@@ -24,6 +24,8 @@ class ZonesState(BaseModel):
     version: str | None = Field(description="fingerprint of the config file read; send it back with a save")
     writable: bool = Field(description="a save can work: a config file the dashboard may write and an API key set")
     why_not: str | None = Field(description="why saving is off, when it is")
+    problem: str | None = Field(None, description="the file's zones or lines of this camera do not validate "
+                                "(the services run without them until fixed)")
 
 
 class ZonesUpdate(BaseModel):
@@ -58,7 +60,7 @@ def router(settings: DashboardSettings) -> APIRouter:
             return {"camera": camera, "zones": [], "lines": [], "version": None, "writable": False,
                     "why_not": why_not or "the camera is not in the config file"}
         return {"camera": camera, "zones": found.zones, "lines": found.lines, "version": found.version,
-                "writable": why_not is None, "why_not": why_not}
+                "writable": why_not is None, "why_not": why_not, "problem": found.problem}
 
     @api.get("/cameras/{camera}/zones/config", response_model=ZonesState, responses=ERRORS)
     async def camera_zones(request: Request, camera: str) -> dict:

@@ -43,6 +43,7 @@ class CameraZones:
     zones: list[dict[str, Any]]
     lines: list[dict[str, Any]]
     version: str
+    problem: str | None = None  # the file's zones or lines of this camera are bad: the services run without them
 
 
 def file_version(text: str) -> str:
@@ -61,7 +62,8 @@ def read_zones(path: Path, camera: str) -> CameraZones:
     if found is None:
         problem = config.invalid_cameras.get(camera)
         raise ZonesFileError(409 if problem else 404, problem or f"camera {camera!r} is not in {path}")
-    return CameraZones(camera, _dumped(found, "zones"), _dumped(found, "lines"), file_version(text))
+    return CameraZones(camera, _dumped(found, "zones"), _dumped(found, "lines"), file_version(text),
+                       config.geometry_problems.get(camera))
 
 
 def save_zones(path: Path, camera: str, zones: list[dict[str, Any]], lines: list[dict[str, Any]],
@@ -80,7 +82,7 @@ def save_zones(path: Path, camera: str, zones: list[dict[str, Any]], lines: list
             config = parse_config(new_text, base_dir=path.parent, name=str(path))
         except ConfigError as exc:
             raise ZonesFileError(409, str(exc)) from None
-        problem = config.invalid_cameras.get(camera) or next(
+        problem = config.geometry_problems.get(camera) or config.invalid_cameras.get(camera) or next(
             (p for p in config.problems if f"(id {camera!r})" in p), None)
         if problem:
             raise ZonesFileError(422, problem)
@@ -165,5 +167,4 @@ def _flow(values: list) -> CommentedSeq:
 
 
 def _dumped(camera: CameraConfig, key: str) -> list[dict[str, Any]]:
-    items = getattr(camera, key, None) or []
-    return [item.model_dump(mode="json", by_alias=True, exclude_defaults=True) for item in items]
+    return [item.model_dump(mode="json", by_alias=True, exclude_defaults=True) for item in getattr(camera, key)]

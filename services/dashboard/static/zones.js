@@ -76,7 +76,7 @@ const MaskwatchZones = (() => {
       const cls = z.ignore ? "zone ignore" : "zone";
       nodes.push(svgEl("polygon", { points: z.points.map(px).join(" "), class: cls, "stroke-width": stroke,
         "data-name": z.name }));
-      nodes.push(label(z.ignore ? `${z.name} (ignored)` : z.name, z.points[0], `${cls} name`));
+      nodes.push(label(z.ignore ? `${z.name} (ignored)` : z.name, z.points[0], z.ignore ? "tag tag-ignore" : "tag tag-zone"));
     }
     for (const l of geometry.lines) {
       const [a, b] = l.points;
@@ -90,7 +90,7 @@ const MaskwatchZones = (() => {
           "stroke-width": stroke * 1.5 }));
         nodes.push(svgEl("circle", { cx: tip[0], cy: tip[1], r: stroke * 2.5, class: "line arrow-tip" }));
       }
-      nodes.push(label(`${l.name} (in: ${l.in})`, a, "line name"));
+      nodes.push(label(`${l.name} (in: ${l.in})`, a, "tag tag-line"));
     }
     if (drawing && drawing.points.length) {
       const cls = drawing.kind === "line" ? "line drawing" : "zone drawing";
@@ -252,7 +252,8 @@ const MaskwatchZones = (() => {
         writable = config.writable;
         version = config.version;
         if (version !== null) geometry = { zones: config.zones, lines: config.lines };
-        status(writable ? "" : `saving is off: ${config.why_not}`);
+        status(config.problem ? `the config file's zones do not load: ${config.problem}`
+          : (writable ? "" : `saving is off: ${config.why_not}`), Boolean(config.problem));
       } catch (e) { status(e.message, true); }
       if (version === null) {
         try { const applied = await M.api(base); geometry = { zones: applied.zones, lines: applied.lines }; }
