@@ -149,7 +149,7 @@
     $("csv-alerts").href = M.withKey(`${H}/alerts.csv?${q}`);
   }
 
-  function fail(e) { $("error").textContent = e.message; }
+  function fail(e) { $("error").textContent = `history unavailable: ${e.message}`; }
 
   async function reload() {
     remember();

@@ -82,7 +82,7 @@
     try {
       show(await M.api(`${H}/report?${query()}`));
       document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
-    } catch (e) { $("error").textContent = e.message; }
+    } catch (e) { $("error").textContent = `report unavailable: ${e.message}`; }
   }
 
   async function setup() {
