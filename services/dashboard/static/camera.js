@@ -20,8 +20,7 @@
   const zones = MaskwatchZones.editor(camera, document.getElementById("frame"), document.getElementById("overlay"));
 
   // People (or entries) per label over the last hour and day, led by the share masked.
-  function countTable(table, counts, shares, total, extra = []) {
-    const windows = ["1h", "1d"];
+  function countTable(table, counts, shares, total, extra = [], windows = ["1h", "1d"]) {
     const row = (name, attrs, cells) => M.el("tr", attrs, M.el("th", { text: name }), ...cells.map((c) => M.el("td", c)));
     const sum = (w) => Object.values(counts[w] || {}).reduce((a, b) => a + b, 0);
     const rows = M.LABELS.map((l) => row(l.replace("_", " "), { "data-label": l },
@@ -38,8 +37,13 @@
   function showPeople(cam) {
     const lines = Boolean(cam.has_lines);
     document.getElementById("entries-block").hidden = !lines;
-    if (lines) countTable(document.getElementById("entries"), cam.entries || {}, cam.entries_compliance, "entries",
-      [["exits", cam.exits || {}]]);
+    if (lines) {
+      // "today" where the backend counts it (since midnight), else the rolling last day
+      const day = cam.entries && cam.entries.today ? "today" : "1d";
+      const table = document.getElementById("entries");
+      table.querySelector("thead th:last-child").textContent = day === "today" ? "today" : "last day";
+      countTable(table, cam.entries || {}, cam.entries_compliance, "entries", [["exits", cam.exits || {}]], ["1h", day]);
+    }
     countTable(document.getElementById("people"), cam.people, cam.people_compliance, "people");
   }
 

@@ -152,6 +152,10 @@ const Maskwatch = (() => {
       const cell = block.querySelector(`.${what}-rates [data-window="${w}"] b`);
       if (cell) cell.textContent = percent(value);
     }
+    if (shares && "today" in shares) {  // entries since midnight where the backend counts them: shown for the day
+      const day = block.querySelector(`.${what}-rates [data-window="1d"]`);
+      if (day) { day.querySelector("b").textContent = percent(shares.today); day.querySelector("span").textContent = `${what} masked, today`; }
+    }
   }
 
   function timeOf(event) {
