@@ -131,7 +131,7 @@ const Maskwatch = (() => {
   function peopleBlock(windows, what = "people") {
     const counts = el("div", { class: `counts ${what}-counts` });
     for (const label of LABELS) counts.append(el("span", { class: "chip", "data-label": label, "data-count": "0", text: `${label.replace("_", " ")} 0` }));
-    const rates = el("div", { class: `rates people-rates ${what}-rates` });
+    const rates = el("div", { class: `rates ${what}-rates` });
     for (const [w, name] of windows) {
       rates.append(el("div", { "data-window": w }, el("b", { text: "–" }), el("span", { text: `${what} masked, ${name}` })));
     }
