@@ -13,7 +13,7 @@ from redis.exceptions import WatchError
 from services.dashboard import stats
 from services.dashboard.results import ResultEntry, stream_id_key
 from shared import keys
-from shared.schemas import FrameResult, PersonRecord
+from shared.schemas import FrameResult, LineCrossing, PersonRecord
 from shared.streams import decode_str
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ class Aggregator:
             self.counted += len(fresh)
             return len(fresh)
 
-    def _queue_increments(self, pipe, result: FrameResult | PersonRecord, event: dict | None, now: float) -> None:
+    def _queue_increments(self, pipe, result: FrameResult | PersonRecord | LineCrossing, event: dict | None,
+                          now: float) -> None:
         camera = result.camera
         ts = stats.event_time(result, now)
         increments = stats.result_increments(result)
@@ -89,11 +90,17 @@ class Aggregator:
             pipe.lpush(keys.camera_events(camera), json.dumps(event, separators=(",", ":")))
             pipe.ltrim(keys.camera_events(camera), 0, stats.EVENTS_KEPT - 1)
 
-    def _event(self, result: FrameResult | PersonRecord, now: float) -> dict | None:
-        """A person record (with its face thumbnail), or a frame whose set of labels differs from the previous.
+    def _event(self, result: FrameResult | PersonRecord | LineCrossing, now: float) -> dict | None:
+        """A person record (with its face thumbnail), a line crossing, or a frame whose set of labels differs
+        from the previous; static faces make no event.
 
         Computed once per entry a replica sees (counted by it or not), so every replica agrees on changes.
         """
+        if isinstance(result, LineCrossing):
+            return {"type": "crossing", "time": result.time, "line": result.line, "direction": result.direction,
+                    "label": result.label, "track_id": result.track_id}
+        if isinstance(result, PersonRecord) and result.static:
+            return None
         if isinstance(result, PersonRecord):
             event = {"type": "person", "time": result.last_seen, "label": result.label,
                      "track_id": result.track_id, "first_seen": result.first_seen, "frames": result.frames}
@@ -111,5 +118,5 @@ class Aggregator:
 
 
 def _counted(entry: ResultEntry) -> bool:
-    """Frames and person records feed the rolling counts (crossings and alerts are counted elsewhere)."""
-    return isinstance(entry.result, FrameResult | PersonRecord)
+    """Frames, person records and line crossings feed the rolling counts (alerts are counted elsewhere)."""
+    return isinstance(entry.result, FrameResult | PersonRecord | LineCrossing)

@@ -42,6 +42,14 @@ class CameraOverview(BaseModel):
     faces: dict[str, LabelCounts] = Field(description="faces per label per window, one per face per frame")
     compliance: PerWindow = Field(description="share of observed faces with_mask per window")
     chart: list[LabelCounts] = Field(description="faces per label in each minute of the last hour, oldest first")
+    has_lines: bool = Field(False, description="the camera has counting lines (tiles lead with entries)")
+    entries: dict[str, LabelCounts] = Field(default_factory=dict, description="entries per label per window, "
+                                            "over every line")
+    exits: dict[str, LabelCounts] = Field(default_factory=dict, description="exits per label per window")
+    entries_compliance: PerWindow = Field(default_factory=dict, description="share of entries with_mask per "
+                                          "window; null without entries")
+    occupancy: LabelCounts = Field(default_factory=dict, description="people in each zone now (static faces "
+                                   "left out)")
 
 
 class SeriesPoint(BaseModel):
@@ -65,7 +73,83 @@ class CameraStats(BaseModel):
     people: LabelCounts
     compliance: float | None = Field(description="share of observed faces with_mask")
     people_compliance: float | None = Field(description="share of people with_mask")
+    static_people: int = Field(0, description="static faces (posters, screens) whose tracks ended: not people")
     series: list[SeriesPoint]
+
+
+Directions = dict[str, LabelCounts]  # "in" / "out" -> label -> crossings
+
+
+class EntriesPoint(BaseModel):
+    """Crossings of one bucket."""
+
+    start: int = Field(description="bucket start, unix seconds")
+    lines: dict[str, Directions] = Field(description="line -> in/out -> label -> crossings")
+
+
+class CameraEntries(BaseModel):
+    """Entries and exits of one camera over one rolling window."""
+
+    camera: str
+    window: Window
+    entries: LabelCounts = Field(description="entries per label, over every line")
+    exits: LabelCounts = Field(description="exits per label, over every line")
+    entries_compliance: float | None = Field(description="share of entries with_mask; null without entries")
+    lines: dict[str, Directions] = Field(description="line -> in/out -> label -> crossings")
+    series: list[EntriesPoint]
+
+
+class ZoneInfo(BaseModel):
+    """One zone as the tracker applies it, with its occupancy and people per window."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    points: list[list[float]] = Field(description="polygon, frame fractions 0..1")
+    ignore: bool
+    occupancy: int | None = Field(description="people in it now; null for an ignore zone")
+    people: dict[str, LabelCounts] = Field(description="people seen in it per label, per window (1m, 1h, 1d)")
+
+
+class LineInfo(BaseModel):
+    """One counting line as the tracker applies it."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    points: list[list[float]] = Field(description="two points, frame fractions 0..1")
+    in_: str = Field(alias="in", description="the entry side: up, down, left, right or a zone name")
+
+
+class CameraZones(BaseModel):
+    """A camera's zones and lines as its tracker applies them."""
+
+    camera: str
+    zones: list[ZoneInfo]
+    lines: list[LineInfo]
+    problem: str | None = Field(description="why the config's zones and lines are not applied (the previous "
+                                "ones are), or null")
+    applied_at: float | None = Field(description="when the tracker applied them (unix s); null before a tracker "
+                                     "has the camera")
+    occupancy_time: float | None = Field(description="time of the frame the occupancy is from")
+
+
+class SuggestedZone(BaseModel):
+    """An ignore zone around a static face, ready to append to the camera's `zones`."""
+
+    name: str
+    points: list[list[float]]
+    ignore: bool
+
+
+class StaticFace(BaseModel):
+    """A spot where a face barely moved for longer than `tracker.static_after_s` (a poster, a screen)."""
+
+    box: list[float] = Field(description="[x1, y1, x2, y2], frame fractions 0..1")
+    first_seen: float
+    last_seen: float
+    track_id: int
+    suggestion: SuggestedZone
 
 
 class Event(BaseModel):

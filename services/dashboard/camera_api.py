@@ -13,7 +13,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from services.dashboard import export, queries, stats
-from services.dashboard.api_models import CameraOverview, CameraStats, Event, ModelInfo
+from services.dashboard.api_models import (
+    CameraEntries,
+    CameraOverview,
+    CameraStats,
+    CameraZones,
+    Event,
+    ModelInfo,
+    StaticFace,
+)
 from services.dashboard.settings import DashboardSettings
 from shared import keys
 from shared.config import is_camera_id
@@ -36,6 +44,21 @@ def window_of(window: str = Query("1h", max_length=16, description=WINDOW_HELP))
 
 
 WindowParam = Annotated[stats.Window, Depends(window_of)]
+PeriodParam = Annotated[str | None, Query(max_length=16, description="period length: seconds or 30s, 15m, 1h; a "
+                                          "multiple of the window's bucket (10 s, 1 min, 1 h), which is the default")]
+
+
+def _period(period: str | None, window: stats.Window) -> int:
+    """The period in seconds; 400 when the window's buckets cannot be summed into it."""
+    try:
+        return export.period_seconds(period, window)
+    except export.PeriodError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _csv(body: str, filename: str) -> Response:
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 def router(settings: DashboardSettings) -> APIRouter:
@@ -92,22 +115,44 @@ def router(settings: DashboardSettings) -> APIRouter:
     @api.get("/cameras/{camera}/stats.csv", tags=["cameras"], response_class=Response,
              responses={200: {"content": {"text/csv": {}}, "description": "one row per period"}})
     async def camera_stats_csv(request: Request, window: WindowParam, camera: str = Depends(known),
-                               period: str | None = Query(None, max_length=16, description="period length: "
-                                                          "seconds or 30s, 15m, 1h; a multiple of the window's "
-                                                          "bucket (10 s, 1 min, 1 h), which is the default")
-                               ) -> Response:
+                               period: PeriodParam = None) -> Response:
         """Per-period people and face counts as CSV: the columns of `maskwatch detect --stats`, then frames,
         faces per label and the face compliance rate. Periods are aligned to unix time."""
-        try:
-            period_s = export.period_seconds(period, window)
-        except export.PeriodError as exc:
-            raise HTTPException(400, str(exc)) from None
+        period_s = _period(period, window)
         window_stats = await queries.window_stats(request.app.state.redis, camera, window)
-        body = export.to_csv(export.period_rows(camera, window_stats, period_s))
-        filename = f"{camera}-{window}-{period_s}s.csv"
-        return Response(body, media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"',
-                                 "Cache-Control": "no-store"})
+        return _csv(export.to_csv(export.period_rows(camera, window_stats, period_s)),
+                    f"{camera}-{window}-{period_s}s.csv")
+
+    @api.get("/cameras/{camera}/entries", tags=["entrances"], response_model=CameraEntries)
+    async def camera_entries(request: Request, window: WindowParam, camera: str = Depends(known)) -> dict:
+        """Entries and exits per counting line, direction and label over a rolling window, with the share of
+        entries wearing a mask correctly and a per-bucket series."""
+        return await queries.entries(request.app.state.redis, camera, window)
+
+    @api.get("/cameras/{camera}/entries.csv", tags=["entrances"], response_class=Response,
+             responses={200: {"content": {"text/csv": {}}, "description": "one row per period, line and direction"}})
+    async def camera_entries_csv(request: Request, window: WindowParam, camera: str = Depends(known),
+                                 period: PeriodParam = None) -> Response:
+        """Per-period entries (`in`) and exits (`out`) of each line as CSV: the people who crossed per label and
+        the share with_mask. Periods are aligned to unix time."""
+        period_s = _period(period, window)
+        redis_ = request.app.state.redis
+        window_stats = await queries.window_stats(redis_, camera, window)
+        lines = [line["name"] for line in (await queries.zones(redis_, camera))["lines"]]
+        rows = export.entry_rows(camera, window_stats, period_s, lines)
+        return _csv(export.to_csv(rows, export.ENTRY_EXPORT_COLUMNS), f"{camera}-entries-{window}-{period_s}s.csv")
+
+    @api.get("/cameras/{camera}/zones", tags=["entrances"], response_model=CameraZones)
+    async def camera_zones(request: Request, camera: str = Depends(known)) -> dict:
+        """The zones and counting lines the tracker applies to the camera (what to draw over its frame), each
+        zone's occupancy now and people per window, and the config problem that kept previous ones, if any."""
+        return await queries.zones(request.app.state.redis, camera)
+
+    @api.get("/cameras/{camera}/static-faces", tags=["entrances"], response_model=list[StaticFace])
+    async def camera_static_faces(request: Request, camera: str = Depends(known)) -> list[dict]:
+        """Faces that barely moved for longer than `tracker.static_after_s` (posters, screens): never counted;
+        each with a suggested ignore zone to add to the camera's `zones`."""
+        return await queries.static_faces(request.app.state.redis, camera)
 
     @api.get("/cameras/{camera}/events", tags=["cameras"], response_model=list[Event], response_model_exclude_none=True)
     async def camera_events(request: Request, camera: str = Depends(known),
@@ -136,7 +181,8 @@ def router(settings: DashboardSettings) -> APIRouter:
 
     @api.get("/feed", tags=["cameras"], response_class=StreamingResponse)
     async def feed(request: Request) -> StreamingResponse:
-        """Server-sent events: `frame` (results, throttled per camera), `person`, `cameras` (overviews), `alerts`."""
+        """Server-sent events: `frame` (results, throttled per camera), `person`, `crossing` (line crossings),
+        `cameras` (overviews), `alerts`."""
         return StreamingResponse(request.app.state.feed.subscribe(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

@@ -12,6 +12,8 @@ from shared.stats import CSV_COLUMNS, compliance_rate
 
 FACE_COLUMNS: tuple[str, ...] = ("frames", *(f"faces_{label}" for label in MASK_LABELS), "face_compliance_rate")
 EXPORT_COLUMNS: tuple[str, ...] = (*CSV_COLUMNS, *FACE_COLUMNS)
+ENTRY_EXPORT_COLUMNS: tuple[str, ...] = ("camera", "period_start", "period_end", "line", "direction", "people",
+                                         *MASK_LABELS, "compliance_rate")
 _DURATION_RE = re.compile(r"\s*(\d{1,9})\s*([smh]?)\s*")  # fullmatch; 9 digits: int() stays cheap
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600}
 
@@ -63,10 +65,35 @@ def period_rows(camera: str, stats: WindowStats, period_s: int) -> list[dict]:
     return out
 
 
-def to_csv(rows: list[dict]) -> str:
+def entry_rows(camera: str, stats: WindowStats, period_s: int, lines: list[str]) -> list[dict]:
+    """One row per period, line and direction (in, out), oldest first, empty periods included: the people who
+    crossed, per label, and the share with_mask. `lines` are the camera's lines (more appear if counted)."""
+    periods: dict[int, dict[tuple[str, str], dict[str, int]]] = {}
+    names = list(dict.fromkeys([*lines, *sorted(n for p in stats.series for n in p["lines"])]))
+    for point in stats.series:
+        row = periods.setdefault(point["start"] - point["start"] % period_s, {})
+        for line, directions in point["lines"].items():
+            for direction, labels in directions.items():
+                counts = row.setdefault((line, direction), {})
+                for label, n in labels.items():
+                    counts[label] = counts.get(label, 0) + n
+    out = []
+    for start in sorted(periods):
+        for line in names:
+            for direction in ("in", "out"):
+                counts = periods[start].get((line, direction), {})
+                rate = compliance_rate(counts)
+                out.append({"camera": camera, "period_start": start, "period_end": start + period_s, "line": line,
+                            "direction": direction, "people": sum(counts.values()),
+                            **{label: counts.get(label, 0) for label in MASK_LABELS},
+                            "compliance_rate": "" if rate is None else round(rate, 4)})
+    return out
+
+
+def to_csv(rows: list[dict], columns: tuple[str, ...] = EXPORT_COLUMNS) -> str:
     """The rows as CSV text with a header line."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()

@@ -26,7 +26,8 @@ _CLOSE: Any = object()  # the event that ends a subscriber's stream
 
 
 class Feed:
-    """Pushes frame results (at most `fps` per camera, the latest one), person records, overviews and alerts.
+    """Pushes frame results (at most `fps` per camera, the latest one), person records, line crossings, overviews
+    and alerts.
 
     Slow subscribers lose the oldest messages rather than slowing the reader (no unbounded queues).
     """
@@ -118,8 +119,11 @@ class Feed:
             self.publish("alerts", alerts)
 
     def _forward(self, result: Result) -> None:
-        if isinstance(result, LineCrossing | AlertRecord):
+        if isinstance(result, AlertRecord):
             return  # alerts reach the pages from the alerts list
+        if isinstance(result, LineCrossing):
+            self.publish("crossing", json.loads(result.to_json()))
+            return
         if not isinstance(result, FrameResult):
             self.publish("person", json.loads(result.to_json()))
             return

@@ -9,7 +9,7 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from services.dashboard import cameras, stats
+from services.dashboard import cameras, queries, stats
 from shared import keys
 from shared.schemas import CameraStatus
 from shared.streams import decode_str
@@ -51,6 +51,7 @@ class RedisCollector(Collector):
         for cam in ids:
             pipe.hgetall(keys.camera_state(cam))
             pipe.hgetall(keys.stats_totals(cam))
+            pipe.get(keys.zone_occupancy(cam))
             for window in (stats.Window.MINUTE, stats.Window.HOUR):
                 for _, key in stats.window_keys(cam, window, now):
                     pipe.hgetall(key)
@@ -66,6 +67,15 @@ class RedisCollector(Collector):
                                     labels=["camera", "label"])
         people = CounterMetricFamily("maskwatch_people", "Tracked people, per final label.",
                                      labels=["camera", "label"])
+        static = CounterMetricFamily("maskwatch_static_faces", "Tracks of static faces (posters, screens), never "
+                                     "counted as people.", labels=["camera"])
+        crossings = CounterMetricFamily("maskwatch_line_crossings", "People crossing a counting line, per direction "
+                                        "(in: entry, out: exit) and voted label.",
+                                        labels=["camera", "line", "direction", "label"])
+        zone_people = CounterMetricFamily("maskwatch_zone_people", "Tracked people seen in a zone, per label.",
+                                          labels=["camera", "zone", "label"])
+        occupancy = GaugeMetricFamily("maskwatch_zone_occupancy", "People in a zone now (static faces left out).",
+                                      labels=["camera", "zone"])
         compliance = GaugeMetricFamily("maskwatch_compliance_ratio", "Share of faces wearing a mask "
                                        "correctly over a rolling window.", labels=["camera", "window"])
         unmasked = GaugeMetricFamily("maskwatch_unmasked_ratio", "Share of faces without a mask over a "
@@ -78,6 +88,7 @@ class RedisCollector(Collector):
         for cam in ids:
             state = cameras.parse_state(cam, next(replies), now, self.stale_after)
             totals = {decode_str(k): decode_str(v) for k, v in next(replies).items()}
+            present = queries.occupancy_of(next(replies))
             for name, family in state_counters.items():
                 family.add_metric([cam], state.counters[name])
             camera_up.add_metric([cam], 1 if state.up else 0)
@@ -89,6 +100,17 @@ class RedisCollector(Collector):
                     faces.add_metric([cam, label], float(value))
                 elif kind == "people":
                     people.add_metric([cam, label], float(value))
+            static.add_metric([cam], float(totals.get("people_static", 0)))
+            numbers = {k: int(float(v)) for k, v in totals.items() if k.startswith(("line:", "zone:"))}
+            for line, directions in stats.line_counts(numbers).items():
+                for direction, labels in directions.items():
+                    for label, n in labels.items():
+                        crossings.add_metric([cam, line, direction, label], float(n))
+            for zone, labels in stats.zone_counts(numbers).items():
+                for label, n in labels.items():
+                    zone_people.add_metric([cam, zone, label], float(n))
+            for zone, n in present.items():
+                occupancy.add_metric([cam, zone], float(n))
             for window in (stats.Window.MINUTE, stats.Window.HOUR):
                 keyed = stats.window_keys(cam, window, now)
                 summary = stats.summarize(window, [(start, next(replies)) for start, _ in keyed])
@@ -99,7 +121,8 @@ class RedisCollector(Collector):
             latency.add_metric([cam], _latency_buckets(totals), float(totals.get("latency_sum", 0.0)))
             if "model_version" in totals:
                 model.add_metric([cam], {"version": totals["model_version"]})
-        return [*state_counters.values(), camera_up, status, faces, people, compliance, unmasked, latency, model]
+        return [*state_counters.values(), camera_up, status, faces, people, static, crossings, zone_people, occupancy,
+                compliance, unmasked, latency, model]
 
 
 def _latency_buckets(totals: dict[str, str]) -> list[tuple[str, float]]:

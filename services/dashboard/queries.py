@@ -38,7 +38,10 @@ async def overview(redis: aioredis.Redis, camera: str, stale_after: float) -> di
     pipe.hgetall(keys.camera_state(camera))
     pipe.get(keys.latest_result(camera))
     pipe.hget(keys.stats_totals(camera), "model_version")
-    state_raw, latest_raw, model = await pipe.execute()
+    pipe.get(keys.camera_geometry(camera))
+    pipe.get(keys.zone_occupancy(camera))
+    state_raw, latest_raw, model, geometry_raw, occupancy_raw = await pipe.execute()
+    geometry = _json_value(geometry_raw, dict)
     state = cameras.parse_state(camera, state_raw, stale_after=stale_after)
     latest = cameras.parse_latest(latest_raw)
     windows = {w: await window_stats(redis, camera, w) for w in stats.WINDOWS}
@@ -51,7 +54,62 @@ async def overview(redis: aioredis.Redis, camera: str, stale_after: float) -> di
         "compliance": {w: s.compliance for w, s in windows.items()},
         "faces": {w: s.faces for w, s in windows.items()},
         "chart": [point["faces"] for point in windows[stats.Window.HOUR].series],  # faces per label per minute
+        "has_lines": bool(geometry.get("lines")),
+        "entries": {w: s.entries for w, s in windows.items()},
+        "exits": {w: s.exits for w, s in windows.items()},
+        "entries_compliance": {w: s.entries_compliance for w, s in windows.items()},
+        "occupancy": occupancy_of(occupancy_raw),
     }
+
+
+async def entries(redis: aioredis.Redis, camera: str, window: stats.Window) -> dict:
+    """Entries and exits per line, direction and label over one window, with the per-bucket series."""
+    summary = await window_stats(redis, camera, window)
+    return {"camera": camera, "window": window, "entries": summary.entries, "exits": summary.exits,
+            "entries_compliance": summary.entries_compliance, "lines": summary.lines,
+            "series": [{"start": point["start"], "lines": point["lines"]} for point in summary.series]}
+
+
+async def zones(redis: aioredis.Redis, camera: str) -> dict:
+    """The zones and lines the tracker applies to a camera, each zone with its occupancy and people per window."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.get(keys.camera_geometry(camera))
+    pipe.get(keys.zone_occupancy(camera))
+    geometry_raw, occupancy_raw = await pipe.execute()
+    geometry, occupancy = _json_value(geometry_raw, dict), _json_value(occupancy_raw, dict)
+    present = occupancy_of(occupancy_raw)
+    windows = {w: await window_stats(redis, camera, w) for w in stats.WINDOWS}
+    zone_list = [z for z in geometry.get("zones", []) if isinstance(z, dict) and isinstance(z.get("name"), str)]
+    return {
+        "camera": camera,
+        "zones": [{**z, "occupancy": None if z.get("ignore") else present.get(z["name"], 0),
+                   "people": {w: s.zones.get(z["name"], {}) for w, s in windows.items()}} for z in zone_list],
+        "lines": [line for line in geometry.get("lines", []) if isinstance(line, dict)],
+        "problem": geometry.get("problem"),
+        "applied_at": geometry.get("applied_at"),
+        "occupancy_time": occupancy.get("time"),
+    }
+
+
+async def static_faces(redis: aioredis.Redis, camera: str) -> list[dict]:
+    """The camera's static face spots (posters, screens), each with a suggested ignore zone."""
+    found = _json_value(await redis.get(keys.static_faces(camera)), list)
+    return [spot for spot in found if isinstance(spot, dict)]
+
+
+def _json_value(raw: bytes | str | None, kind: type) -> dict | list:
+    """A JSON value stored by the tracker, or an empty one of `kind` when absent or unreadable."""
+    try:
+        value = json.loads(raw) if raw else kind()
+    except ValueError:
+        return kind()
+    return value if isinstance(value, kind) else kind()
+
+
+def occupancy_of(raw: bytes | str | None) -> dict[str, int]:
+    """zone -> people in it now, from the tracker's occupancy key (empty when absent or unreadable)."""
+    zones = _json_value(raw, dict).get("zones")
+    return {str(k): int(v) for k, v in zones.items() if isinstance(v, int)} if isinstance(zones, dict) else {}
 
 
 async def alerts(redis: aioredis.Redis, limit: int = 50, camera: str | None = None) -> list[dict]:

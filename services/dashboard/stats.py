@@ -3,6 +3,10 @@
 Counts live in time buckets at three resolutions so any replica (or a restarted dashboard) reads
 the same numbers: 10 s buckets for the last minute, 1 min buckets for the last hour and 1 h
 buckets for the last day. A window is the newest N buckets, the current (partial) one included.
+
+Hash fields: `frames`, `faces:<label>` (faces of static tracks left out), `people:<label>` (static faces
+left out; they count in `people_static`), `zone:<zone>:people:<label>` (people seen in a zone) and
+`line:<line>:<in|out>:<label>` (line crossings, in the bucket of the time they crossed).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from shared import keys
-from shared.schemas import MASK_LABELS, FrameResult, PersonRecord
+from shared.schemas import MASK_LABELS, FrameResult, LineCrossing, PersonRecord
 from shared.stats import compliance_rate
 from shared.streams import decode_str
 
@@ -77,12 +81,18 @@ def window_keys(camera: str, window: Window, now: float) -> list[tuple[int, str]
     return [(start, keys.stats_bucket(camera, resolution.name, start)) for start in starts]
 
 
-def result_increments(result: FrameResult | PersonRecord) -> dict[str, float]:
+def result_increments(result: FrameResult | PersonRecord | LineCrossing) -> dict[str, float]:
     """The hash fields one result adds to its camera's buckets and totals."""
+    if isinstance(result, LineCrossing):
+        return {f"line:{result.line}:{result.direction}:{result.label}": 1}
     if isinstance(result, PersonRecord):
-        return {f"people:{result.label}": 1}
+        if result.static:
+            return {"people_static": 1}
+        return {f"people:{result.label}": 1, **{f"zone:{zone}:people:{result.label}": 1 for zone in result.zones}}
     counts: dict[str, float] = {"frames": 1}
     for face in result.faces:
+        if face.static:
+            continue
         field_name = f"faces:{face.track_label or face.label}"
         counts[field_name] = counts.get(field_name, 0) + 1
     return counts
@@ -97,8 +107,11 @@ def latency_increments(result: FrameResult) -> dict[str, float]:
     return {f"latency:{bucket}": 1, "latency_sum": latency, "latency_count": 1}
 
 
-def event_time(result: FrameResult | PersonRecord, fallback: float) -> float:
-    """When a result is counted: capture time for frames, first sighting for people (as shared.stats does)."""
+def event_time(result: FrameResult | PersonRecord | LineCrossing, fallback: float) -> float:
+    """When a result is counted: capture time for frames, first sighting for people (as shared.stats does),
+    the crossing's time for crossings."""
+    if isinstance(result, LineCrossing):
+        return result.time
     if isinstance(result, PersonRecord):
         return result.first_seen
     return result.captured_at or result.processed_at or fallback
@@ -112,7 +125,25 @@ class WindowStats:
     frames: int = 0
     faces: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MASK_LABELS, 0))
     people: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MASK_LABELS, 0))
+    static_people: int = 0
+    lines: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # line -> in/out -> label -> n
+    zones: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> label -> people
     series: list[dict] = field(default_factory=list)
+
+    @property
+    def entries(self) -> dict[str, int]:
+        """Entries per label, over every line."""
+        return _direction_total(self.lines, "in")
+
+    @property
+    def exits(self) -> dict[str, int]:
+        """Exits per label, over every line."""
+        return _direction_total(self.lines, "out")
+
+    @property
+    def entries_compliance(self) -> float | None:
+        """Share of entries wearing a mask correctly; None without entries."""
+        return compliance_rate(self.entries)
 
     @property
     def compliance(self) -> float | None:
@@ -133,6 +164,7 @@ class WindowStats:
             "people": self.people,
             "compliance": self.compliance,
             "people_compliance": self.people_compliance,
+            "static_people": self.static_people,
             "series": self.series,
         }
 
@@ -144,12 +176,54 @@ def summarize(window: Window, buckets: list[tuple[int, Mapping]]) -> WindowStats
         values = {decode_str(k): int(float(decode_str(v))) for k, v in raw.items()}
         faces = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("faces:")}
         people = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("people:")}
+        lines, zones = line_counts(values), zone_counts(values)
         stats.frames += values.get("frames", 0)
+        stats.static_people += values.get("people_static", 0)
         for label, n in faces.items():
             stats.faces[label] = stats.faces.get(label, 0) + n
         for label, n in people.items():
             stats.people[label] = stats.people.get(label, 0) + n
+        for line, directions in lines.items():
+            for direction, labels in directions.items():
+                _add(stats.lines.setdefault(line, {"in": {}, "out": {}})[direction], labels)
+        for zone, labels in zones.items():
+            _add(stats.zones.setdefault(zone, {}), labels)
         stats.series.append({"start": start, "frames": values.get("frames", 0), "faces": faces, "people": people,
-                             "compliance": compliance_rate(faces), "people_compliance": compliance_rate(people)})
+                             "compliance": compliance_rate(faces), "people_compliance": compliance_rate(people),
+                             "lines": lines})
     return stats
+
+
+def line_counts(values: Mapping[str, int]) -> dict[str, dict[str, dict[str, int]]]:
+    """line -> "in"/"out" -> label -> crossings, from hash fields `line:<line>:<direction>:<label>`."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for key, n in values.items():
+        if key.startswith("line:"):
+            line, direction, label = key[5:].rsplit(":", 2)
+            if direction in ("in", "out"):
+                labels = out.setdefault(line, {"in": {}, "out": {}})[direction]
+                labels[label] = labels.get(label, 0) + int(n)
+    return out
+
+
+def zone_counts(values: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """zone -> label -> people, from hash fields `zone:<zone>:people:<label>`."""
+    out: dict[str, dict[str, int]] = {}
+    for key, n in values.items():
+        if key.startswith("zone:") and ":people:" in key:
+            zone, label = key[5:].rsplit(":people:", 1)
+            out.setdefault(zone, {})[label] = out.get(zone, {}).get(label, 0) + int(n)
+    return out
+
+
+def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    for label, n in counts.items():
+        into[label] = into.get(label, 0) + n
+
+
+def _direction_total(lines: Mapping[str, Mapping[str, Mapping[str, int]]], direction: str) -> dict[str, int]:
+    total = dict.fromkeys(MASK_LABELS, 0)
+    for directions in lines.values():
+        _add(total, directions.get(direction, {}))
+    return total
 

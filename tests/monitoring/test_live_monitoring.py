@@ -65,7 +65,9 @@ def monitored_stack(tmp_path: Path, db: redis.Redis, services, shared_data: Path
     clip = write_clip(tmp_path / "hall.mp4", [Walker(face, start=0, end=20, x=60, y=100, dx=15)], frames=40, fps=10)
     port = free_port(range(18300, 18400))
     config = write_config(tmp_path / "cams.yaml", redis_url(db), [
-        {"id": "hall", "url": str(clip), "fps": 5, "loop": True},
+        {"id": "hall", "url": str(clip), "fps": 5, "loop": True,  # the face crosses the line (an entry) in a zone
+         "zones": [{"name": "floor", "points": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
+         "lines": [{"name": "door", "points": [[0.4, 0], [0.4, 1]], "in": "right"}]},
         {"id": "gone", "url": str(tmp_path / "missing.mp4")},
     ])
     stack = services.start("stack", "up", "--config", str(config), "--port", str(port), name="stack")
