@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+# JPEG decoded at 1/n size: libjpeg scales in the DCT, so the full-size image is never allocated
+JPEG_REDUCTIONS: dict[int, int] = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                                   8: cv2.IMREAD_REDUCED_COLOR_8}
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})  # MPO: the multi-picture JPEG some phones write
+EXIF_ORIENTATION = 0x0112
+ROTATING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # a quarter turn: the displayed width is the stored height
 
 
 class ImageError(ValueError):
@@ -31,8 +38,89 @@ def image_size(data: bytes) -> tuple[int, int]:
         raise ImageError("not a readable image (unsupported type or corrupt header)") from None
 
 
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the header tells before any pixel is decoded; width and height as displayed (EXIF orientation)."""
+
+    format: str
+    width: int
+    height: int
+
+    @property
+    def pixels(self) -> int:
+        """Pixels of the full-size image."""
+        return self.width * self.height
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded BGR image, possibly at a reduced size: `scale` is its pixels per pixel of the original,
+    whose size (as displayed) is `width` x `height`."""
+
+    image: np.ndarray
+    scale: float
+    width: int
+    height: int
+
+
+def image_header(data: bytes) -> ImageHeader:
+    """Format and displayed size from the header alone (any format Pillow reads), without decoding pixels."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                im = Image.open(io.BytesIO(data))
+            except Image.DecompressionBombError as exc:  # over 179 MP: a 200 MP phone JPEG still fits at 1/8
+                im = _jpeg_header(data, exc)
+            with im:
+                width, height = im.size
+                rotated = im.format in JPEG_FORMATS and im.getexif().get(EXIF_ORIENTATION) in ROTATING_ORIENTATIONS
+                return ImageHeader(im.format or "", *((height, width) if rotated else (width, height)))
+    except ImageError:
+        raise
+    except Exception:
+        raise ImageError("not a readable image (unsupported type or corrupt header)") from None
+
+
+def _jpeg_header(data: bytes, bomb: Exception) -> Image.Image:
+    """The header of a JPEG too large for Pillow's global bomb check (our budget applies instead)."""
+    try:
+        return JpegImagePlugin.JpegImageFile(io.BytesIO(data))
+    except Exception:
+        raise ImageError(f"image too large: {bomb}") from None
+
+
+def jpeg_reduction(header: ImageHeader, max_pixels: int, min_side: int = 0) -> int:
+    """The JPEG DCT reduction (1, 2, 4 or 8) to decode at: the largest one whose image keeps a long side of
+    at least `min_side` (0: the smallest one) and fits `max_pixels`; raises ImageError when 1/8 is still over."""
+    fitting = [n for n in JPEG_REDUCTIONS if -(-header.width // n) * -(-header.height // n) <= max_pixels]
+    if header.format not in JPEG_FORMATS:
+        fitting = fitting[:1] if fitting[:1] == [1] else []
+    if not fitting:
+        reducible = " even at 1/8 size" if header.format in JPEG_FORMATS else ""
+        raise ImageError(f"image too large: {header.width}x{header.height} pixels exceeds the limit of "
+                         f"{max_pixels}{reducible}")
+    keeping = [n for n in fitting if -(-max(header.width, header.height) // n) >= min_side]
+    return max(keeping) if keeping else min(fitting)
+
+
+def decode_within(data: bytes, max_pixels: int, min_side: int = 0) -> Decoded:
+    """Decode with at most `max_pixels` pixels ever allocated: a larger JPEG at 1/2, 1/4 or 1/8 size (libjpeg's
+    DCT scaling, see `jpeg_reduction`), EXIF orientation applied; other formats over the budget are refused."""
+    if not data:
+        raise ImageError("empty image data")
+    header = image_header(data)
+    reduction = jpeg_reduction(header, max_pixels, min_side)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), JPEG_REDUCTIONS[reduction])
+    if image is None:
+        raise ImageError("corrupt or truncated image data")
+    if _is_truncated(data):
+        raise ImageError("truncated image data")
+    return Decoded(image, image.shape[1] / header.width, header.width, header.height)
+
+
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode encoded image bytes into a BGR uint8 array, refusing oversized or broken images."""
+    """Decode encoded image bytes into a BGR uint8 array at full size, refusing oversized or broken images."""
     if not data:
         raise ImageError("empty image data")
     width, height = image_size(data)

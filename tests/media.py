@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import threading
 import time
 import zlib
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 
 def write_clip(path: Path, image: np.ndarray, frames: int = 30, fps: float = 10.0, shift: int = 2) -> Path:
@@ -32,6 +35,40 @@ def png_header_only(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def jpeg_header_only(width: int, height: int) -> bytes:
+    """A JPEG whose frame header claims width x height pixels but holds no image data."""
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00"
+    sos = b"\xff\xda" + struct.pack(">HB", 12, 3) + b"\x01\x00\x02\x00\x03\x00\x00\x3f\x00"
+    return b"\xff\xd8" + sof + sos + b"\xff\xd9"
+
+
+@dataclass(frozen=True)
+class PhonePhoto:
+    """A large phone-style JPEG made from a scene photo: where the scene sits in it, as displayed."""
+
+    jpeg: bytes
+    width: int
+    height: int
+    scale: float  # displayed pixels per scene pixel
+    top: int  # the scene's top edge in the displayed image
+
+
+def phone_photo(scene: np.ndarray, width: int = 8000, height: int = 6000, quality: int = 85) -> PhonePhoto:
+    """`scene` upscaled to `width` wide on a grey `width` x `height` canvas, stored on its side with EXIF
+    orientation 6 (rotate 90 degrees clockwise to display), as phones held upright write their photos."""
+    scale = width / scene.shape[1]
+    upscaled = cv2.resize(scene, (width, round(scene.shape[0] * scale)), interpolation=cv2.INTER_LINEAR)
+    canvas = np.full((height, width, 3), 128, np.uint8)
+    top = (height - upscaled.shape[0]) // 2
+    canvas[top:top + upscaled.shape[0]] = upscaled
+    stored = cv2.rotate(canvas, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.fromarray(stored[:, :, ::-1]).save(buffer, format="JPEG", quality=quality, exif=exif.tobytes())
+    return PhonePhoto(buffer.getvalue(), width, height, scale, top)
 
 
 class MjpegServer:

@@ -44,7 +44,10 @@ PAGES = {"/": "index.html", "/upload": "upload.html", "/review": "review.html", 
          "/report": "report.html"}
 UPLOAD_ERRORS: dict[int | str, dict] = {
     400: {"description": "empty, corrupt or truncated image, or no `file` field"},
-    413: {"description": "upload over the size limit, or image over the pixel limit"},
+    408: {"description": "the body did not arrive within the upload timeout"},
+    413: {"description": "upload over the size limit (refused from Content-Length when it is declared), or an "
+                         "image that cannot be decoded within the pixel budget (a larger JPEG is decoded at "
+                         "1/2, 1/4 or 1/8 size; other formats are refused)"},
     415: {"description": "not multipart/form-data, or the file is not an image"},
     503: {"description": "no model can be loaded, or every photo worker is busy and the queue is full "
                        "(Retry-After says when to try again)"},
@@ -54,7 +57,7 @@ UPLOAD_ERRORS: dict[int | str, dict] = {
 def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     """Build the dashboard app; Redis clients, aggregator and feed start with the app's lifespan."""
     settings = settings or DashboardSettings()
-    photos = PhotoDetector(ModelStore(settings.models_root), settings.max_pixels)
+    photos = PhotoDetector(ModelStore(settings.models_root), settings.max_pixels, max_side=settings.photo_max_side)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -188,16 +191,21 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
 
         The image is processed in memory and never stored or logged.
         """
-        filename, data = await read_upload(request, settings.max_upload_bytes)
-        if not data:
-            raise UploadRejected(400, "empty upload: the file field holds no bytes")
-        check_image(data, settings.max_pixels)  # from the header alone, before waiting for a worker
         app = request.app
-        try:
-            async with app.state.uploads.turn():
-                result = await anyio.to_thread.run_sync(app.state.photos.detect, data, filename)
-        except ModelError as exc:
-            raise HTTPException(503, f"no model available: {exc}") from None
+        async with app.state.uploads.admit():  # a full queue answers 503 before the body is read
+            with anyio.move_on_after(settings.upload_read_timeout) as reading:
+                filename, data = await read_upload(request, settings.max_upload_bytes)
+            if reading.cancelled_caught:
+                raise UploadRejected(408, f"upload too slow: the body did not arrive within "
+                                          f"{settings.upload_read_timeout:g} s")
+            if not data:
+                raise UploadRejected(400, "empty upload: the file field holds no bytes")
+            check_image(data, settings.max_pixels)  # from the header alone, before waiting for a worker
+            try:
+                async with app.state.uploads.turn():
+                    result = await anyio.to_thread.run_sync(app.state.photos.detect, data, filename)
+            except ModelError as exc:
+                raise HTTPException(503, f"no model available: {exc}") from None
         return Response(result.to_json(), media_type="application/json")
 
     return router

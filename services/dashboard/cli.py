@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     settings = DashboardSettings(config_path=args.config, cors_origins=tuple(args.cors_origin),
                                  max_upload_bytes=int(args.max_upload_mb * 2**20), models_root=args.models,
                                  api_key=api_key, aggregate=not args.no_aggregate, max_pixels=max_pixels,
-                                 upload_queue=queue, redis_options=redis_options)
+                                 upload_queue=queue, redis_options=redis_options,
+                                 upload_read_timeout=options.upload_timeout, photo_max_side=options.photo_max_side)
     if redis_url:
         settings.redis_url = redis_url
     try:

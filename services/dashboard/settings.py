@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.dashboard.photo import DEFAULT_MAX_SIDE
 from shared.config import DEFAULT_REDIS_URL, REDIS_URL_ENV, ConfigError, load_config
 from shared.redis_connection import RedisOptions
 
@@ -28,6 +29,8 @@ class DashboardSettings:
     max_pixels: int = DEFAULT_UPLOAD_PIXELS
     upload_workers: int = 2  # photos decoded and detected at once
     upload_queue: int = 4  # photos waiting for a worker; more are answered 503 with Retry-After
+    upload_read_timeout: float = 60.0  # a body that takes longer (a stalled client) is answered 408
+    photo_max_side: int = DEFAULT_MAX_SIDE  # photos are detected at most this long (0: at their decoded size)
     redis_options: RedisOptions = field(default_factory=RedisOptions)
     redis_timeout: float = REDIS_REPLY_TIMEOUT_S
     models_root: Path | None = None

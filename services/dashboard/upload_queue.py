@@ -1,4 +1,9 @@
-"""A bounded wait for the photo workers: a full queue answers 503 with Retry-After instead of piling up."""
+"""Admission of photo uploads: a full queue answers 503 with Retry-After before a byte of the body is read.
+
+An upload holds a place from its first byte to its answer, so at most `workers + waiting` bodies are ever
+read or held in memory at once (100 parallel 10 MB uploads cost 6 bodies, not 100); of those, `workers`
+are decoded and detected at a time.
+"""
 
 from __future__ import annotations
 
@@ -21,24 +26,31 @@ class UploadBusy(UploadRejected):
 
 
 class UploadQueue:
-    """At most `workers` photos are processed at once and at most `waiting` more wait for a turn."""
+    """At most `workers` photos are processed at once and at most `waiting` more are admitted meanwhile."""
 
     def __init__(self, workers: int, waiting: int) -> None:
         self.limiter = anyio.CapacityLimiter(workers)
-        self.max_waiting = waiting
-        self.waiting = 0
+        self.workers, self.max_waiting = workers, waiting
+        self.admitted = 0
+
+    @property
+    def waiting(self) -> int:
+        """Admitted uploads not (yet) in a worker: reading their body or waiting for a turn."""
+        return self.admitted - (self.workers - int(self.limiter.available_tokens))
 
     @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """Wait for a worker's turn; raises `UploadBusy` at once when the queue is full."""
-        if self.limiter.available_tokens == 0 and self.waiting >= self.max_waiting:
+    async def admit(self) -> AsyncIterator[None]:
+        """Hold a place for one upload, from reading its body to its answer; raises `UploadBusy` when full."""
+        if self.admitted >= self.workers + self.max_waiting:
             raise UploadBusy(self.waiting)
-        self.waiting += 1
-        try:
-            await self.limiter.acquire()
-        finally:
-            self.waiting -= 1
+        self.admitted += 1
         try:
             yield
         finally:
-            self.limiter.release()
+            self.admitted -= 1
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait for a worker (inside `admit`)."""
+        async with self.limiter:
+            yield

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import TEST_REDIS_PORT
 from tests.dashboard.conftest import REPO, free_port, stop_process
-from tests.media import write_clip
+from tests.media import phone_photo, write_clip
 
 OUTPUT = REPO / "test-output" / "dashboard"
 PHOTO = "ilc2021_00323.jpg"  # a real scene with masked, unmasked and wrongly masked faces
@@ -263,6 +263,20 @@ def test_upload_page_annotates_a_photo(stack: str, browser, scene_photos: list[P
     bad = page.locator('section.upload[data-file="notes.txt"] .error')
     bad.wait_for(timeout=30_000)
     assert "415" in bad.text_content() and "not a readable image" in bad.text_content()
+
+    # a phone's camera: the capture input (rear camera) takes a full-size 8000x6000 photo
+    camera = page.locator("#camera")
+    assert (camera.get_attribute("capture"), camera.get_attribute("accept")) == ("environment", "image/*")
+    phone = phone_photo(cv2.imread(str(photo)))
+    page.set_input_files("#camera", {"name": "phone.jpg", "mimeType": "image/jpeg", "buffer": phone.jpeg})
+    page.wait_for_function("() => { const c = document.querySelector(`section.upload[data-file='phone.jpg']`);"
+                           " return c && (c.dataset.faces !== undefined || c.dataset.error !== undefined); }",
+                           timeout=60_000)
+    card = page.locator('section.upload[data-file="phone.jpg"]')
+    assert card.get_attribute("data-error") is None
+    assert card.locator(".summary").text_content().startswith("8000×6000 · ")
+    assert int(card.get_attribute("data-faces")) >= 0.8 * len(expected["faces"])
+    assert card.locator("canvas.annotated").evaluate("c => [c.width, c.height]") == [2000, 1500]
     page.close()
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+import tracemalloc
 from pathlib import Path
 
+import cv2
 import pytest
 from starlette.requests import Request
 
-from services.dashboard.photo import PhotoDetector, UploadRejected
+from services.dashboard.photo import PhotoDetector, UploadRejected, check_image
 from services.dashboard.upload import read_upload
+from shared.imaging import image_header, jpeg_reduction
 from shared.model_store import ModelStore
-from tests.media import png_header_only
+from tests.dashboard.conftest import PHONE_SCENE, assert_same_faces
+from tests.media import PhonePhoto, jpeg_header_only, phone_photo, png_header_only
 
 
 @pytest.fixture
@@ -104,3 +108,52 @@ def test_the_first_load_waits_for_the_first_upload(tmp_path: Path) -> None:
     detector = PhotoDetector(ModelStore(tmp_path / "empty"), max_pixels=50_000_000)  # starts without models
     with pytest.raises(ModelError):
         detector.pipeline()
+
+
+@pytest.fixture(scope="module")
+def phone(scene_photos: list[Path]) -> PhonePhoto:
+    """An 8000x6000 phone JPEG (stored on its side, EXIF orientation 6) of a scene with several faces."""
+    return phone_photo(cv2.imread(str(scene_photos[PHONE_SCENE])))
+
+
+def expected_boxes(detector: PhotoDetector, scene: Path, phone: PhonePhoto) -> list[list[float]]:
+    """The faces found in the scene photo itself, in the phone photo's displayed pixels."""
+    faces = detector.detect(scene.read_bytes(), scene.name).faces
+    return [[f.box[0] * phone.scale, f.box[1] * phone.scale + phone.top, f.box[2] * phone.scale,
+             f.box[3] * phone.scale + phone.top] for f in faces]
+
+
+def test_a_phone_photo_over_the_budget_is_decoded_reduced_with_faces_in_its_pixels(
+        tiny_store, scene_photos: list[Path], phone: PhonePhoto) -> None:
+    detector = PhotoDetector(tiny_store, max_pixels=12_000_000)  # 48 MP: refused with 413 before
+    expected = expected_boxes(detector, scene_photos[PHONE_SCENE], phone)
+    tracemalloc.start()
+    try:
+        result = detector.detect(phone.jpeg, "phone.jpg")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (result.width, result.height) == (8000, 6000)  # as displayed: EXIF orientation honoured
+    assert peak < 8000 * 6000 * 3 / 4  # decoded at 1/4 size: the 144 MB full image never exists
+    assert_same_faces([f.box for f in result.faces], expected)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (png_header_only(8000, 6000), "image too large: 8000x6000 pixels exceeds the limit of 12000000"),
+    (jpeg_header_only(40_000, 40_000), "image too large: 40000x40000 pixels exceeds the limit of 12000000 "
+                                       "even at 1/8 size"),
+])
+def test_what_cannot_be_reduced_within_the_budget_is_refused_from_the_header(tiny_store, data: bytes,
+                                                                            message: str) -> None:
+    with pytest.raises(UploadRejected) as info:
+        check_image(data, 12_000_000)
+    assert (info.value.status, str(info.value)) == (413, message)
+    with pytest.raises(UploadRejected) as info:
+        PhotoDetector(tiny_store, max_pixels=12_000_000).detect(data, "x")
+    assert (info.value.status, str(info.value)) == (413, message)
+
+
+def test_a_200_megapixel_phone_jpeg_header_is_read_past_pillows_bomb_limit() -> None:
+    header = image_header(jpeg_header_only(16_320, 12_240))
+    assert (header.format, header.width, header.height) == ("JPEG", 16_320, 12_240)
+    assert jpeg_reduction(header, 12_000_000, 1920) == 8

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import httpx
 import pytest
 from PIL import Image
 
 from services.dashboard.upload_queue import UploadBusy, UploadQueue
-from tests.dashboard.conftest import Dashboard, start_dashboard, stop_process
+from tests.dashboard.conftest import PHONE_SCENE, Dashboard, assert_same_faces, start_dashboard, stop_process
+from tests.media import phone_photo
 
 
 def hostile_png(side: int = 7000) -> bytes:
@@ -61,20 +64,20 @@ def test_the_wait_queue_is_bounded() -> None:
         release = asyncio.Event()
 
         async def hold() -> None:
-            async with queue.turn():
+            async with queue.admit(), queue.turn():
                 await release.wait()
 
         first = asyncio.create_task(hold())
         await asyncio.sleep(0)
-        second = asyncio.create_task(hold())  # waits for the worker
+        second = asyncio.create_task(hold())  # admitted, waits for the worker
         await asyncio.sleep(0)
-        assert queue.waiting == 1
+        assert queue.waiting == 1 and queue.admitted == 2
         with pytest.raises(UploadBusy) as busy:
-            async with queue.turn():
+            async with queue.admit():
                 pass
         release.set()
         await asyncio.gather(first, second)
-        assert queue.waiting == 0 and queue.limiter.available_tokens == 1
+        assert queue.waiting == 0 and queue.admitted == 0 and queue.limiter.available_tokens == 1
         return str(busy.value), busy.value.headers
 
     message, headers = asyncio.run(scenario())
@@ -99,3 +102,56 @@ def test_a_full_queue_answers_503_with_retry_after(tiny_store, redis_url_9: str,
     assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses, statuses
     busy = next(r for r in responses if r.status_code == 503)
     assert busy.headers["retry-after"] == "2" and busy.json()["detail"].startswith("busy:")
+
+
+def test_an_8000x6000_phone_jpeg_is_answered_with_faces_in_its_pixels(guarded: Dashboard,
+                                                                     scene_photos: list[Path]) -> None:
+    scene = scene_photos[PHONE_SCENE]
+    phone = phone_photo(cv2.imread(str(scene)))
+    with guarded.client() as client:
+        got = client.post("/api/v1/detect", files={"file": ("phone.jpg", phone.jpeg, "image/jpeg")})
+        own = client.post("/api/v1/detect", files={"file": (scene.name, scene.read_bytes(), "image/jpeg")})
+    assert got.status_code == 200, got.text  # 413 before: the 12-megapixel budget refused it
+    result = got.json()
+    assert (result["width"], result["height"]) == (8000, 6000)
+    expected = [[f["box"][0] * phone.scale, f["box"][1] * phone.scale + phone.top, f["box"][2] * phone.scale,
+                 f["box"][3] * phone.scale + phone.top] for f in own.json()["faces"]]
+    assert_same_faces([f["box"] for f in result["faces"]], expected)
+
+
+def _stalled_upload(url: str, declared: int = 10 * 2**20, sent: bytes = b"") -> socket.socket:
+    """A raw connection that declares a `declared`-byte multipart upload and sends only `sent` of it."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(f"POST /api/v1/detect HTTP/1.1\r\nHost: {host}\r\nContent-Length: {declared}\r\n"
+                 "Content-Type: multipart/form-data; boundary=xyz\r\n\r\n".encode() + sent)
+    return sock
+
+
+def _status(sock: socket.socket) -> int:
+    head = sock.recv(4096).decode(errors="replace")
+    return int(head.split(" ", 2)[1]) if head.startswith("HTTP/1.1 ") else -1
+
+
+def test_a_full_queue_answers_503_before_reading_the_body_and_stalled_bodies_time_out(
+        tiny_store, redis_url_9: str, tmp_path: Path) -> None:
+    config = tmp_path / "cams.yaml"
+    config.write_text("dashboard: {upload_timeout: 4}\n")
+    dash = start_dashboard(tiny_store.root, redis_url_9, tmp_path / "dashboard.log", "--upload-queue", "0",
+                           "--config", str(config))
+    part = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n' + b"\xff" * 1000
+    try:
+        holders = [_stalled_upload(dash.url, sent=part) for _ in range(2)]  # both workers' places, bodies unfinished
+        time.sleep(1.0)
+        late = _stalled_upload(dash.url)  # not one byte of its 10 MB body sent
+        started = time.monotonic()
+        assert _status(late) == 503  # answered at once: it was never going to be read
+        assert time.monotonic() - started < 3.5  # before the holders' timeout frees a place
+        assert [_status(sock) for sock in holders] == [408, 408]  # the stalled bodies were cut off
+        with dash.client() as client:  # and their places are free again
+            response = client.post("/api/v1/detect", files={"file": ("x.txt", b"not an image", "text/plain")})
+        assert response.status_code == 415
+    finally:
+        for sock in [*holders, late]:
+            sock.close()
+        stop_process(dash.process)

@@ -7,9 +7,13 @@
   const input = document.getElementById("files");
   const results = document.getElementById("results");
 
+  const MAX_CANVAS_SIDE = 2000;  // a 48-megapixel phone photo is drawn smaller; boxes are in its own pixels
+
   function drawResult(canvas, bitmap, result) {
-    canvas.width = result.width; canvas.height = result.height;
+    const k = Math.min(1, MAX_CANVAS_SIDE / Math.max(result.width, result.height));
+    canvas.width = Math.round(result.width * k); canvas.height = Math.round(result.height * k);
     const ctx = canvas.getContext("2d");
+    ctx.scale(k, k);
     ctx.drawImage(bitmap, 0, 0, result.width, result.height);
     const line = Math.max(2, Math.round(Math.max(result.width, result.height) / 300));
     const font = Math.max(11, Math.round(Math.max(result.width, result.height) / 75));
@@ -45,7 +49,7 @@
     try {
       const result = await M.api("/api/v1/detect", { method: "POST", body: form });
       const canvas = M.el("canvas", { class: "annotated" });
-      try { drawResult(canvas, await createImageBitmap(file), result); } catch (e) { /* browser cannot show this type */ }
+      try { drawResult(canvas, await createImageBitmap(file, { imageOrientation: "from-image" }), result); } catch (e) { /* browser cannot show this type */ }
       const counts = {};
       for (const f of result.faces) counts[f.label] = (counts[f.label] || 0) + 1;
       const summary = `${result.width}×${result.height} · ${result.faces.length} face(s)` +
@@ -62,7 +66,9 @@
 
   function handleAll(files) { for (const file of files) handle(file); }
 
-  input.addEventListener("change", () => { handleAll(input.files); input.value = ""; });
+  for (const picker of [input, document.getElementById("camera")]) {
+    picker.addEventListener("change", () => { handleAll(picker.files); picker.value = ""; });
+  }
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); handleAll(e.dataTransfer.files); });
