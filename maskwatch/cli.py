@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.dashboard.cli",
     "services.cli",
     "services.mqtt.cli",
+    "services.recorder.cli",
     "training.cli",
     "training.detector.cli",
     "shared.review.cli",

@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     stack = sub.add_parser("stack", help="run the whole streaming stack as local processes")
     actions = stack.add_subparsers(dest="action", required=True, metavar="ACTION")
-    up = actions.add_parser("up", help="start capture, detector worker(s), tracker and dashboard; Ctrl-C stops them")
+    up = actions.add_parser("up", help="start capture, detector worker(s), tracker, recorder and dashboard; Ctrl-C "
+                            "stops them")
     up.add_argument("--config", required=True, help="cameras.yaml")
     up.add_argument("--host", help="dashboard address (default: the config's dashboard.host)")
     up.add_argument("--port", type=int, help="dashboard port (default: the config's dashboard.port)")
@@ -164,10 +165,26 @@ def run_stack_up(args: argparse.Namespace) -> int:
     dashboard = not args.no_dashboard
     host = args.host or config.dashboard.host
     port = args.port or config.dashboard.port
-    specs = stack_services(args.config, host, port, args.workers, dashboard, mqtt=config.mqtt is not None)
+    recorder = _history_usable(config, args.config)
+    specs = stack_services(args.config, host, port, args.workers, dashboard, mqtt=config.mqtt is not None,
+                           recorder=recorder)
     if dashboard:
         log.info("dashboard: http://%s:%d/", host, port)
     return Stack(specs).run(stop_on_signals())
+
+
+def _history_usable(config, config_path: str) -> bool:
+    """Whether the history database URL is usable; if not, one warning line and the stack runs without the recorder."""
+    from pathlib import Path
+
+    from shared.history.database import HistoryDatabaseError, database_url
+
+    try:
+        database_url(config.history, Path(config_path).parent)
+    except HistoryDatabaseError as exc:
+        warn(f"{exc}; the stack runs without the recorder (no history is kept)")
+        return False
+    return True
 
 
 def run_stack_status(args: argparse.Namespace) -> int:

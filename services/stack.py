@@ -1,4 +1,5 @@
-"""`maskwatch stack up`: runs capture, detector workers, the tracker and the dashboard as supervised processes.
+"""`maskwatch stack up`: runs capture, detector workers, the tracker, the recorder and the dashboard as supervised
+processes.
 
 `--workers N` scales detection only: one tracker owns every camera's per-camera state (tracks, votes,
 person records, alerts), so people are counted once whatever N is.
@@ -34,7 +35,7 @@ PR_SET_PDEATHSIG = 1
 
 # Shutdown runs stage by stage, upstream first: capture stops producing frames, the detectors answer
 # what is waiting, the trackers publish what the detectors sent, and the dashboard counts it all last.
-STOP_ORDER: tuple[str, ...] = ("capture", "detector", "tracker", "dashboard", "mqtt")
+STOP_ORDER: tuple[str, ...] = ("capture", "detector", "tracker", "recorder", "dashboard", "mqtt")
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,14 @@ class ServiceSpec:
 
 
 def stack_services(config: str | Path, host: str, port: int, workers: int = 1,
-                   dashboard: bool = True, mqtt: bool = False) -> list[ServiceSpec]:
+                   dashboard: bool = True, mqtt: bool = False, recorder: bool = True) -> list[ServiceSpec]:
     """The processes `stack up` runs (docker-compose.yml runs the same commands, one per service)."""
     config = str(config)
     specs = [ServiceSpec("capture", ("capture", "--config", config))]
     specs += [ServiceSpec(f"detector-{i + 1}", ("detector", "--config", config)) for i in range(workers)]
     specs.append(ServiceSpec("tracker", ("tracker", "--config", config)))
+    if recorder:  # the history database (issue 25): people, crossings, alerts, counts
+        specs.append(ServiceSpec("recorder", ("recorder", "--config", config)))
     if dashboard:
         specs.append(ServiceSpec("dashboard", ("dashboard", "--host", host, "--port", str(port), "--config", config)))
     if mqtt:  # the config has an mqtt: section

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.alerts import AlertsConfig
+from shared.history.config import HistoryConfig
 from shared.mqtt_config import MqttConfig
 from shared.privacy import PrivacyConfig
 from shared.redis_connection import RedisOptions
@@ -32,7 +33,7 @@ CAMERA_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # always fullmatch
 _URL_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # every top-level section besides "cameras"
 SECTIONS = frozenset({"redis_url", "redis", "capture", "detector", "tracker", "dashboard", "alerts", "privacy",
-                      "review"}) | {"mqtt"}
+                      "review", "history"}) | {"mqtt"}
 
 
 class ConfigError(ValueError):
@@ -162,6 +163,7 @@ class Config(BaseModel):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     mqtt: MqttConfig | None = None  # the MQTT bridge (services/mqtt/) runs only when this is set
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
     problems: list[str] = Field(default_factory=list, exclude=True)
     invalid_cameras: dict[str, str] = Field(default_factory=dict, exclude=True)  # id -> problem
     geometry_problems: dict[str, str] = Field(default_factory=dict, exclude=True)  # id -> bad zones/lines

@@ -27,6 +27,7 @@ from shared.config import Config, ConfigError, load_config
 from shared.detections import Detection, StreamId, stream_id
 from shared.entrances import EntranceCounter
 from shared.people import PeopleTracker
+from shared.schemas import AlertRecord
 from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error, expires_in, retry_redis
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,8 @@ class TrackerService:
                     pipe.copy(keys.frame_jpeg(camera, str(frame_id)), keys.latest_jpeg(camera), replace=True)
                 for event in outcome.events:
                     pipe.lpush(keys.ALERTS_LIST, json.dumps(event, separators=(",", ":")))
+                    pipe.xadd(keys.RESULTS_STREAM, {"data": alert_record(camera, event).to_json()}, maxlen=maxlen,
+                              approximate=True)  # for the recorder (history), in the same transaction
                 if outcome.events:
                     pipe.ltrim(keys.ALERTS_LIST, 0, MAX_ALERTS - 1)
                 state = keys.camera_state(camera)
@@ -317,6 +320,13 @@ class TrackerService:
             log.info("tracker %s: %s; %d camera(s) will resume from their checkpoints", self.name, why,
                      len(self.cameras))
         self.cameras.clear()
+
+
+def alert_record(camera: str, event: dict) -> AlertRecord:
+    """An alert event as a results-stream message (the event body unchanged)."""
+    when = event.get("time")
+    return AlertRecord(camera=event.get("camera") or camera, kind=str(event.get("kind") or "alert"),
+                       time=when if isinstance(when, (int, float)) else time.time(), event=event)
 
 
 def _watermark(reply) -> StreamId | None:

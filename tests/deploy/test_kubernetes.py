@@ -97,7 +97,7 @@ def test_scaled_object_is_valid_keda_and_scales_the_detectors_on_their_lag() -> 
         {f"redis.{NAMESPACE}.svc.cluster.local:{redis_service['spec']['ports'][0]['port']}"}
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard", "mqtt"])
+@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "recorder", "dashboard", "mqtt"])
 def test_services_run_the_maskwatch_commands_against_the_redis_service(name: str) -> None:
     container = _container(name)
     args = container["args"]
@@ -118,6 +118,33 @@ def test_services_run_the_maskwatch_commands_against_the_redis_service(name: str
     assert volumes[mounts[config_dir]]["configMap"]["name"] == KUSTOMIZATION["configMapGenerator"][0]["name"]
     assert container["image"] == KUSTOMIZATION["images"][0]["name"]
     assert _one("Deployment", name)["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
+
+
+@pytest.mark.parametrize("name", ["recorder", "dashboard"])
+def test_recorder_and_dashboard_use_postgres_with_the_password_file(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.history.config import DATABASE_PASSWORD_FILE_ENV, DATABASE_URL_ENV, HistoryConfig
+    from shared.history.database import database_url
+
+    container = _container(name)
+    env = {e["name"]: e["value"] for e in container["env"]}
+    postgres = _one("Service", "postgres")
+    url = urlsplit(env[DATABASE_URL_ENV])
+    assert (url.scheme, url.hostname, url.port, url.password) == \
+        ("postgresql", postgres["metadata"]["name"], postgres["spec"]["ports"][0]["port"], None)
+    secret_file = Path(env[DATABASE_PASSWORD_FILE_ENV])
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in _one("Deployment", name)["spec"]["template"]["spec"]["volumes"]}
+    [generator] = KUSTOMIZATION["secretGenerator"]
+    assert volumes[mounts[str(secret_file.parent)]]["secret"]["secretName"] == generator["name"]
+    key, _, source = generator["files"][0].partition("=")
+    assert key == secret_file.name
+    monkeypatch.setenv(DATABASE_URL_ENV, env[DATABASE_URL_ENV])
+    monkeypatch.setenv(DATABASE_PASSWORD_FILE_ENV, str(K8S / source))  # the code reads the password from the file
+    assert database_url(HistoryConfig()).password == (K8S / source).read_text().strip()
+    [pg] = _one("StatefulSet", "postgres")["spec"]["template"]["spec"]["containers"]
+    pg_env = {e["name"]: e["value"] for e in pg["env"]}
+    assert (pg_env["POSTGRES_USER"], pg_env["POSTGRES_DB"]) == (url.username, url.path.lstrip("/"))
+    assert Path(pg_env["POSTGRES_PASSWORD_FILE"]).name == key
 
 
 def test_one_capture_and_a_persistent_redis() -> None:

@@ -77,25 +77,25 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def test_the_services_that_exist() -> None:
-    assert set(SERVICES) == {"redis", "capture", "detector", "tracker", "dashboard", "train",
+    assert set(SERVICES) == {"redis", "capture", "detector", "tracker", "recorder", "dashboard", "train",
                              "prometheus", "alertmanager", "grafana", "mqtt"}
     assert SERVICES["mqtt"]["profiles"] == ["mqtt"]
     assert SERVICES["train"]["profiles"] == ["train"]
     assert SERVICES["prometheus"]["profiles"] == ["monitoring"]
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard"])
+@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "recorder", "dashboard"])
 def test_commands_match_the_local_launcher(name: str) -> None:
     assert tuple(SERVICES[name]["command"]) == STACK[name]
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard"])
+@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "recorder", "dashboard"])
 def test_every_command_is_a_valid_maskwatch_command(name: str) -> None:
     args = build_parser().parse_args(SERVICES[name]["command"])
     assert args.command == SERVICES[name]["command"][0] and callable(args.func)
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard", "train"])
+@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "recorder", "dashboard", "train"])
 def test_images_build_from_this_repository(name: str) -> None:
     build = SERVICES[name]["build"]
     context = REPO / build["context"]
@@ -123,7 +123,7 @@ def test_build_context_keeps_the_packages_and_models() -> None:
         assert not any(fnmatch.fnmatch(path, pattern.removeprefix("**/")) for pattern in ignore), path
 
 
-@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "dashboard"])
+@pytest.mark.parametrize("name", ["capture", "detector", "tracker", "recorder", "dashboard"])
 def test_environment_and_volumes_of_the_services(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     service = SERVICES[name]
     env, mounts = service["environment"], _mounts(service)
@@ -154,8 +154,23 @@ def test_redis_is_persistent_and_health_checked() -> None:
     redis = SERVICES["redis"]
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert "--appendonly" in redis["command"] and _mounts(redis)["/data"] == "redis-data"
-    for name in ("models", "redis-data", "train-cache"):
+    for name in ("models", "redis-data", "train-cache", "history"):
         assert name in COMPOSE["volumes"]
+
+
+def test_recorder_and_dashboard_share_the_history_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default SQLite file lies in the `history` volume, which both mount, and the image makes it writable."""
+    from shared.history.config import HISTORY_DIR_ENV, HistoryConfig
+    from shared.history.database import database_url
+
+    for name in ("recorder", "dashboard"):
+        service = SERVICES[name]
+        folder = service["environment"][HISTORY_DIR_ENV]
+        assert _mounts(service)[folder] == "history"
+        monkeypatch.setenv(HISTORY_DIR_ENV, folder)
+        assert database_url(HistoryConfig()).database == f"{folder}/history.sqlite3"
+    runs = [i["value"] for i in DockerfileParser(str(DOCKERFILE)).structure if i["instruction"] == "RUN"]
+    assert any(folder in run and "chown" in run for run in runs)  # a fresh named volume copies this ownership
 
 
 def test_training_job_mounts_data_weights_and_models() -> None:

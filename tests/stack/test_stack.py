@@ -33,9 +33,13 @@ def test_stack_services_are_the_commands_compose_runs() -> None:
         ("detector-1", ("detector", "--config", "c.yaml")),
         ("detector-2", ("detector", "--config", "c.yaml")),
         ("tracker", ("tracker", "--config", "c.yaml")),
+        ("recorder", ("recorder", "--config", "c.yaml")),
         ("dashboard", ("dashboard", "--host", "0.0.0.0", "--port", "8000", "--config", "c.yaml")),
     ]
-    assert [s.name for s in stack_services("c.yaml", "h", 1, dashboard=False)] == ["capture", "detector-1", "tracker"]
+    assert [s.name for s in stack_services("c.yaml", "h", 1, dashboard=False)] == \
+        ["capture", "detector-1", "tracker", "recorder"]
+    assert [s.name for s in stack_services("c.yaml", "h", 1, recorder=False)] == \
+        ["capture", "detector-1", "tracker", "dashboard"]
 
 
 def test_stack_up_runs_restarts_and_stops(tmp_path: Path, stack_db: redis.Redis, services) -> None:

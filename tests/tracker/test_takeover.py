@@ -17,7 +17,7 @@ from shared.alerts import AlertDispatcher, AlertsConfig
 from shared.config import Config
 from shared.crops import face_crop_jpeg
 from shared.detections import publish_detection
-from shared.schemas import FrameResult, PersonRecord
+from shared.schemas import AlertRecord, FrameResult, PersonRecord, parse_result
 from tests.conftest import flushed_redis
 from tests.tracking.synthetic import face
 
@@ -68,12 +68,18 @@ def tracker(db: redis.Redis, name: str) -> TrackerService:
 def results(db: redis.Redis) -> tuple[list[FrameResult], list[PersonRecord]]:
     frames, people = [], []
     for _id, fields in db.xrange(keys.RESULTS_STREAM):
-        data = json.loads(fields[b"data"])
-        if data["type"] == "person":
-            people.append(PersonRecord.model_validate(data))
-        else:
-            frames.append(FrameResult.model_validate(data))
+        message = parse_result(fields[b"data"])
+        if isinstance(message, PersonRecord):
+            people.append(message)
+        elif isinstance(message, FrameResult):
+            frames.append(message)
     return frames, people
+
+
+def alert_records(db: redis.Redis) -> list[AlertRecord]:
+    """The alerts published on the results stream (for the recorder)."""
+    return [m for _id, fields in db.xrange(keys.RESULTS_STREAM)
+            if isinstance(m := parse_result(fields[b"data"]), AlertRecord)]
 
 
 def run_until(service: TrackerService, db: redis.Redis, tracked: int, timeout: float = 20.0) -> None:
@@ -99,6 +105,9 @@ def test_a_takeover_resumes_from_the_checkpoint_exactly_once(db: redis.Redis) ->
     alone.shutdown()  # the only tracker: ends the open tracks
     ref_frames, ref_people = results(db)
     ref_alerts = [json.loads(a) for a in db.lrange(keys.ALERTS_LIST, 0, -1)]
+    # every alert is on the results stream too, once, with the same body and its camera, kind and time
+    assert [(r.camera, r.kind, r.time, r.event) for r in alert_records(db)] == \
+        [(a["camera"], a["kind"], a["time"], a) for a in reversed(ref_alerts)] and ref_alerts
     assert [f.frame for f in ref_frames] == list(range(FRAMES)) and len(ref_people) == 3
     assert all(p.thumbnail for p in ref_people) and all(f.crop is None for r in ref_frames for f in r.faces)
     assert db.get(keys.latest_jpeg(CAMERA)) == b"jpeg-59"
@@ -135,6 +144,7 @@ def test_a_takeover_resumes_from_the_checkpoint_exactly_once(db: redis.Redis) ->
     assert summary(got_people) == summary(ref_people)  # no person twice, none lost, the same records
     alerts = [json.loads(a) for a in db.lrange(keys.ALERTS_LIST, 0, -1)]
     assert sorted(a["id"] for a in alerts) == sorted(a["id"] for a in ref_alerts) and alerts
+    assert sorted(r.event["id"] for r in alert_records(db)) == sorted(a["id"] for a in alerts)  # once each
 
 
 def test_replicas_share_the_cameras(db: redis.Redis) -> None:
