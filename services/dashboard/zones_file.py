@@ -22,6 +22,7 @@ from ruamel.yaml.error import YAMLError
 
 from shared.atomic_file import write_atomically
 from shared.config import CameraConfig, ConfigError, parse_config
+from shared.zones import geometry_problem
 
 _SAVE_LOCK = threading.Lock()  # one read-modify-write of the file at a time in this process
 _FLAT_SEQUENCES = re.compile(r"^cameras:[ \t]*(#.*)?\n(?:[ \t]*#.*\n|[ \t]*\n)*- ", re.MULTILINE)
@@ -73,10 +74,17 @@ def save_zones(path: Path, camera: str, zones: list[dict[str, Any]], lines: list
     Raises ZonesFileError: 404 unknown camera, 409 the file changed since `version` or is unusable,
     422 the new zones or lines do not validate (the config loader's one-line error).
     """
+    problem = geometry_problem(zones, lines)  # before the file is touched, with the models' own limits
+    if problem:
+        raise ZonesFileError(422, f"camera {camera!r}: {problem}")
     with _SAVE_LOCK:
         text = _read(path)
         if version is not None and version != file_version(text):
             raise ZonesFileError(409, f"{path} changed since it was loaded; reload the page and edit again")
+        try:
+            parse_config(text, base_dir=path.parent, name=str(path))  # the file as it is must load (size/depth limits)
+        except ConfigError as exc:
+            raise ZonesFileError(409, str(exc)) from None
         new_text = replace_zones(text, camera, zones, lines, name=str(path))
         try:
             config = parse_config(new_text, base_dir=path.parent, name=str(path))

@@ -89,6 +89,8 @@ def test_flat_sequence_style_is_kept(tmp_path: Path) -> None:
     ([{"name": "far", "points": [[0.1, 0.1], [1.5, 0.1], [0.5, 0.5]]}], [], 422, "door-a"),  # outside 0..1
     ([], [{"name": "door", "points": [[0.1, 0.5], [0.9, 0.5]], "in": "sideways"}], 422, "door-a"),
     ([], [{"name": "door", "points": [[0.1, 0.5], [0.9, 0.5]], "in": "down", "colour": "red"}], 422, "door-a"),
+    ([{"name": "huge", "points": [[0.1, 0.1]] * 10_000}], [], 422, "huge"),  # refused by the model's limits
+    ([{"name": "a", "points": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]}] * 2, [], 422, "door-a"),  # duplicate names
 ])
 def test_bad_geometry_is_refused_and_the_file_is_untouched(config: Path, zones, lines, status, words) -> None:
     with pytest.raises(ZonesFileError) as caught:
