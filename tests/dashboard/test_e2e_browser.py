@@ -59,7 +59,9 @@ def stack(tiny_store, scene_photos: list[Path], tmp_path_factory: pytest.TempPat
     config = folder / "cameras.yaml"
     config.write_text(yaml.safe_dump({
         "redis_url": f"redis://127.0.0.1:{TEST_REDIS_PORT}/6",
-        "cameras": [{"id": CAMERA, "url": str(clip), "fps": 4, "loop": True}],
+        "cameras": [{"id": CAMERA, "url": str(clip), "fps": 4, "loop": True,
+                     "zones": [{"name": "queue", "points": [[0.03, 0.5], [0.97, 0.5], [0.97, 0.97], [0.03, 0.97]]}],
+                     "lines": [{"name": "door", "points": [[0.03, 0.45], [0.97, 0.45]], "in": "queue"}]}],
         "detector": {"threads": 1},
         "dashboard": {"host": "127.0.0.1", "port": port},
     }))
@@ -204,6 +206,11 @@ def test_camera_page_leads_with_people_and_shows_face_thumbnails(stack: str, bro
         && document.querySelectorAll('#events tr[data-type="person"] img.thumb').length >= n""",
                            arg=len(thumbs), timeout=60_000)
     assert page.locator("#status").text_content() == "live"
+    # the camera's zone and counting line are drawn over the frame, and listed in the editor
+    page.wait_for_function("() => document.getElementById('zone-editor').dataset.ready === '1'", timeout=15_000)
+    overlay = page.locator("#overlay")
+    assert (overlay.get_attribute("data-zones"), overlay.get_attribute("data-lines")) == ("1", "1")
+    assert page.locator('#zones-table tr[data-name="door"] select').input_value() == "queue"
     share = page.locator('#people tr.share td[data-window="1h"]').text_content()
     assert share.endswith("%")
     sizes = page.locator('#events tr[data-type="person"] img.thumb').evaluate_all(

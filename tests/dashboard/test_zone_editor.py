@@ -25,7 +25,7 @@ from tests.dashboard.conftest import (
     stop_process,
 )
 
-DB = 12
+DB = 4
 KEY = "zone-editor-key"
 OUTPUT = REPO / "test-output" / "dashboard"
 CONFIG = """\
