@@ -135,7 +135,11 @@ def test_dashboard_tile_shows_live_detections(stack: str, browser) -> None:
     page.wait_for_function("([cam, n]) => Number(document.querySelector(`section.tile[data-camera='${cam}'] "
                            "img.frame`).dataset.loaded) > n", arg=[CAMERA, loaded], timeout=30_000)  # live refresh
     assert int(tile.locator("canvas.chart").get_attribute("data-points")) >= 1
-    # people lead the tile: per label over the last hour and the share masked over the hour and the day
+    # the camera has a counting line: entries lead the tile, then people (per label over the last hour and the
+    # share masked over the hour and the day)
+    assert tile.locator(".entries").is_visible() and tile.locator(".entries .entries-counts .chip").count() == 3
+    assert tile.locator(".entries").evaluate("(e) => e.compareDocumentPosition(e.parentNode.querySelector('.people'))"
+                                             " & Node.DOCUMENT_POSITION_FOLLOWING") > 0
     assert tile.locator(".people .people-counts .chip").count() == 3
     people = httpx.get(f"{stack}/api/v1/cameras/{CAMERA}", timeout=10).json()
     page.wait_for_function(
@@ -174,7 +178,7 @@ def test_camera_page_leads_with_people_and_shows_face_thumbnails(stack: str, bro
     import redis
 
     from shared.alert_log import redis_sink
-    from shared.schemas import PersonRecord
+    from shared.schemas import LineCrossing, PersonRecord
     from tests.dashboard.conftest import publish
 
     photo = next((p for p in scene_photos if p.name == PHOTO), scene_photos[0])
@@ -185,6 +189,10 @@ def test_camera_page_leads_with_people_and_shows_face_thumbnails(stack: str, bro
     for i, (label, thumb) in enumerate(thumbs):  # what the tracker publishes when tracks end
         publish(client, PersonRecord(camera=CAMERA, track_id=9000 + i, label=label, first_seen=now - 9 + i,
                                      last_seen=now - 5 + i, frames=20, best_box=[1, 2, 30, 40], thumbnail=thumb))
+    crossings = [("in", "with_mask"), ("in", "without_mask"), ("in", "with_mask"), ("out", "mask_incorrect")]
+    for i, (direction, label) in enumerate(crossings):  # what the tracker publishes after each person record
+        publish(client, LineCrossing(camera=CAMERA, line="door", direction=direction, track_id=9100 + i, label=label,
+                                     time=now - 8 + i))
     unmasked = [(9000 + i, label) for i, (label, _) in enumerate(thumbs) if label != "with_mask"]
     assert unmasked, "the photo has unmasked faces"
     labels: dict[str, int] = {}
@@ -211,6 +219,15 @@ def test_camera_page_leads_with_people_and_shows_face_thumbnails(stack: str, bro
     overlay = page.locator("#overlay")
     assert (overlay.get_attribute("data-zones"), overlay.get_attribute("data-lines")) == ("1", "1")
     assert page.locator('#zones-table tr[data-name="door"] select').input_value() == "queue"
+    # entries lead: per label over the last hour as the API counts them (at least the crossings published here)
+    page.wait_for_function("() => !document.getElementById('entries-block').hidden && Number(document.querySelector("
+                           "'#entries tr.total td[data-window=\"1h\"]').textContent) >= 3", timeout=30_000)
+    entries = httpx.get(f"{stack}/api/v1/cameras/{CAMERA}/entries?window=1h", timeout=10).json()["entries"]
+    shown = {label: int(page.locator(f'#entries tr[data-label="{label}"] td[data-window="1h"]').text_content())
+             for label in entries}
+    assert shown == entries and entries["with_mask"] >= 2 and entries["without_mask"] >= 1
+    assert page.locator('#entries tr.share td[data-window="1h"]').text_content().endswith("%")
+    assert page.locator('#events tr[data-type="crossing"]').count() >= 4
     share = page.locator('#people tr.share td[data-window="1h"]').text_content()
     assert share.endswith("%")
     sizes = page.locator('#events tr[data-type="person"] img.thumb').evaluate_all(

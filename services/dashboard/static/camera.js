@@ -47,6 +47,19 @@
     countTable(document.getElementById("people"), cam.people, cam.people_compliance, "people");
   }
 
+  // The static face cut from the live frame (the API gives its box, not a picture).
+  function faceCrop(box) {
+    const img = document.getElementById("frame");
+    const canvas = M.el("canvas", { class: "thumb", role: "img", "aria-label": "the static face in the latest frame" });
+    const w = img.naturalWidth, h = img.naturalHeight;
+    if (!w || !h) return canvas;
+    const [x1, y1, x2, y2] = [box[0] * w, box[1] * h, box[2] * w, box[3] * h];
+    const scale = 48 / Math.max(1, y2 - y1);
+    canvas.width = Math.max(1, Math.round((x2 - x1) * scale)); canvas.height = 48;
+    canvas.getContext("2d").drawImage(img, x1, y1, x2 - x1, y2 - y1, 0, 0, canvas.width, canvas.height);
+    return canvas;
+  }
+
   async function loadStaticFaces() {
     let faces = [];
     try { faces = await M.api(`${base}/static-faces`); } catch (e) { faces = []; }
@@ -55,7 +68,7 @@
       const button = M.el("button", { type: "button", text: "Suggest ignore zone",
         "aria-label": `suggest an ignore zone around static face ${face.track_id}` });
       button.addEventListener("click", () => zones.suggest(face.suggestion));
-      return M.el("tr", { "data-track": String(face.track_id) }, M.el("td", {}, M.thumbnails(face)),
+      return M.el("tr", { "data-track": String(face.track_id) }, M.el("td", {}, faceCrop(face.box)),
         M.el("td", { text: M.timeOf({ time: face.first_seen }) }), M.el("td", { text: M.timeOf({ time: face.last_seen }) }),
         M.el("td", { text: face.box.map((v) => v.toFixed(2)).join(", ") }), M.el("td", {}, button));
     }));
@@ -78,6 +91,7 @@
     status.className = `status ${cam.up ? "live" : (cam.status === "live" ? "down" : cam.status)}`;
     document.getElementById("camera-error").textContent = cam.error || "";
     showPeople(cam);
+    zones.setOccupancy(cam.occupancy);
     for (const [w, value] of Object.entries(cam.compliance)) rates.querySelector(`[data-window="${w}"] b`).textContent = M.percent(value);
     M.drawChart(document.getElementById("chart"), cam.chart);
     const fps = cam.fps ? `${Number(cam.fps).toFixed(1)} fps · ` : "";
@@ -104,9 +118,14 @@
       .catch((e) => { document.getElementById("error").textContent = e.message; });
   }
 
-  M.loadColors().then(refresh).then(zones.load).then(loadStaticFaces);
+  const frameLoaded = new Promise((resolve) => document.getElementById("frame").addEventListener("load", resolve, { once: true }));
+  M.loadColors().then(refresh).then(zones.load).then(() => Promise.race([frameLoaded, new Promise((r) => setTimeout(r, 3000))]))
+    .then(loadStaticFaces);
   M.feed({
-    cameras: (list) => { const cam = list.find((c) => c.id === camera); if (cam) { showOverview(cam); loadEvents().catch(() => {}); } },
+    cameras: (list) => {
+      const cam = list.find((c) => c.id === camera);
+      if (cam) { showOverview(cam); loadEvents().catch(() => {}); loadStaticFaces(); }
+    },
     frame: (result) => {
       if (result.camera !== camera) return;
       showCounts(countsOf(result.faces));

@@ -108,7 +108,18 @@ const Maskwatch = (() => {
     if (event.type === "alert" && event.kind === "unmasked_share") {
       return ["alert", `${Math.round(event.share * 100)}% of ${event.people} people unmasked (last ${Math.round(event.window_s / 60)} min)`];
     }
+    if (event.type === "alert" && event.kind === "line") {
+      return ["alert", `${event.rule || "rule"}: person #${event.track_id} ${event.label} ` +
+        `${event.direction === "out" ? "left" : "entered"} through ${event.line}`];
+    }
+    if (event.type === "alert" && event.kind === "zone") {
+      return ["alert", `${event.rule || "rule"}: person #${event.track_id} ${event.label} in zone ${event.zone}`];
+    }
     if (event.type === "alert") return ["alert", `person #${event.track_id} ${event.label}`];
+    if (event.type === "crossing") {
+      return [event.direction === "out" ? "exit" : "entry",
+        `#${event.track_id} ${event.label} ${event.direction === "out" ? "left" : "came in"} through ${event.line}`];
+    }
     if (event.type === "person") return ["person", `#${event.track_id} ${event.label} (${event.frames} frames)`];
     const parts = Object.entries(event.faces || {}).map(([l, n]) => `${l} ${n}`);
     return ["labels changed", parts.length ? parts.join(", ") : "no faces"];

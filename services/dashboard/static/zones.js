@@ -119,7 +119,7 @@ const MaskwatchZones = (() => {
     const $ = (id) => document.getElementById(id);
     let geometry = { zones: [], lines: [] };
     let saved = JSON.stringify(geometry);
-    let version = null, writable = false, drawing = null;
+    let version = null, writable = false, drawing = null, occupancy = {};
 
     function size() { return [frame.naturalWidth || 1280, frame.naturalHeight || 720]; }
     function status(text, error = false) { const s = $("zones-status"); s.textContent = text; s.classList.toggle("error", error); }
@@ -158,8 +158,9 @@ const MaskwatchZones = (() => {
         return button;
       };
       for (const z of geometry.zones) {
+        const now = !z.ignore && occupancy[z.name] !== undefined ? ` · ${occupancy[z.name]} in it now` : "";
         rows.push(M.el("tr", { "data-kind": z.ignore ? "ignore" : "zone", "data-name": z.name },
-          M.el("td", { text: z.name }), M.el("td", { text: z.ignore ? "ignore zone" : "zone" }),
+          M.el("td", { text: z.name }), M.el("td", { text: z.ignore ? "ignore zone" : `zone${now}` }),
           M.el("td", {}, pointsInput(z, geometry.zones)), M.el("td"), M.el("td", {}, remove(geometry.zones, z))));
       }
       for (const l of geometry.lines) {
@@ -247,18 +248,20 @@ const MaskwatchZones = (() => {
 
     // The config file's zones and lines when the dashboard has the file, else the ones the tracker applies.
     async function load() {
+      let config = {};
       try {
-        const config = await M.api(`${base}/config`);
+        config = await M.api(`${base}/config`);
         writable = config.writable;
         version = config.version;
         if (version !== null) geometry = { zones: config.zones, lines: config.lines };
         status(config.problem ? `the config file's zones do not load: ${config.problem}`
           : (writable ? "" : `saving is off: ${config.why_not}`), Boolean(config.problem));
       } catch (e) { status(e.message, true); }
-      if (version === null) {
-        try { const applied = await M.api(base); geometry = { zones: applied.zones, lines: applied.lines }; }
-        catch (e) { /* no geometry yet */ }
-      }
+      try {  // what the tracker applies: the geometry without a config file, and why an edit was not applied
+        const applied = await M.api(base);
+        if (version === null) geometry = { zones: applied.zones, lines: applied.lines };
+        if (applied.problem && !config.problem) status(`the tracker keeps the previous zones: ${applied.problem}`, true);
+      } catch (e) { /* no tracker has the camera yet */ }
       geometry = {
         zones: geometry.zones.map((z) => Object.assign({ name: z.name, points: z.points }, z.ignore ? { ignore: true } : {})),
         lines: geometry.lines.map((l) => ({ name: l.name, points: l.points, in: l.in })),
@@ -277,7 +280,15 @@ const MaskwatchZones = (() => {
       $("zone-editor").scrollIntoView({ block: "nearest" });
     }
 
-    return { load, suggest, render };
+    // People in each zone now (the camera overview's `occupancy`), shown beside the zones; kept while drawing.
+    function setOccupancy(counts) {
+      const next = counts || {};
+      if (JSON.stringify(next) === JSON.stringify(occupancy)) return;
+      occupancy = next;
+      if (!drawing) render();
+    }
+
+    return { load, suggest, render, setOccupancy };
   }
 
   return { toYaml, draw, editor, parsePoints };
