@@ -116,6 +116,7 @@ def run_tracker(args: argparse.Namespace) -> int:
     from services.tracker.observers import CameraAlerts
     from services.tracker.service import TrackerService
     from shared.alerts import AlertDispatcher
+    from shared.overrides import AlertSwitch
     from shared.review.sampler import ReviewSampler
     from shared.streams import connect
 
@@ -128,7 +129,7 @@ def run_tracker(args: argparse.Namespace) -> int:
     alerts = AlertDispatcher(config.alerts)  # events go to the alerts list in the tracker's transactions
 
     def observers(camera: str) -> list:
-        found: list = [CameraAlerts(alerts, camera)]
+        found: list = [CameraAlerts(alerts, camera, AlertSwitch(client, camera))]  # commands may mute it
         if config.review.enabled:  # review items go into the tracker's transactions too
             found.append(ReviewSampler(config.review, camera, client, transactional=True))
         return found

@@ -61,6 +61,11 @@ def stats_totals(camera: str) -> str:
     return f"{PREFIX}:stats:{camera}:totals"
 
 
+def camera_overrides(camera: str) -> str:
+    """Hash of a camera's run-time switches set by commands: `enabled`, `alerts` ("1"/"0"; shared/overrides.py)."""
+    return f"{PREFIX}:camera:{camera}:overrides"
+
+
 def camera_events(camera: str) -> str:
     """Capped list of recent events (JSON) of one camera, newest first."""
     return f"{PREFIX}:camera:{camera}:events"

@@ -11,6 +11,7 @@ import redis
 from services.capture.camera import CameraRunner
 from shared import keys
 from shared.config import CameraConfig, Config, ConfigError, load_config
+from shared.overrides import DISABLED_BY_COMMAND, switches_off
 from shared.schemas import CameraStatus
 from shared.sources import redact_url
 from shared.streams import REDIS_ERRORS, connect, decode_str, describe_redis_error
@@ -28,6 +29,7 @@ class CaptureService:
         self.runners: dict[str, CameraRunner] = {}
         self._stamp = self._file_stamp()
         self._redis_down = False
+        self.switched_off: set[str] = set()  # cameras a command turned off (shared/overrides.py)
 
     def run(self, stop: threading.Event) -> int:
         """Capture until `stop` is set, then stop every camera; returns the exit code."""
@@ -36,6 +38,7 @@ class CaptureService:
         log.info("capture: %d camera(s) running, watching %s for edits", len(self.runners), self.config_path)
         while not stop.wait(self.config.capture.reload_interval):
             self.reload_if_changed()
+            self.apply_switches()
             self.sync_redis()
         log.info("capture: stopping %d camera(s)", len(self.runners))
         for runner in self.runners.values():
@@ -65,7 +68,8 @@ class CaptureService:
 
     def reconcile(self, config: Config) -> None:
         """Start, restart and stop runners so they match `config`, then publish the camera list."""
-        wanted: dict[str, CameraConfig] = {cam.id: cam for cam in config.enabled_cameras}
+        wanted: dict[str, CameraConfig] = {cam.id: cam for cam in config.enabled_cameras
+                                           if cam.id not in self.switched_off}
         for cam_id in list(self.runners):
             runner = self.runners[cam_id]
             if _capture_view(wanted.get(cam_id)) != _capture_view(runner.camera) or runner.options != config.capture:
@@ -84,9 +88,9 @@ class CaptureService:
         config = self.config
         states: dict[str, dict[str, str]] = {}  # cameras without a runner
         for cam in config.cameras:
-            if not cam.enabled:
+            if not cam.enabled or cam.id in self.switched_off:
                 states[cam.id] = {"status": CameraStatus.STOPPED, "url": redact_url(cam.url), "fps": repr(cam.fps),
-                                  "error": "disabled"}
+                                  "error": "disabled" if not cam.enabled else DISABLED_BY_COMMAND}
         for cam_id, problem in config.invalid_cameras.items():
             states[cam_id] = {"status": CameraStatus.FAILED, "error": f"config: {problem}"}
         try:
@@ -111,6 +115,18 @@ class CaptureService:
         if self._redis_down:
             log.info("capture: redis is back")
         self._redis_down = False
+
+    def apply_switches(self) -> None:
+        """Stop the cameras a command turned off and start again those turned back on."""
+        try:
+            off = switches_off(self.client, [cam.id for cam in self.config.enabled_cameras], "enabled")
+        except REDIS_ERRORS:
+            return  # sync_redis reports the outage
+        if off != self.switched_off:
+            for cam_id in sorted(off ^ self.switched_off):
+                log.info("camera %s: %s by command", cam_id, "disabled" if cam_id in off else "enabled")
+            self.switched_off = off
+            self.reconcile(self.config)
 
     def _report_problems(self, config: Config) -> None:
         for problem in config.problems:

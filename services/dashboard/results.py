@@ -76,14 +76,16 @@ class ResultsReader:
     `start` picks the first id: the aggregator's cursor (so a restarted process catches up on what
     nobody counted yet) or, without one, the stream's newest entry (only new results). Entries up to
     the newest one at start are handed on with `live` False (a backlog the live pages skip).
-    `on_error(up)` hears about Redis going away and coming back.
+    `on_error(up)` hears about Redis going away and coming back. `pace_s` waits that long after each
+    batch (a reader that needs no low latency reads fewer, larger batches: less CPU).
     """
 
     def __init__(self, redis: aioredis.Redis, consumers: Sequence[Consumer],
                  start: Callable[[], Awaitable[str | None]] | None = None,
-                 on_error: Callable[[bool], None] | None = None, batch: int = 200, block_ms: int = 250) -> None:
+                 on_error: Callable[[bool], None] | None = None, batch: int = 200, block_ms: int = 250,
+                 pace_s: float = 0.0) -> None:
         self.redis, self.consumers, self.start, self.on_error = redis, list(consumers), start, on_error
-        self.batch, self.block_ms = batch, block_ms
+        self.batch, self.block_ms, self.pace_s = batch, block_ms, pace_s
         self.last_id: str | None = None
         self.live_after: tuple[int, int] | None = None
         self.read = 0
@@ -112,11 +114,13 @@ class ResultsReader:
         backoff, down = Backoff(), False
         while not stop.is_set():
             try:
-                await self.step()
+                read = await self.step()
                 if down and self.on_error is not None:
                     self.on_error(True)
                 down = False
                 backoff.reset()
+                if read and self.pace_s:
+                    await wait_or_stop(stop, self.pace_s)
                 continue
             except (*REDIS_ERRORS, OSError, ResponseError) as exc:
                 delay = backoff.delay()

@@ -14,6 +14,7 @@ from importlib import metadata
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis import Redis
 from redis.exceptions import ResponseError
 
 from services.dashboard import cameras as camera_state
@@ -25,12 +26,14 @@ from services.mqtt.publisher import MqttPublisher
 from services.mqtt.topics import Topics
 from shared import keys
 from shared.config import Config
+from shared.overrides import SWITCHES, set_switch
 from shared.schemas import MASK_LABELS, AlertRecord, LineCrossing, PersonRecord
 from shared.stats import compliance_rate
 from shared.streams import REDIS_ERRORS, describe_redis_error
 
 log = logging.getLogger(__name__)
 STALE_AFTER_S = 15.0
+READ_PACE_S = 0.5  # events reach MQTT within about half a second; fewer, larger reads cost less CPU
 
 
 def _version() -> str:
@@ -45,6 +48,26 @@ def _labels(counts: dict[str, int]) -> dict[str, int]:
     return {label: int(counts.get(label, 0)) for label in MASK_LABELS}
 
 
+def _switch_changes(levels: list[str], payload: bytes) -> dict[str, bool]:
+    """The switches a command sets: from `set` + a JSON object, or `<switch>`, `set` + ON/OFF."""
+    text = payload.decode("utf-8", errors="replace").strip()
+    if levels == ["set"]:
+        try:
+            body = json.loads(text)
+        except ValueError:
+            raise ValueError('expected JSON such as {"enabled": false} or {"alerts": true}') from None
+        if not isinstance(body, dict) or not body or set(body) - set(SWITCHES) or \
+                not all(isinstance(v, bool) for v in body.values()):
+            raise ValueError(f"expected an object of {' and/or '.join(SWITCHES)} booleans")
+        return body
+    if len(levels) == 2 and levels[0] in SWITCHES and levels[1] == "set":
+        words = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+        if text.lower() not in words:
+            raise ValueError("expected ON or OFF")
+        return {levels[0]: words[text.lower()]}
+    raise ValueError(f"unknown command topic (use set, {'/set, '.join(SWITCHES)}/set)")
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -52,10 +75,14 @@ def _dumps(value: Any) -> str:
 class MqttBridge:
     """Publishes a stack's results on MQTT: `run(stop)` until SIGTERM."""
 
-    def __init__(self, config: Config, redis: aioredis.Redis, publisher: MqttPublisher, topics: Topics) -> None:
+    def __init__(self, config: Config, redis: aioredis.Redis, publisher: MqttPublisher, topics: Topics,
+                 commands: Redis | None = None) -> None:
+        """`commands`: a Redis client for the camera switches, when `mqtt.commands` is on."""
         assert config.mqtt is not None
         self.config, self.mqtt, self.redis = config, config.mqtt, redis
-        self.publisher, self.topics = publisher, topics
+        self.publisher, self.topics, self.commands = publisher, topics, commands
+        if self.mqtt.commands and commands is not None:
+            publisher.on_command, publisher.command_filters = self.handle_command, topics.command_filters()
         self.counts = BridgeCounts()
         self.version = _version()
         self.events = 0
@@ -63,6 +90,8 @@ class MqttBridge:
         self._discovered: dict[str, set[str]] = {}  # camera -> its discovery topics
         self._cameras: set[str] = set()
         self._redis_down = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
 
     # -- running -------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> int:
@@ -77,10 +106,11 @@ class MqttBridge:
         return 0
 
     async def _main(self, stop: threading.Event) -> None:
-        done = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set)), daemon=True).start()
-        reader = ResultsReader(self.redis, [self.consume])  # from the newest entry: only new results
+        done, self._wake = asyncio.Event(), asyncio.Event()
+        self._loop = loop = asyncio.get_running_loop()
+        threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set),
+                                         loop.call_soon_threadsafe(self._wake.set)), daemon=True).start()
+        reader = ResultsReader(self.redis, [self.consume], pace_s=READ_PACE_S)  # from the newest entry on
         log.info("mqtt: publishing %d configured camera(s) to %s under %s/", len(self.config.cameras),
                  self.publisher.where, self.topics.prefix)
         await asyncio.gather(reader.run(done), self._state_loop(done))
@@ -98,10 +128,11 @@ class MqttBridge:
                     log.warning("mqtt: redis unavailable (%s); state updates resume when it is back",
                                 describe_redis_error(exc))
                 self._redis_down = True
-            try:
-                await asyncio.wait_for(done.wait(), timeout=self.mqtt.state_interval)
+            try:  # a command wakes it early, so a switch shows its new state at once
+                await asyncio.wait_for(self._wake.wait(), timeout=self.mqtt.state_interval)
             except asyncio.TimeoutError:
                 pass
+            self._wake.clear()
 
     # -- events --------------------------------------------------------------------------------------------
     def consume(self, entries: Sequence[ResultEntry]) -> None:
@@ -168,6 +199,12 @@ class MqttBridge:
             state[f"entries_{window}"] = _labels(entries[window])
             state[f"entries_total_{window}"] = sum(entries[window].values())
         state["unmasked_last_minute"] = self.counts.unmasked_recently(camera, now)
+        if self.mqtt.commands:
+            switches = {k.decode(): v.decode() for k, v in
+                        (await self.redis.hgetall(keys.camera_overrides(camera))).items()}
+            configured = next((cam.enabled for cam in self.config.cameras if cam.id == camera), True)
+            state["enabled"] = configured and switches.get("enabled") != "0"
+            state["alerts"] = switches.get("alerts") != "0"
         state["zones"] = sorted(self.counts.zones.get(camera, ()))
         state["lines"] = sorted(self.counts.lines.get(camera, ()))
         return state
@@ -201,6 +238,31 @@ class MqttBridge:
             pipe.hgetall(key)
         replies = await pipe.execute() if keyed else []
         return stats.summarize(stats.Window.DAY, [(start, raw) for (start, _), raw in zip(keyed, replies)]).people
+
+    # -- commands (paho's network thread) ------------------------------------------------------------------
+    def handle_command(self, topic: str, payload: bytes) -> None:
+        """Apply `<prefix>/<camera>/set` (JSON {"enabled": bool, "alerts": bool}) or `<camera>/<switch>/set`
+        ("ON"/"OFF") to the camera's switches in Redis; anything else is one warning line."""
+        levels = topic.removeprefix(self.topics.prefix + "/").split("/")
+        camera = levels[0]
+        if camera not in self._cameras and camera not in {cam.id for cam in self.config.cameras}:
+            log.warning("mqtt: command for unknown camera %r ignored", camera[:64])
+            return
+        try:
+            changes = _switch_changes(levels[1:], payload)
+        except ValueError as exc:
+            log.warning("mqtt: command on %s ignored: %s", topic, exc)
+            return
+        try:
+            for switch, on in changes.items():
+                set_switch(self.commands, camera, switch, on)
+        except REDIS_ERRORS as exc:
+            log.warning("mqtt: command on %s not applied: redis unavailable (%s)", topic, describe_redis_error(exc))
+            return
+        log.info("mqtt: camera %s %s by command", camera,
+                 ", ".join(f"{switch} {'on' if on else 'off'}" for switch, on in changes.items()))
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def _retain(self, topic: str, state: dict[str, Any]) -> None:
         """Publish a state when it differs from the last one published (its `updated` time aside)."""

@@ -29,6 +29,7 @@ def run_mqtt(args: argparse.Namespace) -> int:
     from services.mqtt.topics import Topics
     from shared.mqtt_config import MqttSettingsError, credentials
     from shared.redis_connection import client_kwargs
+    from shared.streams import connect
 
     config = _config(args)
     if config is None:
@@ -47,4 +48,5 @@ def run_mqtt(args: argparse.Namespace) -> int:
     redis = aioredis.Redis.from_url(config.redis_url, client_name="mqtt",
                                     **client_kwargs(config.redis_url, config.redis))
     publisher = MqttPublisher(config.mqtt, creds, topics.availability)
-    return MqttBridge(config, redis, publisher, topics).run(stop)
+    commands = connect(config.redis_url, name="mqtt-commands", options=config.redis) if config.mqtt.commands else None
+    return MqttBridge(config, redis, publisher, topics, commands).run(stop)
