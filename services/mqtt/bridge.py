@@ -21,7 +21,7 @@ from services.dashboard import cameras as camera_state
 from services.dashboard import queries, stats
 from services.dashboard.results import ResultEntry, ResultsReader
 from services.mqtt import discovery
-from services.mqtt.counts import BridgeCounts, hour_start, local_midnight
+from services.mqtt.counts import LastUnmasked, local_midnight
 from services.mqtt.publisher import MqttPublisher
 from services.mqtt.topics import Topics
 from shared import keys
@@ -46,6 +46,30 @@ def _version() -> str:
 def _labels(counts: dict[str, int]) -> dict[str, int]:
     """Counts of every mask label (zero when absent)."""
     return {label: int(counts.get(label, 0)) for label in MASK_LABELS}
+
+
+def zone_state(camera: str, zone: str, windows: dict[str, stats.WindowStats]) -> dict[str, Any]:
+    """The retained state of one zone: people per label over the last hour and today."""
+    state: dict[str, Any] = {"camera": camera, "zone": zone}
+    for window, counted in windows.items():
+        people = _labels(counted.zones.get(zone, {}))
+        state[f"people_{window}"] = people
+        state[f"people_total_{window}"] = sum(people.values())
+        state[f"masked_share_{window}"] = compliance_rate(people)
+    return state
+
+
+def line_state(camera: str, line: str, windows: dict[str, stats.WindowStats]) -> dict[str, Any]:
+    """The retained state of one counting line: entries and exits per label over the last hour and today."""
+    state: dict[str, Any] = {"camera": camera, "line": line}
+    for window, counted in windows.items():
+        directions = counted.lines.get(line, {})
+        for direction, name in (("in", "entries"), ("out", "exits")):
+            labels = _labels(directions.get(direction, {}))
+            state[f"{name}_{window}"] = labels
+            state[f"{name}_total_{window}"] = sum(labels.values())
+        state[f"masked_share_entries_{window}"] = compliance_rate(state[f"entries_{window}"])
+    return state
 
 
 def _switch_changes(levels: list[str], payload: bytes) -> dict[str, bool]:
@@ -83,7 +107,7 @@ class MqttBridge:
         self.publisher, self.topics, self.commands = publisher, topics, commands
         if self.mqtt.commands and commands is not None:
             publisher.on_command, publisher.command_filters = self.handle_command, topics.command_filters()
-        self.counts = BridgeCounts()
+        self.unmasked = LastUnmasked()
         self.version = _version()
         self.events = 0
         self._published: dict[str, str] = {}  # retained topic -> payload without its time, to publish changes only
@@ -140,11 +164,10 @@ class MqttBridge:
         for entry in entries:
             result = entry.result
             if isinstance(result, PersonRecord):
-                self.counts.add_person(result)
+                self.unmasked.add(result)
                 if not result.static:
                     self._publish_person(result)
             elif isinstance(result, LineCrossing):
-                self.counts.add_crossing(result)
                 self._event(result.camera, result.model_dump(mode="json"))
             elif isinstance(result, AlertRecord):
                 self._event(result.camera, result.model_dump(mode="json"))
@@ -167,77 +190,64 @@ class MqttBridge:
     async def publish_state(self, now: float | None = None) -> None:
         """Publish every camera's (and zone's and line's) retained state that changed, and discovery configs."""
         now = time.time() if now is None else now
-        self.counts.rolling.prune(now)
         cameras = await queries.camera_list(self.redis, [cam.id for cam in self.config.cameras])
         for camera in cameras:
-            state = await self.camera_state(camera, now)
-            self._retain(self.topics.state(camera), state)
-            for zone in sorted(self.counts.zones.get(camera, ())):
-                self._retain(self.topics.zone_state(camera, zone), self.zone_state(camera, zone, now))
-            for line in sorted(self.counts.lines.get(camera, ())):
-                self._retain(self.topics.line_state(camera, line), self.line_state(camera, line, now))
+            windows = {"1h": await queries.window_stats(self.redis, camera, stats.Window.HOUR, now),
+                       "today": await self._since_midnight(camera, now)}
+            zones, lines = self._geometry(camera, windows)
+            self._retain(self.topics.state(camera), await self.camera_state(camera, windows, zones, lines, now))
+            for zone in zones:
+                self._retain(self.topics.zone_state(camera, zone), zone_state(camera, zone, windows))
+            for line in lines:
+                self._retain(self.topics.line_state(camera, line), line_state(camera, line, windows))
             if self.mqtt.home_assistant:
-                self._discover(camera)
+                self._discover(camera, zones, lines)
         for gone in self._cameras - set(cameras):
             self._forget(gone)
         self._cameras = set(cameras)
 
-    async def camera_state(self, camera: str, now: float) -> dict[str, Any]:
+    async def camera_state(self, camera: str, windows: dict[str, stats.WindowStats], zones: list[str],
+                           lines: list[str], now: float) -> dict[str, Any]:
         """The retained state of one camera."""
         raw = await self.redis.hgetall(keys.camera_state(camera))
         capture = camera_state.parse_state(camera, raw, now=now, stale_after=STALE_AFTER_S)
-        hour = (await queries.window_stats(self.redis, camera, stats.Window.HOUR, now)).people
-        today = await self._people_since(camera, local_midnight(now), now)
-        entries = {"1h": self.counts.entries(camera, hour_start(now)),
-                   "today": self.counts.entries(camera, local_midnight(now))}
         state: dict[str, Any] = {"camera": camera, "status": str(capture.status), "up": capture.up}
-        for window, people in (("1h", hour), ("today", today)):
-            people = _labels(people)
+        for window, counted in windows.items():
+            people, entries = _labels(counted.people), _labels(counted.entries)
             state[f"people_{window}"] = people
             state[f"people_total_{window}"] = sum(people.values())
             state[f"masked_share_{window}"] = compliance_rate(people)
-            state[f"entries_{window}"] = _labels(entries[window])
-            state[f"entries_total_{window}"] = sum(entries[window].values())
-        state["unmasked_last_minute"] = self.counts.unmasked_recently(camera, now)
+            state[f"entries_{window}"] = entries
+            state[f"entries_total_{window}"] = sum(entries.values())
+        state["unmasked_last_minute"] = self.unmasked.recently(camera, now)
         if self.mqtt.commands:
             switches = {k.decode(): v.decode() for k, v in
                         (await self.redis.hgetall(keys.camera_overrides(camera))).items()}
             configured = next((cam.enabled for cam in self.config.cameras if cam.id == camera), True)
             state["enabled"] = configured and switches.get("enabled") != "0"
             state["alerts"] = switches.get("alerts") != "0"
-        state["zones"] = sorted(self.counts.zones.get(camera, ()))
-        state["lines"] = sorted(self.counts.lines.get(camera, ()))
+        state["zones"], state["lines"] = zones, lines
         return state
 
-    def zone_state(self, camera: str, zone: str, now: float) -> dict[str, Any]:
-        """The retained state of one zone: people per label over the last hour and today."""
-        state: dict[str, Any] = {"camera": camera, "zone": zone}
-        for window, start in (("1h", hour_start(now)), ("today", local_midnight(now))):
-            people = _labels(self.counts.zone(camera, zone, start))
-            state[f"people_{window}"] = people
-            state[f"people_total_{window}"] = sum(people.values())
-            state[f"masked_share_{window}"] = compliance_rate(people)
-        return state
-
-    def line_state(self, camera: str, line: str, now: float) -> dict[str, Any]:
-        """The retained state of one counting line: entries and exits per label over the last hour and today."""
-        state: dict[str, Any] = {"camera": camera, "line": line}
-        for window, start in (("1h", hour_start(now)), ("today", local_midnight(now))):
-            for direction, name in (("in", "entries"), ("out", "exits")):
-                counts = _labels(self.counts.line(camera, line, direction, start))
-                state[f"{name}_{window}"] = counts
-                state[f"{name}_total_{window}"] = sum(counts.values())
-            state[f"masked_share_entries_{window}"] = compliance_rate(state[f"entries_{window}"])
-        return state
-
-    async def _people_since(self, camera: str, since: float, now: float) -> dict[str, int]:
-        """People per label in the dashboard's hourly buckets from `since` (local midnight) to now."""
+    async def _since_midnight(self, camera: str, now: float) -> stats.WindowStats:
+        """Counts in the dashboard's hourly buckets from local midnight to now."""
+        since = local_midnight(now)
         keyed = [(start, key) for start, key in stats.window_keys(camera, stats.Window.DAY, now) if start >= since]
         pipe = self.redis.pipeline(transaction=False)
         for _, key in keyed:
             pipe.hgetall(key)
         replies = await pipe.execute() if keyed else []
-        return stats.summarize(stats.Window.DAY, [(start, raw) for (start, _), raw in zip(keyed, replies)]).people
+        return stats.summarize(stats.Window.DAY, [(start, raw) for (start, _), raw in zip(keyed, replies)])
+
+    def _geometry(self, camera: str, windows: dict[str, stats.WindowStats]) -> tuple[list[str], list[str]]:
+        """The camera's zones (not ignore zones) and lines: configured, or counted today."""
+        configured = next((cam for cam in self.config.cameras if cam.id == camera), None)
+        zones = {zone.name for zone in configured.zones if not zone.ignore} if configured else set()
+        lines = {line.name for line in configured.lines} if configured else set()
+        for counted in windows.values():
+            zones |= set(counted.zones)
+            lines |= set(counted.lines)
+        return sorted(zones), sorted(lines)
 
     # -- commands (paho's network thread) ------------------------------------------------------------------
     def handle_command(self, topic: str, payload: bytes) -> None:
@@ -272,11 +282,9 @@ class MqttBridge:
         self._published[topic] = body
         self.publisher.publish_retained(topic, _dumps({**state, "updated": round(time.time(), 3)}))
 
-    def _discover(self, camera: str) -> None:
+    def _discover(self, camera: str, zones: list[str], lines: list[str]) -> None:
         configs = discovery.camera_configs(self.topics, camera, self.version, commands=self.mqtt.commands,
-                                           thumbnails=self.mqtt.thumbnails,
-                                           lines=sorted(self.counts.lines.get(camera, ())),
-                                           zones=sorted(self.counts.zones.get(camera, ())))
+                                           thumbnails=self.mqtt.thumbnails, lines=lines, zones=zones)
         for topic, payload in configs.items():
             body = _dumps(payload)
             if self._published.get(topic) != body:

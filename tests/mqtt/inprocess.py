@@ -14,6 +14,7 @@ from services.dashboard.results import ResultEntry
 from services.mqtt.bridge import MqttBridge
 from services.mqtt.publisher import MqttPublisher
 from services.mqtt.topics import Topics
+from shared import keys
 from shared.config import Config
 from shared.mqtt_config import credentials
 from shared.schemas import AlertRecord, FrameResult, LineCrossing, PersonRecord
@@ -26,6 +27,21 @@ def entries(results: Sequence[Result]) -> list[ResultEntry]:
     """Results as stream entries with increasing ids."""
     base = int(time.time() * 1000)
     return [ResultEntry(f"{base}-{i}", result) for i, result in enumerate(results)]
+
+
+def count_like_the_dashboard(client: redis.Redis) -> int:
+    """Count what the results stream holds into the dashboard's buckets (the dashboard's aggregator, exactly once)."""
+    from services.dashboard.results import parse_entry
+
+    async def run() -> int:
+        async_client = aioredis.Redis.from_url(redis_url(client))
+        try:
+            batch = [parse_entry(entry_id, fields) for entry_id, fields in client.xrange(keys.RESULTS_STREAM)]
+            return await Aggregator(async_client).count(batch)
+        finally:
+            await async_client.aclose()
+
+    return asyncio.run(run())
 
 
 def connected_publisher(config: Config) -> MqttPublisher:

@@ -11,6 +11,7 @@ import redis
 from shared import keys
 from shared.schemas import AlertRecord, LineCrossing, PersonRecord
 from tests.mqtt.broker import PASSWORD, USER, Broker
+from tests.mqtt.inprocess import count_like_the_dashboard
 from tests.stack.helpers import redis_url, wait_for, write_config
 
 JPEG = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAP//////////////////////////////////////////////////////////////////" \
@@ -60,6 +61,7 @@ def test_events_state_and_password_login(tmp_path: Path, mqtt_db: redis.Redis, p
         publish(mqtt_db, person(1), person(2, static=True), person(3, "with_mask"),
                 LineCrossing(camera="gate", line="in-door", direction="in", track_id=3, label="with_mask", time=now),
                 AlertRecord(camera="gate", kind="person", time=now, event={"id": "a1", "kind": "person"}))
+        assert count_like_the_dashboard(mqtt_db) == 5  # the counts the state reads
         wait_for(lambda: len(sub.on("mw/gate/events")) >= 4, 30, "the events")
         wait_for(lambda: any(s["entries_total_today"] == 1 for s in sub.json_on("mw/gate/state")), 30, "the state")
         events = sub.json_on("mw/gate/events")
@@ -70,6 +72,8 @@ def test_events_state_and_password_login(tmp_path: Path, mqtt_db: redis.Redis, p
         assert len(thumbnails) == 2 and all(t.startswith(b"\xff\xd8") for t in thumbnails)
         state = sub.json_on("mw/gate/state")[-1]
         assert state["unmasked_last_minute"] is True and state["lines"] == ["in-door"]
+        assert state["people_today"] == {"with_mask": 1, "without_mask": 1, "mask_incorrect": 0}
+        assert sub.json_on("mw/gate/line/in-door/state")[-1]["entries_total_1h"] == 1
         assert sub.on("mw/status")[-1] == b"online"
         assert PASSWORD not in Path(f"/proc/{proc.pid}/cmdline").read_text()
         assert PASSWORD not in Path(f"/proc/{proc.pid}/environ").read_bytes().decode(errors="replace")
@@ -109,6 +113,7 @@ def test_broker_down_20s_is_reconnected_with_the_latest_state(tmp_path: Path, mq
         publish(mqtt_db, *[person(track) for track in range(10, 15)],
                 LineCrossing(camera="gate", line="door", direction="in", track_id=14, label="with_mask",
                              time=time.time()))
+        count_like_the_dashboard(mqtt_db)  # the state changes during the outage
         time.sleep(17)  # down for 20 s
         assert proc.poll() is None
         broker.start()
