@@ -13,8 +13,8 @@ MASK = "***"
 # Query and fragment parameter names that carry credentials, compared after lower-casing and dropping
 # everything but letters and digits ("API-Key", "api_key" and "apikey" are the same name).
 SECRET_NAMES: frozenset[str] = frozenset({
-    "user", "username", "usr", "login",
-    "pass", "passwd", "password", "pwd", "pw", "passphrase",
+    "user", "username", "usr", "login", "loginuse", "u",
+    "pass", "passwd", "password", "pwd", "pw", "psw", "passphrase", "loginpas", "p",
     "token", "accesstoken", "authtoken", "refreshtoken", "idtoken", "bearer", "jwt",
     "key", "apikey", "accesskey", "secretkey", "privatekey", "subscriptionkey",
     "auth", "authorization", "authkey", "secret", "clientsecret",
@@ -25,6 +25,15 @@ SECRET_NAMES: frozenset[str] = frozenset({
 SECRET_PARTS: tuple[str, ...] = ("pass", "pwd", "token", "secret", "key", "auth", "sig", "cred", "session")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)$", re.DOTALL)
 _URL_IN_TEXT_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+# user:password@host written without a scheme (the probe's `admin:pw@host`), also inside a file path
+_CREDENTIALS_IN_TEXT_RE = re.compile(r"[^\s'\"<>]*:[^\s'\"<>]*@(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)")
+# an '@' that ends the userinfo: a host (name, IPv4 or [IPv6]) and optional port follow, then the end or / ? # ;
+_HOST_AFTER_AT_RE = re.compile(r"[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]")
+_PORT_END_RE = re.compile(r"(?::\d*)?(?:[/?#;]|$)")
+# name=value pairs after the host: in the path (Dahua's /user=admin_password=x_channel=1, Axis' ;password=x),
+# the query and the fragment; a value runs to the next & ; / ? # (so whatever follows a secret's name is hidden)
+_PARAM_RE = re.compile(r"(?:(?<=^)|(?<=[/?#&;]))([A-Za-z0-9_.%+\-]+)=([^&;/?#]*)")
+_UNDERSCORE_PARAM_RE = re.compile(r"_(?=[A-Za-z][A-Za-z0-9.%+\-]*=)")  # Dahua's name=value_name=value
 
 
 def is_secret_name(name: str) -> bool:
@@ -34,49 +43,75 @@ def is_secret_name(name: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its userinfo and every secret-looking query or fragment parameter replaced by ***.
+    """The URL with its userinfo and every secret-looking parameter value replaced by ***.
 
-    The userinfo ends at the last '@' before the query string, so a password holding '@' (which
-    ffmpeg accepts) is hidden whole: `rtsp://admin:p@ss@host/s` -> `rtsp://***@host/s`.
-    Text that is not a URL (a file path, a webcam index) comes back unchanged.
+    The userinfo ends at the last '@' that a host follows, so a password holding '@', '#', '?', '/' or ';'
+    is hidden whole: `rtsp://admin:p@ss#1@host/s` -> `rtsp://***@host/s`. Without a scheme,
+    `admin:pw@host/s` (even inside a file path) is hidden the same way. Parameters are hidden wherever
+    cameras put them: the query (`?pwd=`), the fragment, the path (`;password=`, `/user=x_password=y`).
+    Where a URL reads two ways (an '@' inside a token), what either reading calls secret is hidden.
+    Text that holds no credentials (a file path, a webcam index) comes back unchanged.
     """
     match = _SCHEME_RE.match(url)
-    if not match:
-        return url
-    scheme, rest = match.groups()
-    rest, hash_, fragment = rest.partition("#")
-    rest, question, query = rest.partition("?")
-    at = rest.rfind("@")
-    if at >= 0:
-        rest = f"{MASK}@{rest[at + 1:]}"
-    elif question and "/" not in rest and (userinfo := re.match(r"[^/&=#]*@", query)):
-        rest, query = f"{MASK}@", query[userinfo.end():]  # a '?' inside the password
-        rest, question, query = (rest + query).partition("?")
-    out = scheme + rest
-    if question:
-        out += "?" + _redact_params(query)
-    if hash_:
-        out += "#" + _redact_params(fragment)
-    return out
+    scheme, rest = match.groups() if match else ("", url)
+    hidden: list[tuple[int, int]] = []
+    at = _userinfo_end(rest)
+    if at is not None and scheme:
+        hidden.append((0, at))
+    elif at is not None and ":" in rest[:at]:
+        hidden.append((rest.rfind("/", 0, rest.index(":")) + 1, at))
+    elif not scheme:
+        return url  # a file path or a webcam index
+    hidden += _secret_values(rest)
+    return scheme + _mask(rest, hidden)
 
 
 def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` with every URL in it redacted and each of `secrets` (non-empty strings) replaced by ***."""
+    """`text` with every URL (and user:password@host) in it redacted and each of `secrets` replaced by ***."""
     text = _URL_IN_TEXT_RE.sub(lambda m: redact_url(m.group(0)), text)
+    text = _CREDENTIALS_IN_TEXT_RE.sub(lambda m: redact_url(m.group(0)), text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, MASK)
     return text
 
 
-def _redact_params(params: str) -> str:
-    parts = []
-    for part in re.split(r"([&;])", params):
-        if part in ("&", ";"):
-            parts.append(part)
+def _userinfo_end(rest: str) -> int | None:
+    """Index of the '@' ending the userinfo of `rest` (the URL after its scheme): the last one a host follows."""
+    candidates = [i for i, char in enumerate(rest) if char == "@" and _host_follows(rest, i + 1)]
+    return candidates[-1] if candidates else None
+
+
+def _host_follows(text: str, start: int) -> bool:
+    host = _HOST_AFTER_AT_RE.match(text, start)
+    return host is not None and _PORT_END_RE.match(text, host.end()) is not None
+
+
+def _secret_values(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the value of every secret-named parameter in `text` (path, query and fragment)."""
+    spans = []
+    for match in _PARAM_RE.finditer(text):
+        name, value = match.group(1), match.group(2)
+        if is_secret_name(name):
+            spans.append(match.span(2))
             continue
-        name, equals, value = part.partition("=")
-        if equals and value and is_secret_name(name):
-            value = MASK
-        parts.append(name + equals + value)
-    return "".join(parts)
+        offset = match.start(2)  # a value holding _name=value pairs (Dahua): hide from the first secret on
+        for part in _UNDERSCORE_PARAM_RE.finditer(value):
+            inner_name = value[part.end():].partition("=")[0]
+            if is_secret_name(inner_name):
+                spans.append((offset + part.end() + len(inner_name) + 1, match.end(2)))
+                break
+    return [(start, end) for start, end in spans if end > start]
+
+
+def _mask(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with every span (merged where they touch or overlap) replaced by one ***."""
+    out, position = [], 0
+    for start, end in sorted(spans):
+        if out and start <= position:
+            position = max(position, end)
+            continue
+        out += [text[position:start], MASK]
+        position = end
+    out.append(text[position:])
+    return "".join(out)

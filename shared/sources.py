@@ -86,18 +86,18 @@ def expand(argument: str) -> tuple[list[Source], str | None]:
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and _is_media(p))
         if not files:
-            return [], f"{argument}: folder holds no images or videos"
+            return [], f"{redact_url(argument)}: folder holds no images or videos"
         return [classify(str(p)) for p in files], None
     if any(ch in argument for ch in "*?["):
         files = sorted(Path(p) for p in glob.glob(argument, recursive=True) if Path(p).is_file())
         files = [p for p in files if _is_media(p)]
         if not files:
-            return [], f"{argument}: pattern matches no images or videos"
+            return [], f"{redact_url(argument)}: pattern matches no images or videos"
         return [classify(str(p)) for p in files], None
     if not path.exists():
-        return [], f"{argument}: no such file, folder, camera index or URL"
+        return [], f"{redact_url(argument)}: no such file, folder, camera index or URL"
     if not _is_media(path):
-        return [], f"{argument}: unsupported file type {path.suffix or '(none)'}"
+        return [], f"{redact_url(argument)}: unsupported file type {path.suffix or '(none)'}"
     return [classify(argument)], None
 
 
@@ -189,4 +189,4 @@ def _is_media(path: Path) -> bool:
 
 def describe(source: Source) -> str:
     """Printable name of a source (URLs without credentials)."""
-    return redact_url(source.location) if source.kind == SourceKind.STREAM else os.fspath(source.location)
+    return redact_url(os.fspath(source.location))  # a file path comes back unchanged unless it holds user:pw@

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared import keys
 from shared.redaction import redact_text, redact_url
@@ -26,6 +29,11 @@ def hostile_urls(port: int) -> dict[str, str]:
         "query": f"http://127.0.0.1:{port}/video.cgi?user=admin&pwd=Qu3ryPw&resolution=640",
         "mixed": f"rtsp://admin:pa?ss@127.0.0.1:{port}/s?channel=2&token=t0kenV4l;Signature=s1gn4ture",
         "fragment": f"https://127.0.0.1:{port}/mjpeg?API-Key=k3yV4lue#access_token=t0kenV4l",
+        # the second probe's forms
+        "hash-in-password": f"rtsp://admin:ssW0rd#1@127.0.0.1:{port}/stream1",
+        "path-credentials": f"rtsp://127.0.0.1:{port}/user=admin_password=Qu3ryPw_channel=1_stream=0.sdp",
+        "matrix": f"rtsp://127.0.0.1:{port}/axis-media/media.amp;user=root;password=t0kenV4l",
+        "no-scheme": f"admin:k3yV4lue@127.0.0.1:{port}/stream1",
     }
 
 
@@ -40,10 +48,74 @@ def hostile_urls(port: int) -> dict[str, str]:
     ("rediss://default:pw@redis:6380/0", "rediss://***@redis:6380/0"),
     ("rtsp://host/stream1?channel=1&subtype=0", "rtsp://host/stream1?channel=1&subtype=0"),
     ("/videos/lobby.mp4", "/videos/lobby.mp4"),
+    ("/videos/lobby@2x.mp4", "/videos/lobby@2x.mp4"),
     ("0", "0"),
+    # the second probe's forms
+    ("rtsp://admin:pa#ss@host:554/s", "rtsp://***@host:554/s"),
+    ("rtsp://10.0.0.5:554/user=admin_password=tlJwpbo6_channel=1_stream=0.sdp?real_stream",
+     "rtsp://10.0.0.5:554/user=***?real_stream"),
+    ("rtsp://10.0.0.5/cam/channel=1_user=admin_password=x_y", "rtsp://10.0.0.5/cam/channel=1_user=***"),
+    ("rtsp://host/axis-media/media.amp;user=root;password=S3cret;resolution=640x480",
+     "rtsp://host/axis-media/media.amp;user=***;password=***;resolution=640x480"),
+    ("admin:pw@192.168.1.10:554/stream1", "***@192.168.1.10:554/stream1"),
+    ("/etc/maskwatch/admin:p/w@10.0.0.1:554/s", "/etc/maskwatch/***@10.0.0.1:554/s"),
+    ("http://cam/videostream.cgi?loginuse=admin&loginpas=S3cret", "http://cam/videostream.cgi?loginuse=***&loginpas=***"),
+    ("rtsp://admin:x@[fe80::1]:554/s", "rtsp://***@[fe80::1]:554/s"),
+    ("rtsp://host/s?token=a@evil.com", "rtsp://***"),  # reads two ways: both readings' secrets hidden
 ])
 def test_redact_url(url: str, expected: str) -> None:
     assert redact_url(url) == expected
+
+
+# Generated URLs: a secret (between two markers, so a secret cut in two is caught) in every place camera
+# vendors put credentials, made of every character a user may type there.
+MARKS = ("Qk7Zp", "Wx3Jv")
+ANY = string.ascii_letters + string.digits + "!#$%&()*+,-./:;=?@[]^_`{|}~"  # a userinfo password, as typed
+VALUE = ANY.translate(str.maketrans("", "", "&;/?#"))  # a parameter value ends at these
+hosts = st.sampled_from(["192.168.1.64", "cam.local", "[fe80::1]", "10.0.0.5", "nvr-2.example.com"])
+ports = st.sampled_from(["", ":554", ":8080", ":80"])
+schemes = st.sampled_from(["rtsp://", "http://", "https://", "rtsps://", "rtmp://"])
+paths = st.sampled_from(["", "/", "/Streaming/Channels/101", "/cam/realmonitor", "/h264/ch1/main/av_stream"])
+queries = st.sampled_from(["", "?channel=1&subtype=0", "?resolution=640x480"])
+SECRET_PARAMS = ("password", "pwd", "pass", "passwd", "psw", "loginpas", "token", "access_token", "auth",
+                 "key", "apikey", "api_key", "signature", "sig", "user", "usr", "loginuse", "camera_password")
+
+
+def secrets(alphabet: str) -> st.SearchStrategy[str]:
+    return st.text(alphabet, max_size=12).map(lambda middle: MARKS[0] + middle + MARKS[1])
+
+
+@st.composite
+def camera_urls(draw: st.DrawFn) -> tuple[str, str]:
+    """(url, host) with one secret in one of the places a camera vendor uses."""
+    scheme, host, port, path, query = draw(schemes), draw(hosts), draw(ports), draw(paths), draw(queries)
+    place = draw(st.sampled_from(["password", "user", "query", "fragment", "dahua", "matrix", "bare", "bare-path"]))
+    if place == "password":
+        url = f"{scheme}admin:{draw(secrets(ANY))}@{host}{port}{path}{query}"
+    elif place == "user":
+        url = f"{scheme}{draw(secrets(ANY.replace(':', '')))}:pw@{host}{port}{path}{query}"
+    elif place in ("query", "fragment"):
+        param = f"{draw(st.sampled_from(SECRET_PARAMS))}={draw(secrets(VALUE))}"
+        glue = "#" if place == "fragment" else ("&" if query else "?")
+        url = f"{scheme}{host}{port}{path}{query}{glue}{param}"
+    elif place == "dahua":
+        url = f"{scheme}{host}{port}/user=admin_password={draw(secrets(VALUE))}_channel=1_stream=0.sdp{query}"
+    elif place == "matrix":
+        url = f"{scheme}{host}{port}/axis-media/media.amp;user=root;password={draw(secrets(VALUE))}{query}"
+    elif place == "bare":
+        url = f"admin:{draw(secrets(ANY))}@{host}{port}{path}"
+    else:
+        url = f"/srv/cams/admin:{draw(secrets(ANY))}@{host}{port}{path}"
+    return url, host
+
+
+@settings(max_examples=2000, deadline=None, derandomize=True)
+@given(camera_urls())
+def test_no_generated_url_leaks_its_secret(case: tuple[str, str]) -> None:
+    url, host = case
+    for shown in (redact_url(url), redact_text(f"error: camera door: {url}: cannot open (timeout)")):
+        assert MARKS[0] not in shown and MARKS[1] not in shown, (url, shown)
+    assert redact_url(redact_url(url)) == redact_url(url)  # idempotent: redacting twice changes nothing
 
 
 def test_redact_text_hides_urls_and_named_secrets() -> None:
