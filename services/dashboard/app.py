@@ -24,6 +24,8 @@ from services.dashboard import camera_api, review, zones_api
 from services.dashboard.aggregator import Aggregator
 from services.dashboard.api_models import Health, Labels
 from services.dashboard.feed import Feed
+from services.dashboard.history import api as history_api
+from services.dashboard.history.database import HistoryDb
 from services.dashboard.metrics import build_registry
 from services.dashboard.photo import PhotoDetector, UploadRejected, check_image
 from services.dashboard.results import ResultsReader
@@ -88,11 +90,13 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
                 task.cancel()
             await app.state.redis.aclose()
             app.state.sync_redis.close()
+            app.state.history.close()
 
     # FastAPIOffline serves the Swagger UI and ReDoc assets itself: /docs works offline, like the pages
     app = FastAPIOffline(title="maskwatch dashboard", version="1", lifespan=lifespan,
                          description="Live face-mask compliance per camera, photo detection and Prometheus metrics.")
     app.state.photos = photos
+    app.state.history = HistoryDb.open(settings.history, settings.history_base_dir)  # connects on first use
     app.state.uploads = UploadQueue(settings.upload_workers, settings.upload_queue)
     app.state.begin_shutdown = lambda: app.state.feed.close() if hasattr(app.state, "feed") else None
     app.add_middleware(SecurityHeaders)
@@ -121,6 +125,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     app.include_router(camera_api.router(settings), dependencies=[Depends(_api_key_check(settings))])
     app.include_router(review.router(settings), dependencies=[Depends(_api_key_check(settings))])
     app.include_router(zones_api.router(settings), dependencies=[Depends(_api_key_check(settings))])
+    app.include_router(history_api.router(), dependencies=[Depends(_api_key_check(settings))])
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

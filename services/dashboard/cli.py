@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
                                  upload_read_timeout=options.upload_timeout, photo_max_side=options.photo_max_side)
     if redis_url:
         settings.redis_url = redis_url
+    if args.config:  # the history database the recorder of this camera file writes
+        settings.history, settings.history_base_dir = config.history, Path(args.config).parent
     try:
         Config.model_validate({"redis_url": settings.redis_url})
         client_kwargs(settings.redis_url, redis_options)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.dashboard.photo import DEFAULT_MAX_SIDE
 from shared.config import DEFAULT_REDIS_URL, REDIS_URL_ENV, ConfigError, load_config
+from shared.history.config import HistoryConfig
 from shared.redis_connection import RedisOptions
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class DashboardSettings:
     stale_after: float = 15.0
     feed_fps: float = 4.0
     aggregate: bool = True
+    history: HistoryConfig = field(default_factory=HistoryConfig)  # the recorder's database (history API)
+    history_base_dir: Path | None = None  # the camera file's folder: where a relative data_dir lies
     _cameras: tuple[str, ...] = field(default=(), init=False, repr=False)
     _config_mtime: float | None = field(default=None, init=False, repr=False)
 

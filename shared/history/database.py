@@ -78,9 +78,10 @@ def is_sqlite(url: URL) -> bool:
 
 
 def create_history_engine(url: URL, writer: bool = False) -> Engine:
-    """An engine for the history database (see the module docstring); creates the SQLite file's folder."""
+    """An engine for the history database (see the module docstring); a writer creates the SQLite file's folder."""
     if is_sqlite(url):
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if writer:
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
         _sqlite_setup(engine, writer)
         return engine
