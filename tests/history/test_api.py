@@ -215,7 +215,8 @@ def test_status(client: TestClient, filled: URL) -> None:
     status = client.get("/api/v1/history/status").json()
     assert status["cameras"] == sorted(CAMERAS) and status["lines"] == [{"camera": "door", "line": "entrance"}]
     assert status["recorder"]["position"] == f"{1000 + len(DATA) - 1}-0" and status["schema_revision"] == "0002"
-    assert (status["oldest"], status["newest"]) == (min(p.first_seen for p in PEOPLE), max(p.first_seen for p in PEOPLE))
+    seen = [p.first_seen for p in PEOPLE]
+    assert (status["oldest"], status["newest"]) == (min(seen), max(seen))
     assert status["database"] == filled.render_as_string(hide_password=True)
     assert status["backend"] == filled.get_backend_name() and status["retention"]["keep_people_days"] == 90
 
