@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -81,6 +83,12 @@ def test_events_state_and_password_login(tmp_path: Path, mqtt_db: redis.Redis, p
         wait_for(lambda: sub.on("mw/status")[-1] == b"offline", 10, "offline on a clean stop")
         log = processes.log(proc)
         assert PASSWORD not in log and "Traceback" not in log
+
+        # killed, it cannot say goodbye: the broker publishes its last will
+        proc = started(processes, config, mqtt_db)
+        wait_for(lambda: sub.on("mw/status")[-1] == b"online", 10, "online again")
+        os.kill(proc.pid, signal.SIGKILL)
+        wait_for(lambda: sub.on("mw/status")[-1] == b"offline", 20, "the last will")
 
         # a wrong password: one line, retried, never shown
         (tmp_path / "pw").write_text("Wrong-pw-123")
