@@ -126,6 +126,8 @@ def test_zones_clicked_on_the_frame_give_yaml_that_loads_and_save_writes_the_fil
     assert text.startswith("# cameras of the test shop\n") and "  - id: door-a          # the front door\n" in text
     assert text.endswith("dashboard:\n  port: 8000            # overridden on the command line\n")
     assert page.locator("#zones-save").is_disabled()  # nothing left to save
+    entries_csv = page.request.get(server.url + page.locator("#csv-entries").get_attribute("href"))
+    assert entries_csv.ok and entries_csv.text().startswith("camera,period_start")  # the link carries the key
     page.wait_for_timeout(300)
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT / "zone-editor.png"), full_page=True)
