@@ -7,8 +7,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Routes a browser loads without being able to send headers (EventSource, <img src>, a download link):
 # only there does `?api_key=` count. Everything else needs the X-API-Key header.
-QUERY_KEY_ROUTES: frozenset[str] = frozenset({"feed", "camera_frame", "camera_stats_csv"}) | frozenset({
-    "history_counts_csv", "history_people_csv", "history_thumbnail", "history_alerts_csv", "history_entries_csv"})
+QUERY_KEY_ROUTES: frozenset[str] = frozenset({"feed", "camera_frame", "camera_stats_csv", "camera_entries_csv"}) | \
+    frozenset({"history_counts_csv", "history_people_csv", "history_thumbnail", "history_alerts_csv",
+               "history_entries_csv"})
 # The pages load scripts, styles and images from this origin only; no inline code, no framing.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
                            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
