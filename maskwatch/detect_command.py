@@ -16,7 +16,7 @@ from shared.drawing import draw_faces
 from shared.entrances import EntranceCounter, end_tracks, track_frame
 from shared.imaging import DEFAULT_MAX_PIXELS
 from shared.model_store import ModelError, ModelStore
-from shared.pipeline import Pipeline, load_pipeline
+from shared.pipeline import Pipeline, load_pipeline, scale_faces
 from shared.privacy import blur_faces
 from shared.schemas import FrameResult, LineCrossing, PersonRecord
 from shared.sources import READ_TIMEOUT_S, Source, SourceError, SourceKind, describe, expand, frame_count, iter_frames
@@ -53,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", type=Path, help="model store folder (default $MASKWATCH_MODELS or ./models)")
     p.add_argument("--classifier", metavar="VERSION", help="classifier version (default: the promoted one)")
     p.add_argument("--detector", metavar="VERSION", help="face detector version (default: the promoted one)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger images")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help="larger JPEGs are decoded at 1/2, 1/4 or 1/8 size (faces still in the original's pixels); "
+                   "other larger images are refused")
     p.add_argument("--timeout", type=float, default=READ_TIMEOUT_S, metavar="S",
                    help="give up on a camera or stream that does not answer or sends nothing for S seconds "
                         f"(default {READ_TIMEOUT_S:g})")
@@ -190,8 +192,10 @@ class DetectRun:
         try:
             for frame in frames:
                 h, w = frame.image.shape[:2]
-                result = FrameResult(source=name, frame=frame.index, time=frame.time, width=w, height=h,
-                                     faces=self.pipeline.process(frame.image),
+                faces = self.pipeline.process(frame.image)
+                width, height = frame.size or (w, h)  # a huge JPEG, decoded smaller: answered in its pixels
+                result = FrameResult(source=name, frame=frame.index, time=frame.time, width=width, height=height,
+                                     faces=scale_faces(faces, 1 / frame.scale),
                                      model_version=self.pipeline.model_version)
                 if source.kind != SourceKind.IMAGE:
                     if people is None:
@@ -211,8 +215,9 @@ class DetectRun:
                 if source.kind == SourceKind.IMAGE and self.print_tables:
                     print(face_table(result), flush=True)
                 if self.saver or self.show:
-                    image = blur_faces(frame.image, [f.box for f in result.faces]) if self.blur else frame.image
-                    annotated = draw_faces(image, result.faces)
+                    drawn = result.faces if frame.scale == 1.0 else faces  # in the decoded image's pixels
+                    image = blur_faces(frame.image, [f.box for f in drawn]) if self.blur else frame.image
+                    annotated = draw_faces(image, drawn)
                     if self.saver and source.kind == SourceKind.IMAGE:
                         self.saver.save_image(source, annotated)
                     elif self.saver:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
+T = TypeVar("T")
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 # JPEG decoded at 1/n size: libjpeg scales in the DCT, so the full-size image is never allocated
@@ -100,7 +103,7 @@ def jpeg_reduction(header: ImageHeader, max_pixels: int, min_side: int = 0) -> i
         reducible = " even at 1/8 size" if header.format in JPEG_FORMATS else ""
         raise ImageError(f"image too large: {header.width}x{header.height} pixels exceeds the limit of "
                          f"{max_pixels}{reducible}")
-    keeping = [n for n in fitting if -(-max(header.width, header.height) // n) >= min_side]
+    keeping = [n for n in fitting if min_side and -(-max(header.width, header.height) // n) >= min_side]
     return max(keeping) if keeping else min(fitting)
 
 
@@ -110,12 +113,7 @@ def decode_within(data: bytes, max_pixels: int, min_side: int = 0) -> Decoded:
     if not data:
         raise ImageError("empty image data")
     header = image_header(data)
-    reduction = jpeg_reduction(header, max_pixels, min_side)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), JPEG_REDUCTIONS[reduction])
-    if image is None:
-        raise ImageError("corrupt or truncated image data")
-    if _is_truncated(data):
-        raise ImageError("truncated image data")
+    image = _decode(data, JPEG_REDUCTIONS[jpeg_reduction(header, max_pixels, min_side)])
     return Decoded(image, image.shape[1] / header.width, header.width, header.height)
 
 
@@ -126,25 +124,38 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
     width, height = image_size(data)
     if width * height > max_pixels:
         raise ImageError(f"image too large: {width}x{height} pixels exceeds the limit of {max_pixels}")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageError("corrupt or truncated image data")
-    if _is_truncated(data):
-        raise ImageError("truncated image data")
-    return image
+    return _decode(data, cv2.IMREAD_COLOR)
 
 
 def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an image file into a BGR array; problems raise `ImageError` naming the file."""
+    return _read_file(path, lambda data: decode_image(data, max_pixels))
+
+
+def read_image_within(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = 0) -> Decoded:
+    """Read an image file as `decode_within` decodes it (a JPEG over `max_pixels` at a reduced size)."""
+    return _read_file(path, lambda data: decode_within(data, max_pixels, min_side))
+
+
+def _read_file(path: str | Path, decode: Callable[[bytes], T]) -> T:
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
-        return decode_image(data, max_pixels)
+        return decode(data)
     except ImageError as exc:
         raise ImageError(f"{path}: {exc}") from None
+
+
+def _decode(data: bytes, flag: int) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if image is None:
+        raise ImageError("corrupt or truncated image data")
+    if _is_truncated(data):
+        raise ImageError("truncated image data")
+    return image
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 85) -> bytes:

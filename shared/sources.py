@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from shared.imaging import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageError, read_image
+from shared.imaging import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageError, read_image_within
 from shared.redaction import redact_url
 
 __all__ = ["Frame", "Source", "SourceError", "classify", "describe", "expand", "frame_count", "iter_frames",
@@ -64,6 +64,8 @@ class Frame:
     index: int | None
     time: float | None
     fps: float | None = None
+    scale: float = 1.0  # image pixels per pixel of the original (a huge JPEG decoded at a reduced size)
+    size: tuple[int, int] | None = None  # the original's (width, height) when scale is not 1
 
 
 def classify(location: str) -> Source:
@@ -130,7 +132,8 @@ def iter_frames(source: Source, stride: int = 1, max_pixels: int = DEFAULT_MAX_P
     """
     if source.kind == SourceKind.IMAGE:
         try:
-            yield Frame(read_image(source.location, max_pixels), None, None)
+            decoded = read_image_within(source.location, max_pixels)
+            yield Frame(decoded.image, None, None, scale=decoded.scale, size=(decoded.width, decoded.height))
         except ImageError as exc:
             raise SourceError(str(exc)) from None
         return

@@ -197,7 +197,9 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
         The image is processed in memory and never stored or logged.
         """
         app = request.app
-        async with app.state.uploads.admit():  # a full queue answers 503 before the body is read
+        declared = request.headers.get("content-length", "")
+        declared_bytes = int(declared) if declared.isdigit() and len(declared) < 16 else None
+        async with app.state.uploads.admit(declared_bytes) as workers:  # full: 503 before the body is read
             with anyio.move_on_after(settings.upload_read_timeout) as reading:
                 filename, data = await read_upload(request, settings.max_upload_bytes)
             if reading.cancelled_caught:
@@ -207,7 +209,7 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
                 raise UploadRejected(400, "empty upload: the file field holds no bytes")
             check_image(data, settings.max_pixels)  # from the header alone, before waiting for a worker
             try:
-                async with app.state.uploads.turn():
+                async with workers:
                     result = await anyio.to_thread.run_sync(app.state.photos.detect, data, filename)
             except ModelError as exc:
                 raise HTTPException(503, f"no model available: {exc}") from None

@@ -2,7 +2,8 @@
 
 An upload holds a place from its first byte to its answer, so at most `workers + waiting` bodies are ever
 read or held in memory at once (100 parallel 10 MB uploads cost 6 bodies, not 100); of those, `workers`
-are decoded and detected at a time.
+are decoded and detected at a time. Small uploads (a normal photo, declared by Content-Length) also have
+an express lane of their own, so a flood of large uploads neither refuses nor queues them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import anyio
 from services.dashboard.photo import UploadRejected
 
 RETRY_AFTER_S = 2
+SMALL_BYTES = 2 * 2**20  # a normal photo; a phone's full-size JPEG (3-12 MB) queues with the others
 
 
 class UploadBusy(UploadRejected):
@@ -26,31 +28,37 @@ class UploadBusy(UploadRejected):
 
 
 class UploadQueue:
-    """At most `workers` photos are processed at once and at most `waiting` more are admitted meanwhile."""
+    """At most `workers` photos are processed at once and at most `waiting` more are admitted meanwhile;
+    uploads of at most `small_bytes` may also take one of `express` places with a worker of their own."""
 
-    def __init__(self, workers: int, waiting: int) -> None:
+    def __init__(self, workers: int, waiting: int, express: int = 2, small_bytes: int = SMALL_BYTES) -> None:
         self.limiter = anyio.CapacityLimiter(workers)
+        self.express_limiter = anyio.CapacityLimiter(1)
         self.workers, self.max_waiting = workers, waiting
-        self.admitted = 0
+        self.express, self.small_bytes = express, small_bytes
+        self.admitted = self.express_admitted = 0
 
     @property
     def waiting(self) -> int:
-        """Admitted uploads not (yet) in a worker: reading their body or waiting for a turn."""
+        """Admitted uploads (express lane aside) not in a worker: reading their body or waiting for a turn."""
         return self.admitted - (self.workers - int(self.limiter.available_tokens))
 
     @contextlib.asynccontextmanager
-    async def admit(self) -> AsyncIterator[None]:
-        """Hold a place for one upload, from reading its body to its answer; raises `UploadBusy` when full."""
+    async def admit(self, declared_bytes: int | None = None) -> AsyncIterator[anyio.CapacityLimiter]:
+        """Hold a place for one upload, from reading its body to its answer; yields the workers to wait for
+        (`async with` it); raises `UploadBusy` when full."""
+        small = declared_bytes is not None and declared_bytes <= self.small_bytes
+        if small and self.express_admitted < self.express:
+            self.express_admitted += 1
+            try:
+                yield self.express_limiter
+            finally:
+                self.express_admitted -= 1
+            return
         if self.admitted >= self.workers + self.max_waiting:
             raise UploadBusy(self.waiting)
         self.admitted += 1
         try:
-            yield
+            yield self.limiter
         finally:
             self.admitted -= 1
-
-    @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """Wait for a worker (inside `admit`)."""
-        async with self.limiter:
-            yield

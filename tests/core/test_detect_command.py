@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from shared.schemas import FrameResult
-from tests.media import MjpegServer, png_header_only, write_clip
+from tests.media import PHONE_SCENE, MjpegServer, assert_same_faces, phone_photo, png_header_only, write_clip
 from tests.rtsp import RtspServer, require_gst_rtsp, write_h264_clip
 from tests.stack.helpers import free_port
 
@@ -233,3 +233,19 @@ def test_show_without_display_says_why(tiny_store, photo, tmp_path) -> None:
     out = maskwatch(tiny_store, "detect", str(tmp_path / "p.jpg"), "--show")
     assert out.returncode == 0
     assert "--show: no window can be opened here" in out.stderr
+
+
+def test_a_jpeg_over_max_pixels_is_decoded_smaller_and_answered_in_its_pixels(tiny_store, scene_photos,
+                                                                              tmp_path) -> None:
+    scene = scene_photos[PHONE_SCENE]
+    phone = phone_photo(cv2.imread(str(scene)))
+    (tmp_path / "phone.jpg").write_bytes(phone.jpeg)
+    out = maskwatch(tiny_store, "detect", str(scene), str(tmp_path / "phone.jpg"), "--max-pixels", "1000000",
+                    "--json", str(tmp_path / "out.jsonl"), "--save-dir", str(tmp_path / "saved"), "--no-progress")
+    assert out.returncode == 0, out.stderr  # refused before: 48 megapixels over a 1-megapixel budget
+    own, big = read_jsonl(tmp_path / "out.jsonl")
+    assert (big["width"], big["height"]) == (8000, 6000)
+    expected = [[f["box"][0] * phone.scale, f["box"][1] * phone.scale + phone.top, f["box"][2] * phone.scale,
+                 f["box"][3] * phone.scale + phone.top] for f in own["faces"]]
+    assert_same_faces([f["box"] for f in big["faces"]], expected)
+    assert cv2.imread(str(next((tmp_path / "saved").rglob("phone*")))).shape == (750, 1000, 3)  # drawn at 1/8

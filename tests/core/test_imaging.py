@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from shared.imaging import ImageError, decode_image, encode_jpeg, read_image
+from shared.imaging import ImageError, ImageHeader, decode_image, encode_jpeg, jpeg_reduction, read_image
 from tests.media import png_header_only
 
 
@@ -66,3 +66,15 @@ def test_read_image_names_the_file(tmp_path) -> None:
     except ImageError as exc:
         message = str(exc)
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(("size", "max_pixels", "min_side", "reduction"), [
+    ((450, 292), 50_000_000, 0, 1),  # within the budget: full size
+    ((8000, 6000), 50_000_000, 0, 1),
+    ((8000, 6000), 12_000_000, 0, 2),  # the least reduction that fits
+    ((8000, 6000), 12_000_000, 1920, 4),  # the most that still keeps a 1920 px long side
+    ((1000, 800), 12_000_000, 1920, 1),
+    ((16_320, 12_240), 4_000_000, 0, 8),
+])
+def test_jpeg_reduction(size: tuple[int, int], max_pixels: int, min_side: int, reduction: int) -> None:
+    assert jpeg_reduction(ImageHeader("JPEG", *size), max_pixels, min_side) == reduction

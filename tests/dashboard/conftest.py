@@ -171,21 +171,3 @@ def browser():
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
         yield chromium
         chromium.close()
-
-
-PHONE_SCENE = 0  # the scene phone-photo tests upscale; ilc2021_00001: several faces of 40-90 px
-
-
-def iou(a: list[float], b: list[float]) -> float:
-    """Intersection over union of two [x1, y1, x2, y2] boxes."""
-    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
-
-
-def assert_same_faces(got: list[list[int]], expected: list[list[float]]) -> None:
-    """At least 80% of the expected faces found (IoU 0.5) and about as many faces as expected."""
-    assert len(expected) >= 2, "the scene needs several faces"
-    matched = [e for e in expected if any(iou(g, e) >= 0.5 for g in got)]
-    assert len(matched) >= 0.8 * len(expected) and abs(len(got) - len(expected)) <= max(1, len(expected) // 5), \
-        (got, expected)

@@ -16,8 +16,7 @@ from services.dashboard.photo import PhotoDetector, UploadRejected, check_image
 from services.dashboard.upload import read_upload
 from shared.imaging import image_header, jpeg_reduction
 from shared.model_store import ModelStore
-from tests.dashboard.conftest import PHONE_SCENE, assert_same_faces
-from tests.media import PhonePhoto, jpeg_header_only, phone_photo, png_header_only
+from tests.media import PHONE_SCENE, PhonePhoto, assert_same_faces, jpeg_header_only, phone_photo, png_header_only
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from services.dashboard.upload_queue import UploadBusy, UploadQueue
-from tests.dashboard.conftest import PHONE_SCENE, Dashboard, assert_same_faces, start_dashboard, stop_process
-from tests.media import phone_photo
+from tests.dashboard.conftest import Dashboard, start_dashboard, stop_process
+from tests.media import PHONE_SCENE, assert_same_faces, phone_photo
 
 
 def hostile_png(side: int = 7000) -> bytes:
@@ -58,30 +58,39 @@ def test_a_burst_of_decompression_bombs_is_refused_from_the_header(guarded: Dash
     assert detail == "image too large: 7000x7000 pixels exceeds the limit of 12000000"
 
 
-def test_the_wait_queue_is_bounded() -> None:
-    async def scenario() -> tuple[str, dict[str, str]]:
-        queue = UploadQueue(workers=1, waiting=1)
-        release = asyncio.Event()
+def test_the_wait_queue_is_bounded_and_small_uploads_have_an_express_lane() -> None:
+    async def scenario() -> tuple[str, dict[str, str], list[str]]:
+        queue = UploadQueue(workers=1, waiting=1, express=1, small_bytes=1000)
+        release, order = asyncio.Event(), []
 
-        async def hold() -> None:
-            async with queue.admit(), queue.turn():
+        async def hold(name: str, size: int) -> None:
+            async with queue.admit(size) as workers, workers:
+                order.append(name)
                 await release.wait()
 
-        first = asyncio.create_task(hold())
+        first = asyncio.create_task(hold("big-1", 10**7))
         await asyncio.sleep(0)
-        second = asyncio.create_task(hold())  # admitted, waits for the worker
+        second = asyncio.create_task(hold("big-2", 10**7))  # admitted, waits for the worker
         await asyncio.sleep(0)
         assert queue.waiting == 1 and queue.admitted == 2
         with pytest.raises(UploadBusy) as busy:
-            async with queue.admit():
+            async with queue.admit(10**7):
+                pass
+        small = asyncio.create_task(hold("small", 500))  # the queue is full, yet a small photo goes at once
+        await asyncio.sleep(0.01)
+        assert order == ["big-1", "small"]
+        with pytest.raises(UploadBusy):  # the express lane is bounded too
+            async with queue.admit(500):
                 pass
         release.set()
-        await asyncio.gather(first, second)
-        assert queue.waiting == 0 and queue.admitted == 0 and queue.limiter.available_tokens == 1
-        return str(busy.value), busy.value.headers
+        await asyncio.gather(first, second, small)
+        assert queue.waiting == 0 and queue.admitted == queue.express_admitted == 0
+        assert queue.limiter.available_tokens == 1
+        return str(busy.value), busy.value.headers, order
 
-    message, headers = asyncio.run(scenario())
+    message, headers, order = asyncio.run(scenario())
     assert message.startswith("busy: 1 photo(s) already waiting") and headers == {"Retry-After": "2"}
+    assert order == ["big-1", "small", "big-2"]
 
 
 def test_a_full_queue_answers_503_with_retry_after(tiny_store, redis_url_9: str, tmp_path: Path,
