@@ -3,6 +3,8 @@ save endpoint writes a config file that loads (only with the API key)."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from fastapi.testclient import TestClient
 
 from services.dashboard.app import create_app
 from services.dashboard.settings import DashboardSettings
+from shared import keys
 from shared.config import load_config, parse_config
+from shared.zones import Zone, zone_around
 from tests.conftest import TEST_REDIS_PORT, flushed_redis
 from tests.dashboard.conftest import (
     REPO,
@@ -55,6 +59,10 @@ def zone_dashboard(tiny_store, tmp_path_factory: pytest.TempPathFactory) -> Iter
     client = next(flushed_redis(DB))
     register_camera(client, "door-a")
     publish(client, frame_result("door-a", 1, ["with_mask"]), _frame_jpeg())
+    now = time.time()  # a poster the tracker found: a static face spot with its suggested ignore zone
+    client.set(keys.static_faces("door-a"), json.dumps([{
+        "box": list(POSTER_BOX), "first_seen": now - 4000, "last_seen": now, "track_id": 77,
+        "suggestion": zone_around(list(POSTER_BOX), "static-1").model_dump(mode="json")}]))
     folder = tmp_path_factory.mktemp("zones")
     config = folder / "cameras.yaml"
     config.write_text(CONFIG)
@@ -82,6 +90,7 @@ def _draw(page, button: str, name: str, fractions: list[tuple[float, float]]) ->
 INSIDE = [(0.1, 0.5), (0.9, 0.5), (0.9, 0.95), (0.1, 0.95)]
 POSTER = [(0.7, 0.05), (0.95, 0.05), (0.95, 0.3), (0.7, 0.3)]
 DOOR = [(0.05, 0.45), (0.95, 0.45)]
+POSTER_BOX = (0.02, 0.05, 0.1, 0.2)
 
 
 def _close(points, expected) -> bool:
@@ -115,12 +124,21 @@ def test_zones_clicked_on_the_frame_give_yaml_that_loads_and_save_writes_the_fil
     assert [(line.name, line.in_) for line in door.lines] == [("door", "inside")]
     assert _close(door.lines[0].points, DOOR)
 
+    # the static face is listed, cut from the frame; one click adds an ignore zone around it to the editor
+    static = page.locator('#static-faces tr[data-track="77"]')
+    static.wait_for(timeout=15_000)
+    assert static.locator("canvas.thumb").evaluate("c => c.width > 0 && c.height === 48")
+    static.locator("button").click()
+    suggested = Zone(name="static-1", points=zone_around(list(POSTER_BOX), "static-1").points, ignore=True)
+    assert page.locator('#zones-table tr[data-kind="ignore"][data-name="static-1"]').count() == 1
+    assert "name: static-1" in page.locator("#zones-yaml").input_value()
+
     page.click("#zones-save")
     page.wait_for_function("() => document.getElementById('zone-editor').dataset.saved === '1'", timeout=15_000)
     saved = load_config(config)
     assert not saved.problems and not saved.geometry_problems
     cameras = {cam.id: cam for cam in saved.cameras}
-    assert cameras["door-a"].zones == door.zones and cameras["door-a"].lines == door.lines
+    assert cameras["door-a"].zones == [*door.zones, suggested] and cameras["door-a"].lines == door.lines
     assert cameras["lobby"].zones == [] and cameras["lobby"].enabled is False
     text = config.read_text()
     assert text.startswith("# cameras of the test shop\n") and "  - id: door-a          # the front door\n" in text

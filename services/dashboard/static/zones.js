@@ -67,8 +67,11 @@ const MaskwatchZones = (() => {
     const font = Math.max(11, Math.round(Math.max(width, height) / 45));
     const px = ([x, y]) => `${x * width},${y * height}`;
     const nodes = [];
+    // a name beside its first point: above it, or below it near the frame's top; leftwards near the right edge
     const label = (text, [x, y], cls) => {
-      const t = svgEl("text", { x: x * width + stroke * 2, y: y * height - stroke * 2, "font-size": font, class: cls });
+      const top = y * height - stroke * 2 < font ? y * height + font + stroke * 2 : y * height - stroke * 2;
+      const t = svgEl("text", { x: x > 0.7 ? x * width - stroke * 2 : x * width + stroke * 2, y: top, "font-size": font,
+        "text-anchor": x > 0.7 ? "end" : "start", class: cls });
       t.textContent = text;
       return t;
     };
@@ -274,7 +277,7 @@ const MaskwatchZones = (() => {
     // A suggested zone (e.g. an ignore zone around a static face) added to the draft, ready to save or copy.
     function suggest(zone) {
       const name = geometry.zones.some((z) => z.name === zone.name) ? uniqueName("static", geometry.zones) : zone.name;
-      geometry.zones.push({ name, points: zone.points.map(([x, y]) => [round(x), round(y)]), ignore: true });
+      geometry.zones.push({ name, points: zone.points.map(([x, y]) => [x, y]), ignore: true });
       status(writable ? `${name} added: save it, or copy the YAML` : `${name} added: copy the YAML into the config file`);
       render();
       $("zone-editor").scrollIntoView({ block: "nearest" });
