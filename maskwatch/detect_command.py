@@ -16,9 +16,11 @@ from shared.drawing import draw_faces
 from shared.entrances import EntranceCounter, end_tracks, track_frame
 from shared.imaging import DEFAULT_MAX_PIXELS
 from shared.model_store import ModelError, ModelStore
+from shared.motion import MotionConfig, MotionGate
 from shared.pipeline import Pipeline, load_pipeline, scale_faces
 from shared.privacy import blur_faces
 from shared.schemas import FrameResult, LineCrossing, PersonRecord
+from shared.settled import FrameHints
 from shared.sources import READ_TIMEOUT_S, Source, SourceError, SourceKind, describe, expand, frame_count, iter_frames
 from shared.stats import StatsAccumulator
 from shared.tracker_config import TrackerConfig
@@ -69,6 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: its only camera)")
     p.add_argument("--blur-faces", action="store_true",
                    help="blur faces in annotated images, videos, the window and saved person crops")
+    p.add_argument("--full", action="store_true",
+                   help="videos and cameras: run the face detector on every frame and classify every face "
+                   "(default: frames without motion keep the previous frame's faces, and faces of a track whose "
+                   "label is settled are re-classified only every few frames; docs/speed.md)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -175,6 +181,7 @@ class DetectRun:
         self.window = LiveWindow()
         self.show = args.show
         self.blur = args.blur_faces
+        self.full = args.full
         self.stats = StatsAccumulator(args.stats_period, lines=bool(self.geometry.lines))
         self.summary = Summary()
 
@@ -189,15 +196,22 @@ class DetectRun:
         started_video = False
         people: PeopleTracker | None = None
         entrances: EntranceCounter | None = None
+        gate = MotionGate(MotionConfig(enabled=not self.full))
         try:
             for frame in frames:
                 h, w = frame.image.shape[:2]
-                faces = self.pipeline.process(frame.image)
+                video = source.kind != SourceKind.IMAGE
                 width, height = frame.size or (w, h)  # a huge JPEG, decoded smaller: answered in its pixels
                 result = FrameResult(source=name, frame=frame.index, time=frame.time, width=width, height=height,
-                                     faces=scale_faces(faces, 1 / frame.scale),
                                      model_version=self.pipeline.model_version)
-                if source.kind != SourceKind.IMAGE:
+                faces = []  # in the decoded image's pixels
+                if video and not gate.needs_detector(frame.image, frame.time):  # never the first frame
+                    result.unchanged = True  # no motion: the tracker gives it the previous frame's faces
+                else:
+                    hints = FrameHints(people.settled(), frame.index) if people is not None and not self.full else None
+                    faces = self.pipeline.process(frame.image, hints)
+                    result.faces = scale_faces(faces, 1 / frame.scale)
+                if video:
                     if people is None:
                         from shared.people import PeopleTracker  # supervision is slow to import: only for videos
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -12,8 +13,11 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from shared.backends import OpenVinoModel, choose, precision_of
 from shared.crops import DEFAULT_MARGIN
 from shared.model_store import ModelError, ModelVersion
+
+log = logging.getLogger(__name__)
 
 KEEP_BATCH_SIZES = 8  # interpreters kept, one per batch size; larger batches run in chunks of this size
 TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -103,6 +107,7 @@ class FaceClassifier:
         crop_margin: float = DEFAULT_MARGIN,
         threads: int | None = None,
         name: str = "classifier",
+        backend: str = "tflite",
     ) -> None:
         self.labels = list(labels)
         self.input_size, self.preprocessing = int(input_size), preprocessing
@@ -110,8 +115,13 @@ class FaceClassifier:
         if threads is None:
             threads = min(4, os.cpu_count() or 1)
         paths = [model_path] if isinstance(model_path, str) else list(model_path)
-        self.runners: list[BatchRunner] = []
+        self.backend = backend
+        self.runners: list[Callable[[np.ndarray], np.ndarray]] = []
         for path in paths:
+            if backend.startswith("openvino"):  # shared/backends.py: any batch size in one compiled model
+                model = OpenVinoModel(path, precision_of(backend), threads, batch_dynamic=True)
+                self.runners.append(lambda batch, model=model: model.run([batch])[0])
+                continue
             try:
                 make = partial(Interpreter, model_path=path, num_threads=threads)
                 self.runners.append(BatchRunner(make(), make))
@@ -119,18 +129,25 @@ class FaceClassifier:
                 raise ModelError(f"cannot load classifier {path}: {exc}") from None
 
     @classmethod
-    def from_version(cls, version: ModelVersion, **options: Any) -> FaceClassifier:
-        """Build from a classifier version of the model store."""
+    def from_version(cls, version: ModelVersion, backend: str = "auto", **options: Any) -> FaceClassifier:
+        """Build from a classifier version of the model store, on the back end `choose` picks (shared/backends.py)."""
         meta = version.meta
-        return cls(
-            [str(path) for path in version.model_files()],
-            labels=meta["labels"],
-            input_size=meta["input_size"],
-            preprocessing=meta.get("preprocessing", "torch"),
-            crop_margin=meta.get("crop_margin", DEFAULT_MARGIN),
-            name=version.name,
-            **options,
-        )
+        built: dict[str, FaceClassifier] = {}
+
+        def load(name: str) -> FaceClassifier:
+            return cls([str(path) for path in version.model_files()], labels=meta["labels"],
+                       input_size=meta["input_size"], preprocessing=meta.get("preprocessing", "torch"),
+                       crop_margin=meta.get("crop_margin", DEFAULT_MARGIN), name=version.name, backend=name,
+                       **options)
+
+        def build(name: str) -> Callable[[], object]:
+            built[name] = classifier = load(name)
+            crops = [np.zeros((classifier.input_size, classifier.input_size, 3), np.uint8)] * 4
+            return lambda: classifier.predict(crops)
+
+        choice = choose("classifier", version, backend, build)
+        log.info("classifier %s runs on %s: %s", version.name, choice.backend, choice.reason)
+        return built.get(choice.backend) or load(choice.backend)
 
     def predict(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities (N x len(labels)) for N square BGR crops of `input_size`."""

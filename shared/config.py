@@ -10,12 +10,13 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.alerts import AlertsConfig
 from shared.history.config import HistoryConfig
+from shared.motion import MotionConfig
 from shared.mqtt_config import MqttConfig
 from shared.privacy import PrivacyConfig
 from shared.redis_connection import RedisOptions
@@ -59,6 +60,8 @@ class CameraConfig(_Strict):
     enabled: bool = True
     zones: list[Zone] = Field(default_factory=list, max_length=64)  # docs/entrances.md
     lines: list[Line] = Field(default_factory=list, max_length=32)
+
+    motion: MotionConfig = Field(default_factory=MotionConfig)  # docs/speed.md
 
     _zones = field_validator("zones")(check_zones)
     _lines = field_validator("lines")(check_lines)
@@ -115,6 +118,11 @@ class DetectorConfig(_Strict):
     classifier_threads: int = Field(0, ge=0, description="TFLite threads of the classifier (0 = the cores, at most 4)")
     overlap: bool = Field(True, description="detect the next frames on a second thread while these are classified "
                           "(1 worker, 4 cameras: 22 instead of 18 frames/s answered here; see docs/speed.md)")
+    detector_backend: Literal["auto", "onnxruntime", "openvino-fp32", "openvino-bf16"] = Field(
+        "auto", description="runtime and precision of the face detector; auto: the fastest that passed the "
+        "version's accuracy calibration on this CPU (docs/speed.md)")
+    classifier_backend: Literal["auto", "tflite", "openvino-fp32", "openvino-bf16"] = Field(
+        "auto", description="runtime and precision of the classifier (as detector_backend)")
     claim_idle: float = Field(10.0, gt=0, description="pending frames idle this long (s) are claimed from dead workers")
     results_maxlen: int = Field(10_000, ge=10, description="results stream length (MAXLEN ~)")
     drain_timeout: float = Field(5.0, ge=0, description="on SIGTERM, answer the frames already waiting for up "
@@ -124,7 +132,8 @@ class DetectorConfig(_Strict):
         """Keyword options for `load_pipeline` / `load_detector` (None: the detector version's default)."""
         return {"min_face": self.min_face, "score_threshold": self.score_threshold, "max_pixels": self.max_pixels,
                 "nms_threshold": self.nms_threshold, "threads": self.threads,
-                "classifier_threads": self.classifier_threads or None}
+                "classifier_threads": self.classifier_threads or None, "backend": self.detector_backend,
+                "classifier_backend": self.classifier_backend}
 
 
 class DashboardConfig(_Strict):

@@ -68,8 +68,9 @@ class Detection:
 
 def publish_detection(pipe: redis.client.Pipeline | AckedTransaction, camera: str, frame_id: str,
                       result: FrameResult, jpeg: bytes) -> None:
-    """Queue the detection of one frame and its JPEG on `pipe`."""
-    pipe.set(keys.frame_jpeg(camera, frame_id), jpeg)
-    pipe.expire(keys.frame_jpeg(camera, frame_id), FRAME_JPEG_TTL_S)
+    """Queue the detection of one frame and its JPEG on `pipe` (an unchanged frame has no JPEG: empty)."""
+    if jpeg:
+        pipe.set(keys.frame_jpeg(camera, frame_id), jpeg)
+        pipe.expire(keys.frame_jpeg(camera, frame_id), FRAME_JPEG_TTL_S)
     pipe.xadd(keys.detections_stream(camera), {"data": result.to_json(), "frame_id": frame_id},
               maxlen=keys.DETECTIONS_MAXLEN, approximate=True)

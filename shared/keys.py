@@ -106,6 +106,11 @@ def tracker_instances_pattern() -> str:
     return tracker_instance("*")
 
 
+def settled_tracks(camera: str) -> str:
+    """One camera's settled tracks (shared/settled.py JSON), set by its tracker, read by the detector workers."""
+    return f"{PREFIX}:camera:{camera}:settled"
+
+
 def detector_worker(name: str) -> str:
     """Hash of one detector worker (frames_processed, frames_skipped, last_seen, model_version).
 

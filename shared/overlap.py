@@ -19,6 +19,7 @@ import numpy as np
 from shared.face_detector import Detections
 from shared.pipeline import Pipeline
 from shared.schemas import Face
+from shared.settled import FrameHints
 
 T = TypeVar("T")
 
@@ -62,8 +63,10 @@ class OverlappedPipeline:
         except Exception as exc:  # noqa: BLE001
             return image, None, exc
 
-    def run(self, items: Iterable[T], load: Callable[[T], np.ndarray]) -> Iterator[Done[T]]:
-        """Yield every item, in order, with its faces or its error; `load` turns an item into a BGR image."""
+    def run(self, items: Iterable[T], load: Callable[[T], np.ndarray],
+            hints: Callable[[T], FrameHints | None] | None = None) -> Iterator[Done[T]]:
+        """Yield every item, in order, with its faces or its error; `load` turns an item into a BGR image,
+        `hints` gives an item's settled tracks (whose faces reuse their label)."""
         source = iter(items)
         pending: deque[tuple[T, Future]] = deque()
 
@@ -82,8 +85,9 @@ class OverlappedPipeline:
             refill()
             fronts = [(item, *future.result()) for item, future in ready]
             good = [(image, found) for _item, image, found, error in fronts if error is None]
+            known = [hints(item) if hints else None for item, _image, _found, error in fronts if error is None]
             try:
-                classified = iter(self.pipeline.classify(good))
+                classified = iter(self.pipeline.classify(good, known))
                 error = None
             except Exception as exc:  # noqa: BLE001
                 classified, error = iter([]), exc

@@ -14,6 +14,12 @@ Public API:
   values (the tracker service checkpoints them to Redis so another replica can take over).
 - `.last_t`: the time of the last frame tracked (None before the first, and after a flush).
 - `.track_ids`: ids of the tracks alive now.
+- `.settled() -> SettledTracks`: the tracks of the last frame whose label is settled, for classify-once
+  (shared/settled.py).
+
+A frame marked `unchanged` (motion gating: the face detector did not run) gets the previous frame's
+faces: tracks stay alive and keep their state, and nothing is voted or counted again. Faces marked
+`reused` (their label came from their settled track) count as seen but do not vote.
 
 Faces that carry a `crop` (base64 JPEG, set by the detector service) give their track's best crop; the
 record of the track gets it as its `thumbnail`, shrunk to at most 96 px.
@@ -32,6 +38,7 @@ import numpy as np
 
 from shared.crops import crop_face, shrink_jpeg
 from shared.schemas import Face, FrameResult, PersonRecord
+from shared.settled import SettledTrack, SettledTracks
 from shared.tracking import FaceTracker
 from shared.voting import LabelVote
 
@@ -48,11 +55,31 @@ class _Track:
     best_crop: np.ndarray | None = None
     best_jpeg: str | None = None  # the best face's `crop` (base64 JPEG) when the faces carry crops
     frames: int = 0
+    checked_frame: int | None = None  # the last frame whose face was classified (not reused)
+    checked_area: int = 0
+    checked_label: str | None = None
 
-    def add(self, face: Face, t: float, image: np.ndarray | None, crop_size: int | None) -> str:
+    def add(self, face: Face, t: float, image: np.ndarray | None, crop_size: int | None,
+            frame: int | None = None) -> str:
         """Count one frame of this track; return the track label."""
         self.frames += 1
         self.last_seen = t
+        if face.reused and self.vote.label is not None:  # its label came from this track: no vote of its own
+            self._keep_best(face, image, crop_size)
+            return self.vote.label
+        self.checked_frame, self.checked_label = frame, face.label
+        self.checked_area = (face.box[2] - face.box[0]) * (face.box[3] - face.box[1])
+        self._keep_best(face, image, crop_size)
+        return self.vote.add(face.label, face.confidence)
+
+    def settled(self, min_votes: int, min_share: float) -> bool:
+        """Enough votes, a clear leader, and the last classified face agreeing with it."""
+        total = sum(self.vote.evidence.values())
+        return (self.vote.frames >= min_votes and self.checked_frame is not None and total > 0
+                and self.checked_label == self.vote.label
+                and self.vote.support(self.vote.label) / total >= min_share)
+
+    def _keep_best(self, face: Face, image: np.ndarray | None, crop_size: int | None) -> None:
         x1, y1, x2, y2 = face.box
         key = (face.score, (x2 - x1) * (y2 - y1))
         if key > self.best_key:
@@ -61,13 +88,13 @@ class _Track:
                 self.best_jpeg = face.crop
             if image is not None and crop_size:
                 self.best_crop = crop_face(image, face.box, crop_size)
-        return self.vote.add(face.label, face.confidence)
 
     def state(self) -> dict[str, Any]:
         """This track as JSON-able values (without the BGR `best_crop`)."""
         return {"label": self.vote.label, "votes": self.vote.frames, "evidence": dict(self.vote.evidence),
                 "first_seen": self.first_seen, "last_seen": self.last_seen, "best_box": self.best_box,
-                "best_key": list(self.best_key), "best_jpeg": self.best_jpeg, "frames": self.frames}
+                "best_key": list(self.best_key), "best_jpeg": self.best_jpeg, "frames": self.frames,
+                "checked": [self.checked_frame, self.checked_area, self.checked_label]}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], switch_margin: float) -> _Track:
@@ -75,9 +102,12 @@ class _Track:
         vote = LabelVote(switch_margin, label=state["label"], frames=int(state["votes"]))
         vote.evidence.update({str(k): float(v) for k, v in state["evidence"].items()})
         score, area = state["best_key"]
+        checked_frame, checked_area, checked_label = state.get("checked", [None, 0, None])  # older checkpoints
         return cls(vote, first_seen=float(state["first_seen"]), last_seen=float(state["last_seen"]),
                    best_box=[int(v) for v in state["best_box"]], best_key=(float(score), int(area)),
-                   best_jpeg=state["best_jpeg"], frames=int(state["frames"]))
+                   best_jpeg=state["best_jpeg"], frames=int(state["frames"]),
+                   checked_frame=None if checked_frame is None else int(checked_frame),
+                   checked_area=int(checked_area), checked_label=checked_label)
 
 
 class PeopleTracker:
@@ -101,6 +131,8 @@ class PeopleTracker:
         self._tracker = FaceTracker(fps, lost_after_s, activation_score)
         self._tracks: dict[int, _Track] = {}
         self._last_t: float | None = None
+        self._last_faces: list[Face] = []  # the last frame's tracked faces (without crops)
+        self._last_frame: int | None = None
 
     def update(self, result: FrameResult, t: float,
                image: np.ndarray | None = None) -> tuple[FrameResult, list[PersonRecord]]:
@@ -110,6 +142,9 @@ class PeopleTracker:
             return result, []  # a late frame (claimed from a dead worker): too late to track
         ended = self.expire(t)
         self._last_t = t
+        self._last_frame = result.frame
+        if result.unchanged:
+            return result.model_copy(update={"faces": self._hold(t)}), ended
         ids = self._tracker.update(result.faces)
         faces = []
         for face, track_id in zip(result.faces, ids):
@@ -121,11 +156,38 @@ class PeopleTracker:
                 track = self._tracks[track_id] = _Track(
                     LabelVote(self.switch_margin), first_seen=t, last_seen=t, best_box=list(face.box)
                 )
-            label = track.add(face, t, image, self.crop_size)
+            label = track.add(face, t, image, self.crop_size, result.frame)
             faces.append(face.model_copy(update={"track_id": track_id, "track_label": label}))
         alive = self._tracker.active_ids()
         ended += self._end([tid for tid in self._tracks if tid not in alive])
+        self._last_faces = [face.model_copy(update={"crop": None}) if face.crop else face for face in faces]
         return result.model_copy(update={"faces": faces}), ended
+
+    def _hold(self, t: float) -> list[Face]:
+        """The faces of an unchanged frame: the last frame's, their tracks seen again (no vote, no count)."""
+        faces = []
+        for face in self._last_faces:
+            track = self._tracks.get(face.track_id) if face.track_id is not None else None
+            if track is not None:
+                track.last_seen = t
+                face = face.model_copy(update={"track_label": track.vote.label})
+            faces.append(face)
+        return faces
+
+    def settled(self, min_votes: int = 3, min_share: float = 0.75) -> SettledTracks:
+        """The last frame's tracks whose label is settled (`min_votes` votes, the label's share of the
+        evidence at least `min_share`, the last classified face agreeing)."""
+        tracks = []
+        for face in self._last_faces:
+            track = self._tracks.get(face.track_id) if face.track_id is not None else None
+            if track is None or not track.settled(min_votes, min_share):
+                continue
+            total = sum(track.vote.evidence.values())
+            probs = {label: round(value / total, 4) for label, value in track.vote.evidence.items()}
+            tracks.append(SettledTrack(id=face.track_id, box=face.box, label=track.vote.label,
+                                       confidence=probs[track.vote.label], probs=probs,
+                                       checked=track.checked_frame, area=track.checked_area))
+        return SettledTracks(frame=self._last_frame if self._last_frame is not None else -1, tracks=tracks)
 
     def expire(self, t: float) -> list[PersonRecord]:
         """End every track if the last frame came more than `lost_after_s` before `t`."""
@@ -135,7 +197,7 @@ class PeopleTracker:
 
     def flush(self) -> list[PersonRecord]:
         """End every track now (end of a video or stream)."""
-        self.ended_crops, self._last_t = {}, None
+        self.ended_crops, self._last_t, self._last_faces = {}, None, []
         ended = self._end(list(self._tracks))
         self._tracker.reset()
         return ended
@@ -148,7 +210,9 @@ class PeopleTracker:
     def state(self) -> dict[str, Any]:
         """Open tracks, ByteTrack state and clock, as JSON-able values."""
         return {"last_t": self._last_t, "tracker": self._tracker.state(),
-                "tracks": {str(tid): track.state() for tid, track in self._tracks.items()}}
+                "tracks": {str(tid): track.state() for tid, track in self._tracks.items()},
+                "last_frame": self._last_frame, "last_faces": [face.model_dump(mode="json", exclude_defaults=True)
+                                                               for face in self._last_faces]}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a `state()` of a tracker with the same settings; raises ValueError if malformed."""
@@ -156,10 +220,14 @@ class PeopleTracker:
             tracks = {int(tid): _Track.from_state(saved, self.switch_margin) for tid, saved in state["tracks"].items()}
             last_t = None if state["last_t"] is None else float(state["last_t"])
             tracker_state = state["tracker"]
+            last_faces = [Face.model_validate(face) for face in state.get("last_faces", [])]  # older checkpoints
+            last_frame = state.get("last_frame")
+            last_frame = None if last_frame is None else int(last_frame)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed people-tracker state: {exc!r}") from None
         self._tracker.restore(tracker_state)
         self._tracks, self._last_t = tracks, last_t
+        self._last_faces, self._last_frame = last_faces, last_frame
 
     @property
     def active_tracks(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from shared.crops import crop_face
 from shared.face_detector import Detections, FaceDetector, load_detector
 from shared.model_store import ModelStore
 from shared.schemas import NOT_FACE, Face
+from shared.settled import FrameHints, SettledTrack
 
 
 @dataclass
@@ -38,9 +40,10 @@ class Pipeline:
         """Names of the detector and classifier versions in use."""
         return f"{self.classifier.name}+{self.detector.name}"
 
-    def process(self, image: np.ndarray) -> list[Face]:
-        """Detect and classify every face in a BGR uint8 image."""
-        return self.classify([(image, self.detect(image))])[0]
+    def process(self, image: np.ndarray, hints: FrameHints | None = None) -> list[Face]:
+        """Detect and classify every face in a BGR uint8 image (faces continuing settled `hints` tracks reuse
+        their label)."""
+        return self.classify([(image, self.detect(image))], [hints])[0]
 
     def process_many(self, images: list[np.ndarray]) -> list[list[Face]]:
         """Detect faces in each image, then classify the crops of all of them in one batch."""
@@ -53,36 +56,41 @@ class Pipeline:
         self.times.detect += time.perf_counter() - t0
         return found
 
-    def classify(self, found: list[tuple[np.ndarray, Detections]]) -> list[list[Face]]:
-        """Crop and classify the detections of several images in one classifier batch; faces per image."""
+    def classify(self, found: list[tuple[np.ndarray, Detections]],
+                 hints: Sequence[FrameHints | None] | None = None) -> list[list[Face]]:
+        """Crop and classify the detections of several images in one classifier batch; faces per image.
+
+        With `hints` (one per image, or None), a face that continues a settled track takes the track's label
+        (`Face.reused`) instead of being classified (shared/settled.py).
+        """
         t0 = time.perf_counter()
         size, margin = self.classifier.input_size, self.classifier.crop_margin
-        crops = [crop_face(image, box, size, margin) for image, dets in found for box in dets.boxes]
-        probs = self.classifier.predict(crops)
+        hints = hints or [None] * len(found)
+        reused = [hint.match(dets.boxes) if hint is not None else [None] * len(dets)
+                  for (_image, dets), hint in zip(found, hints)]
+        crops = [crop_face(image, box, size, margin)
+                 for (image, dets), known in zip(found, reused) for box, track in zip(dets.boxes, known)
+                 if track is None]
+        probs = iter(self.classifier.predict(crops)) if crops else iter(())
         self.times.classify += time.perf_counter() - t0
         self.times.calls += len(found)
-        out, start = [], 0
-        for _image, dets in found:
-            out.append(self._faces(dets, probs[start:start + len(dets)]))
-            start += len(dets)
-        return out
+        return [self._faces(dets, known, probs) for (_image, dets), known in zip(found, reused)]
 
-    def _faces(self, found: Detections, probs: np.ndarray) -> list[Face]:
+    def _faces(self, found: Detections, known: list[SettledTrack | None], probs: Iterator[np.ndarray]) -> list[Face]:
         labels = self.classifier.labels
         faces = []
-        for box, score, row in zip(found.boxes, found.scores, probs):
-            best = int(np.argmax(row))
-            if labels[best] in self.drop_labels:
+        for box, score, track in zip(found.boxes, found.scores, known):
+            if track is not None:
+                label, confidence, scores, reused = track.label, track.confidence, track.probs, True
+            else:
+                row = next(probs)
+                best = int(np.argmax(row))
+                label, confidence, reused = labels[best], float(row[best]), False
+                scores = {name: round(float(p), 4) for name, p in zip(labels, row)}
+            if label in self.drop_labels:
                 continue
-            faces.append(
-                Face(
-                    box=[int(round(v)) for v in box],
-                    score=round(float(score), 4),
-                    label=labels[best],
-                    confidence=round(float(row[best]), 4),
-                    probs={name: round(float(p), 4) for name, p in zip(labels, row)},
-                )
-            )
+            faces.append(Face(box=[int(round(v)) for v in box], score=round(float(score), 4), label=label,
+                              confidence=round(confidence, 4), probs=scores, reused=reused))
         return faces
 
 
@@ -91,14 +99,17 @@ def load_pipeline(
     classifier_version: str | None = None,
     detector_version: str | None = None,
     classifier_threads: int | None = None,
+    classifier_backend: str = "auto",
     **detector_options: Any,
 ) -> Pipeline:
     """Build the pipeline from the model store (promoted versions unless named); raises ModelError.
 
     The detector may be of any registered format; options left as None take the version's defaults.
+    Back ends: "auto" picks per model and CPU (shared/backends.py); `backend` among `detector_options`.
     """
     store = store or ModelStore()
-    classifier = FaceClassifier.from_version(store.load("classifier", classifier_version), threads=classifier_threads)
+    classifier = FaceClassifier.from_version(store.load("classifier", classifier_version), backend=classifier_backend,
+                                             threads=classifier_threads)
     detector = load_detector(store, detector_version, **detector_options)
     return Pipeline(detector=detector, classifier=classifier)
 

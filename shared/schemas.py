@@ -35,6 +35,7 @@ class Face(BaseModel):
     track_label: str | None = None
     crop: str | None = None  # base64 JPEG of the face with a margin, long side <= 128 px (blurred under privacy)
     static: bool = False  # the face of a static track (poster, screen): never counted (omitted when false)
+    reused: bool = False  # label taken from the face's settled track instead of classifying it again
 
 
 class FrameResult(BaseModel):
@@ -51,6 +52,7 @@ class FrameResult(BaseModel):
     captured_at: float | None = None
     processed_at: float | None = None
     model_version: str | None = None
+    unchanged: bool = False  # no motion: the face detector did not run, the faces are the previous frame's
 
     def to_json(self) -> str:
         """Serialise as one compact JSON line; `frame` and `time` stay (null for photos), other unset fields go."""
@@ -58,12 +60,16 @@ class FrameResult(BaseModel):
         for key in ("camera", "captured_at", "processed_at", "model_version"):
             if data[key] is None:
                 del data[key]
+        if not data["unchanged"]:
+            del data["unchanged"]
         for face in data["faces"]:
             for key in ("track_id", "track_label", "crop"):
                 if face[key] is None:
                     del face[key]
             if not face["static"]:
                 del face["static"]
+            if not face["reused"]:
+                del face["reused"]
         return json.dumps(data, separators=(",", ":"))
 
     def without_crops(self) -> FrameResult:

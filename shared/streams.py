@@ -104,11 +104,16 @@ class FrameMessage:
     width: int
     height: int
     jpeg: bytes
+    still: bool = False  # no motion since the last full frame: answered as "no change", `jpeg` is empty
 
     def fields(self) -> dict[str, str | int | float | bytes]:
-        """The XADD field mapping."""
-        return {"camera": self.camera, "frame": self.frame, "ts": repr(self.ts),
-                "width": self.width, "height": self.height, "jpeg": self.jpeg}
+        """The XADD field mapping (`still` only when set, so older readers see an ordinary frame)."""
+        fields: dict[str, str | int | float | bytes] = {"camera": self.camera, "frame": self.frame,
+                                                         "ts": repr(self.ts), "width": self.width,
+                                                         "height": self.height, "jpeg": self.jpeg}
+        if self.still:
+            fields["still"] = 1
+        return fields
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> FrameMessage:
@@ -121,6 +126,7 @@ class FrameMessage:
                 width=int(fields[b"width"]),
                 height=int(fields[b"height"]),
                 jpeg=fields[b"jpeg"],
+                still=fields.get(b"still") == b"1",
             )
         except KeyError as exc:
             raise ValueError(f"frame message lacks field {exc.args[0]!r}") from None

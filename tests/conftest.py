@@ -68,7 +68,8 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory):
     from tests.tiny_classifier import build_tiny_classifier
 
     root = tmp_path_factory.mktemp("store")
-    shutil.copytree(REPO / "models" / "detector", root / "detector")
+    # without the back-end calibration: plumbing tests run the default runtimes, never a timed choice
+    shutil.copytree(REPO / "models" / "detector", root / "detector", ignore=shutil.ignore_patterns("backends.json"))
     store = ModelStore(root)
     build_tiny_classifier(store, "tiny-test")
     store.promote("classifier", "tiny-test")

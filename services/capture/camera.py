@@ -19,6 +19,7 @@ import redis
 from shared import keys
 from shared.config import CameraConfig, CaptureConfig, is_file_source
 from shared.imaging import ImageError, encode_jpeg
+from shared.motion import MotionGate
 from shared.redaction import redact_text
 from shared.schemas import CameraStatus
 from shared.sources import SourceError, open_video, redact_url, video_fps
@@ -87,6 +88,7 @@ class CameraRunner:
         self._state_lock = threading.Lock()  # memory and hash change together, never a stale write
         self._stop = threading.Event()
         self._mailbox = Mailbox()
+        self._motion = MotionGate(camera.motion)  # used by the publisher thread only
         self._dropped = 0  # not yet added to the state hash
         self._lock = threading.Lock()
         self._threads = [
@@ -212,8 +214,9 @@ class CameraRunner:
             if item is None:
                 continue
             image = fit_within(item.image, self.options.max_side)
+            still = not self._motion.needs_detector(image, item.ts)
             try:
-                jpeg = encode_jpeg(image, self.options.jpeg_quality)
+                jpeg = b"" if still else encode_jpeg(image, self.options.jpeg_quality)
             except ImageError as exc:
                 log.warning("camera %s: %s", self.camera.id, exc)
                 with self._lock:
@@ -227,7 +230,7 @@ class CameraRunner:
                     counter = int(self.client.hget(state_key, "frames_captured") or 0)
                 height, width = image.shape[:2]
                 # frames are numbered as sampled: the dropped ones count as captured (and dropped) too
-                message = FrameMessage(self.camera.id, counter + dropped + 1, item.ts, width, height, jpeg)
+                message = FrameMessage(self.camera.id, counter + dropped + 1, item.ts, width, height, jpeg, still)
                 add_frame_counted(self.client, message, self.options.stream_maxlen, dropped + 1, dropped)
             except REDIS_ERRORS as exc:
                 with self._lock:

@@ -5,7 +5,8 @@ small crop of every face, to the camera's detections stream (`keys.detections_st
 service (services/tracker/) puts each camera's detections back in frame order and tracks people.
 Any number of workers share the cameras' streams, and any worker takes any frame. Of the frames of one
 camera waiting at a read, only the newest is answered and the rest are skipped (latest frame wins), so a
-slow worker never falls behind. Frames another worker left pending (it crashed) are claimed with
+slow worker never falls behind; still frames (no motion, marked by capture) cost next to nothing and are all
+answered as unchanged, without the detector. Frames another worker left pending (it crashed) are claimed with
 XAUTOCLAIM. Publishing the detection and acknowledging the frame happen in one atomic step, so a frame is
 either answered and acked or still pending for someone to claim - never acked without a result (the
 tracker relies on this to know when every earlier frame of a camera is done).
@@ -34,6 +35,7 @@ from shared.overlap import OverlappedPipeline
 from shared.pipeline import Pipeline
 from shared.privacy import blur_faces
 from shared.schemas import Face, FrameResult
+from shared.settled import FrameHints, SettledTracks
 from shared.streams import (
     ACKED,
     REDIS_ERRORS,
@@ -147,8 +149,10 @@ class DetectorWorker:
         newest = []
         for stream, entries in reply or []:
             batch = self._drain(decode_str(stream), entries)
-            self._skip(batch[:-1], "superseded by a newer frame")
-            newest.append(batch[-1])
+            still = [entry for entry in batch[:-1] if entry.fields.get(b"still") == b"1"]  # cheap: all answered
+            self._skip([entry for entry in batch[:-1] if entry.fields.get(b"still") != b"1"],
+                       "superseded by a newer frame")
+            newest += [*still, batch[-1]]
             handled += len(batch)
         self.handle_many(newest)
         return handled
@@ -169,12 +173,26 @@ class DetectorWorker:
     def handle_many(self, entries: Sequence[Entry]) -> None:
         """Process frames (the newest of each camera) and publish each result, or skip the unusable ones.
 
-        Frames whose detection is done are classified in one batch; with `detector.overlap`, decoding and
-        detecting the next frame on a second thread overlaps classifying this one (`shared.overlap`).
+        A frame capture marked still (no motion) is answered as unchanged without decoding it. The others
+        are detected and their faces classified in one batch, except faces that continue a settled track
+        (`keys.settled_tracks`, read for every camera in one round trip); with `detector.overlap`, decoding
+        and detecting the next frame on a second thread overlaps classifying this one (`shared.overlap`).
         """
         pipeline = self.models.pipeline
+        full: list[Entry] = []
+        for entry in entries:
+            try:
+                message = self._message(entry)
+            except UnusableFrame as error:
+                self._skip([entry], str(error), warn=error.warn)
+                continue
+            if message.still:
+                self._answer_unchanged(entry, message, pipeline)
+            else:
+                full.append(entry)
+        hints = self._settled(full)
         with OverlappedPipeline(pipeline, inline=not self.options.overlap) as overlapped:
-            for done in overlapped.run(entries, self._load):
+            for done in overlapped.run(full, self._load, lambda entry: hints.get((entry.stream, entry.id))):
                 entry, error = done.item, done.error
                 if isinstance(error, UnusableFrame):
                     self._skip([entry], str(error), warn=error.warn)
@@ -185,8 +203,21 @@ class DetectorWorker:
                 else:
                     self._answer(entry, FrameMessage.from_fields(entry.fields), done.image, done.faces, pipeline)
 
-    def _load(self, entry: Entry) -> np.ndarray:
-        """The frame's image; raises UnusableFrame when it is malformed, too old or not decodable."""
+    def _settled(self, entries: Sequence[Entry]) -> dict[tuple[str, bytes], FrameHints]:
+        """The settled tracks each frame's faces may take their labels from (one MGET for all cameras)."""
+        if not entries:
+            return {}
+        messages = [FrameMessage.from_fields(entry.fields) for entry in entries]
+        raw = self.client.mget([keys.settled_tracks(m.camera) for m in messages])
+        hints = {}
+        for entry, message, value in zip(entries, messages, raw):
+            tracks = SettledTracks.parse(value)
+            if tracks is not None:
+                hints[(entry.stream, entry.id)] = FrameHints(tracks, message.frame)
+        return hints
+
+    def _message(self, entry: Entry) -> FrameMessage:
+        """The frame message; raises UnusableFrame when it is malformed or too old."""
         try:
             message = FrameMessage.from_fields(entry.fields)
         except ValueError as exc:
@@ -194,10 +225,22 @@ class DetectorWorker:
         age = time.time() - message.ts
         if age > self.options.max_frame_age:
             raise UnusableFrame(f"frame {message.frame} is {age:.1f}s old")
+        return message
+
+    def _load(self, entry: Entry) -> np.ndarray:
+        """The frame's image; raises UnusableFrame when it is malformed, too old or not decodable."""
+        message = self._message(entry)
         try:
             return decode_image(message.jpeg)
         except ImageError as exc:
             raise UnusableFrame(f"frame {message.frame}: {exc}", warn=True) from None
+
+    def _answer_unchanged(self, entry: Entry, message: FrameMessage, pipeline: Pipeline) -> None:
+        """Answer a still frame: no detection; the tracker gives it the previous frame's faces."""
+        result = FrameResult(source=message.camera, camera=message.camera, frame=message.frame,
+                             width=message.width, height=message.height, captured_at=message.ts,
+                             processed_at=time.time(), model_version=pipeline.model_version, unchanged=True)
+        self.publish(entry, result, b"")
 
     def _answer(self, entry: Entry, message: FrameMessage, image: np.ndarray, faces: list[Face],
                 pipeline: Pipeline) -> None:
@@ -215,6 +258,9 @@ class DetectorWorker:
         publish_detection(pipe, camera, decode_str(entry.id), result, jpeg)
         pipe.hincrby(keys.camera_state(camera), "frames_processed", 1)
         self._count(pipe, "frames_processed", result.model_version)
+        if result.unchanged:  # of the processed frames, those answered without the face detector
+            pipe.hincrby(keys.camera_state(camera), "frames_unchanged", 1)
+            pipe.hincrby(keys.detector_worker(self.name), "frames_unchanged", 1)
         if not pipe.execute():  # another worker answered the frame meanwhile (it was claimed from us)
             log.info("detector %s: frame %s of %s was answered by another worker", self.name, result.frame, camera)
             return

@@ -21,7 +21,7 @@ import redis
 
 from services.tracker.camera import CameraTracker, Observer, Outcome
 from services.tracker.lease import Leases
-from shared import keys
+from shared import keys, settled
 from shared.alert_log import MAX_ALERTS
 from shared.config import Config, ConfigError, load_config
 from shared.detections import Detection, StreamId, stream_id
@@ -192,6 +192,8 @@ class TrackerService:
                     frame_id, latest = outcome.latest
                     pipe.set(keys.latest_result(camera), latest.without_crops().to_json())
                     pipe.copy(keys.frame_jpeg(camera, str(frame_id)), keys.latest_jpeg(camera), replace=True)
+                if outcome.tracked:  # what the detector workers need not classify again (shared/settled.py)
+                    pipe.set(keys.settled_tracks(camera), tracker.people.settled().to_json(), px=settled.TTL_MS)
                 for event in outcome.events:
                     pipe.lpush(keys.ALERTS_LIST, json.dumps(event, separators=(",", ":")))
                     pipe.xadd(keys.RESULTS_STREAM, {"data": alert_record(camera, event).to_json()}, maxlen=maxlen,

@@ -7,7 +7,9 @@ too large for one pass into overlapping tiles, and merges the passes into one bo
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -16,8 +18,11 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from shared.backends import OpenVinoModel, choose, precision_of
 from shared.detectors.onnx_input import with_image_input
 from shared.detectors.tiling import cut_by_tile, merge_boxes, tile_grid
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,6 +105,7 @@ class ScaledOnnxDetector:
         tile_overlap: int = 160,
         threads: int = 0,
         name: str = "",
+        backend: str = "onnxruntime",
     ) -> None:
         min_face = self.native_min_face if min_face is None else min_face  # None: the version's/class default
         score_threshold = 0.5 if score_threshold is None else score_threshold
@@ -113,13 +119,18 @@ class ScaledOnnxDetector:
         self.min_face, self.max_side, self.tile, self.tile_overlap = min_face, max_side, tile, tile_overlap
         self.policy = ScalePolicy(float(min_face), float(self.native_min_face), int(max_pixels), float(max_upscale))
         self.name = name or Path(model_path).stem
+        graph = with_image_input(model_path, self.input_mean())  # OSError, ValueError: callers report one line
+        self.backend = backend
+        if backend.startswith("openvino"):  # shared/backends.py
+            self._openvino: OpenVinoModel | None = OpenVinoModel(graph, precision_of(backend), threads)
+            return
+        self._openvino = None
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
         # Idle threads must not spin: the classifier runs on the same cores right after detection.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        graph = with_image_input(model_path, self.input_mean())  # OSError, ValueError: callers report one line
         self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -140,6 +151,8 @@ class ScaledOnnxDetector:
     def forward(self, image: np.ndarray) -> list[np.ndarray]:
         """The network on one `network_input` image (ONNX Runtime: cast, mean and NCHW transpose in the graph);
         the training model can stand in for it."""
+        if self._openvino is not None:
+            return self._openvino.run([image])
         return self.session.run(self.output_names, {self.input_name: image})
 
     def infer(self, image: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -194,6 +207,17 @@ class ScaledOnnxDetector:
         return None
 
     @classmethod
-    def from_version(cls, version: Any, **options: Any) -> ScaledOnnxDetector:
-        """Build from a detector version of the model store."""
-        return cls(version.file(), cls.spec_from_meta(version.meta), name=version.name, **options)
+    def from_version(cls, version: Any, backend: str = "auto", **options: Any) -> ScaledOnnxDetector:
+        """Build from a detector version of the model store, on the back end `choose` picks (shared/backends.py)."""
+        built: dict[str, ScaledOnnxDetector] = {}
+
+        def build(name: str) -> Callable[[], object]:
+            built[name] = detector = cls(version.file(), cls.spec_from_meta(version.meta), name=version.name,
+                                         backend=name, **options)
+            image = detector.network_input(np.zeros((480, 640, 3), np.uint8))
+            return lambda: detector.forward(image)
+
+        choice = choose("detector", version, backend, build)
+        log.info("detector %s runs on %s: %s", version.name, choice.backend, choice.reason)
+        return built.get(choice.backend) or cls(version.file(), cls.spec_from_meta(version.meta), name=version.name,
+                                                backend=choice.backend, **options)

@@ -56,7 +56,7 @@ def test_rtsp_camera_killed_and_restarted(tmp_path: Path, h264_clip: Path, captu
         live = state(capture_db, "gate")
         assert live["status"] == "live" and live["error"] == ""
         assert live["url"] == server.url.replace("rtsp://", "rtsp://***@")
-        image = decode_image(frames(capture_db, "gate")[-1].jpeg)
+        image = decode_image([m for m in frames(capture_db, "gate") if not m.still][-1].jpeg)
         assert image.shape == (120, 160, 3)
         band = image[12:28].astype(int)
         assert (band[:, :, 2] - band[:, :, 0]).max() > 100  # the clip's red square, decoded from H.264
@@ -117,4 +117,5 @@ def test_mjpeg_camera_that_stops_sending_is_reconnected(tmp_path: Path, capture_
         stalled = len(frames(capture_db, "ipcam"))
         server.stall.clear()
         assert _live_again(capture_db, "ipcam", stalled) < BACKOFF_BOUND_S
-        assert decode_image(frames(capture_db, "ipcam")[-1].jpeg).shape == (96, 128, 3)
+        full = [m for m in frames(capture_db, "ipcam") if not m.still]  # a still picture: keyframes carry JPEGs
+        assert decode_image(full[-1].jpeg).shape == (96, 128, 3)

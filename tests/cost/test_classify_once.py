@@ -1,0 +1,122 @@
+"""Classify each person a few times (shared/settled.py): settled tracks lend their label, re-checks still see
+a label change, stale or missing state means every face is classified."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from shared.model_store import ModelStore
+from shared.people import PeopleTracker
+from shared.pipeline import load_pipeline
+from shared.schemas import FrameResult
+from shared.settled import GROWTH, MAX_AGE_FRAMES, RECHECK_FRAMES, FrameHints, SettledTrack, SettledTracks
+from tests.tracking.synthetic import face
+
+
+def settled(frame: int, box: list[int], checked: int | None = None, label: str = "with_mask") -> SettledTracks:
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return SettledTracks(frame=frame, tracks=[SettledTrack(id=1, box=box, label=label, confidence=0.95,
+                                                           probs={label: 0.95}, checked=frame if checked is None
+                                                           else checked, area=area)])
+
+
+def test_a_face_continuing_a_settled_track_takes_its_label_until_the_recheck() -> None:
+    state = settled(20, [100, 100, 160, 160])
+    moved = np.array([[104, 102, 164, 162]], np.float32)
+    assert FrameHints(state, 21).match(moved)[0].id == 1
+    assert FrameHints(state, 20 + RECHECK_FRAMES - 1).match(moved)[0] is not None
+    assert FrameHints(state, 20 + RECHECK_FRAMES).match(moved) == [None]  # re-checked every RECHECK_FRAMES
+
+
+def test_a_grown_face_far_face_and_stale_or_missing_state_are_classified() -> None:
+    state = settled(20, [100, 100, 160, 160])
+    grown = np.array([[90, 90, 90 + 60 * GROWTH ** 0.5 + 4, 90 + 60 * GROWTH ** 0.5 + 4]], np.float32)
+    assert FrameHints(state, 21).match(grown) == [None]  # a better view: classify again
+    assert FrameHints(state, 21).match(np.array([[400, 100, 460, 160]], np.float32)) == [None]
+    box = np.array([[100, 100, 160, 160]], np.float32)
+    assert FrameHints(state, 21 + MAX_AGE_FRAMES).match(box) == [None]  # the tracker fell behind: stale
+    assert FrameHints(state, 20).match(box) == [None]  # not newer than the state
+    assert FrameHints(state, None).match(box) == [None]
+    assert SettledTracks.parse(None) is None and SettledTracks.parse(b"{not json") is None
+    assert SettledTracks.parse(b'{"frame": 1}') is None
+
+
+def test_two_faces_never_take_the_same_track() -> None:
+    state = settled(20, [100, 100, 160, 160])
+    both = np.array([[100, 100, 160, 160], [102, 100, 162, 160]], np.float32)
+    assert sum(track is not None for track in FrameHints(state, 21).match(both)) == 1
+
+
+def run_clip(people: PeopleTracker, labels: list[str], full: bool = False) -> tuple[list[FrameResult], list[int]]:
+    """A face walking slowly, its true label per frame; the classifier runs only where no settled track lends one."""
+    out, classified = [], []
+    for i, true_label in enumerate(labels):
+        box = face(100 + 2 * i, 100, label=true_label, confidence=0.9)
+        track = None if full else FrameHints(people.settled(), i).match(np.array([box.box], np.float32))[0]
+        if track is None:
+            classified.append(i)
+        else:
+            box = box.model_copy(update={"label": track.label, "confidence": track.confidence, "reused": True})
+        result, _ended = people.update(FrameResult(source="c", frame=i, time=i / 10, width=640, height=360,
+                                                   faces=[box]), i / 10)
+        out.append(result)
+    return out, classified
+
+
+def test_settled_tracks_are_not_reclassified_every_frame() -> None:
+    results, classified = run_clip(PeopleTracker("c", 10.0), ["with_mask"] * 40)
+    assert classified == [0, 1, 2, 12, 22, 32]  # three votes settle it, then one re-check per RECHECK_FRAMES
+    assert all(r.faces[0].track_label == "with_mask" for r in results)
+    people = PeopleTracker("c", 10.0)
+    run_clip(people, ["with_mask"] * 40)
+    (record,) = people.flush()
+    assert record.frames == 40 and record.label == "with_mask"  # reused faces count as seen, not as votes
+
+
+def test_a_mask_pulled_down_is_still_seen() -> None:
+    labels = ["with_mask"] * 20 + ["without_mask"] * 30
+    results, classified = run_clip(PeopleTracker("c", 10.0), labels)
+    switched = next(i for i, r in enumerate(results) if r.faces[0].track_label == "without_mask")
+    assert switched <= 20 + RECHECK_FRAMES + 3  # the next re-check disagrees, then a few votes switch it
+    full_results, _ = run_clip(PeopleTracker("c", 10.0), labels, full=True)
+    full_switch = next(i for i, r in enumerate(full_results) if r.faces[0].track_label == "without_mask")
+    assert switched <= full_switch  # fewer stacked votes of the old label: not later than classifying every frame
+    assert set(range(switched - 2, switched + 1)) <= set(classified)  # after a disagreeing re-check: every frame
+    assert len(classified) < len(labels) // 2
+
+
+def test_settled_state_survives_a_checkpoint() -> None:
+    people = PeopleTracker("c", 10.0)
+    run_clip(people, ["with_mask"] * 6)
+    copy = PeopleTracker("c", 10.0)
+    copy.restore(people.state())
+    assert copy.settled() == people.settled() and copy.settled().tracks[0].checked == 2
+
+
+def test_the_pipeline_reuses_labels_and_classifies_the_rest(tiny_store: ModelStore, scene_photos) -> None:
+    pipeline = load_pipeline(tiny_store)
+    image = cv2.imread(str(scene_photos[4]))
+    faces = pipeline.process(image)
+    assert len(faces) >= 2
+    seen: list[int] = []
+    predict = pipeline.classifier.predict
+    pipeline.classifier.predict = lambda crops: (seen.append(len(crops)), predict(crops))[1]
+    first = faces[0]
+    area = (first.box[2] - first.box[0]) * (first.box[3] - first.box[1])
+    state = SettledTracks(frame=5, tracks=[SettledTrack(id=7, box=first.box, label="mask_incorrect", confidence=0.9,
+                                                        probs={"mask_incorrect": 0.9}, checked=5, area=area)])
+    again = pipeline.process(image, FrameHints(state, 6))
+    assert seen == [len(faces) - 1]  # one crop fewer classified
+    assert [f.box for f in again] == [f.box for f in faces]
+    assert again[0].reused and again[0].label == "mask_incorrect" and not any(f.reused for f in again[1:])
+    assert [f.label for f in again[1:]] == [f.label for f in faces[1:]]
+    pipeline.process(image, FrameHints(state, 6 + MAX_AGE_FRAMES))  # stale: everything classified
+    assert seen[-1] == len(faces)
+
+
+def test_reused_faces_serialise_compactly() -> None:
+    plain = face(0, 0)
+    assert "reused" not in plain.model_copy().model_dump_json(exclude_defaults=True)
+    line = FrameResult(source="c", width=1, height=1, faces=[plain.model_copy(update={"reused": True})]).to_json()
+    assert '"reused":true' in line and "unchanged" not in line
