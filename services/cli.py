@@ -209,7 +209,8 @@ def run_stack_status(args: argparse.Namespace) -> int:
     for cam in cameras:
         s = states[cam]
         print(f"{cam:16} {s.get('status', '?'):9} captured={s.get('frames_captured', 0)} "
-              f"processed={s.get('frames_processed', 0)} tracked={s.get('frames_tracked', 0)} "
+              f"processed={s.get('frames_processed', 0)} (unchanged={s.get('frames_unchanged', 0)}) "
+              f"tracked={s.get('frames_tracked', 0)} "
               f"late={s.get('frames_late', 0)} skipped={s.get('frames_skipped', 0)} "
               f"dropped={s.get('frames_dropped', 0)} {s.get('error', '')}".rstrip())
     return 0

@@ -9,11 +9,15 @@ brightness shift, and compared with a running-average background (what NVRs do).
 Public API:
 - `MotionConfig`: the per-camera `motion:` settings (`enabled`, `threshold`, `min_area`, `hold_s`,
   `keyframe_s`).
-- `MotionGate(config)`: `.needs_detector(image, t) -> bool` for each frame in order (t in seconds);
-  `.last_reason` says why ("motion", "hold", "keyframe", "first", "off" or "still").
+- `MotionGate(config, ignore=())`: `.needs_detector(image, t) -> bool` for each frame in order (t in
+  seconds); `.last_reason` says why ("motion", "hold", "keyframe", "first", "off" or "still"). `ignore`:
+  polygons in frame coordinates (0..1) where change never counts as motion (a clock, a screen): the
+  camera's ignore zones (shared/zones.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -41,10 +45,13 @@ class MotionConfig(BaseModel):
 class MotionGate:
     """The motion state of one camera; feed it every frame, in order."""
 
-    def __init__(self, config: MotionConfig | None = None) -> None:
+    def __init__(self, config: MotionConfig | None = None,
+                 ignore: Sequence[Sequence[tuple[float, float]]] = ()) -> None:
         self.config = config or MotionConfig()
+        self.ignore = [np.asarray(polygon, np.float32).reshape(-1, 2) for polygon in ignore]
         self.last_reason = "first"
         self._background: np.ndarray | None = None
+        self._watched: np.ndarray | None = None  # pixels outside the ignore zones
         self._last_motion = self._last_full = float("-inf")
 
     def needs_detector(self, image: np.ndarray, t: float) -> bool:
@@ -77,10 +84,20 @@ class MotionGate:
         small = cv2.GaussianBlur(cv2.resize(grey, (WIDTH, height), interpolation=cv2.INTER_AREA), (5, 5), 0)
         small = small.astype(np.float32)
         if self._background is None or self._background.shape != small.shape:
-            self._background = small
+            self._background, self._watched = small, self._mask(small.shape)
             return None
         shift = float(small.mean() - self._background.mean())  # global lighting change, not motion
-        diff = cv2.absdiff(small, self._background + shift)
-        changed = int(np.count_nonzero(diff > self.config.threshold))
+        changed = cv2.absdiff(small, self._background + shift) > self.config.threshold
+        if self._watched is not None:
+            changed &= self._watched
         cv2.accumulateWeighted(small, self._background, BACKGROUND_RATE)
-        return changed >= self.config.min_area * small.size
+        return int(np.count_nonzero(changed)) >= self.config.min_area * small.size
+
+    def _mask(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """True where change counts (outside every ignore polygon), None when nothing is ignored."""
+        if not self.ignore:
+            return None
+        mask = np.ones(shape[:2], np.uint8)
+        size = np.array([shape[1], shape[0]], np.float32)
+        cv2.fillPoly(mask, [np.round(polygon * size).astype(np.int32) for polygon in self.ignore], 0)
+        return mask.astype(bool)

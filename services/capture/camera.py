@@ -88,7 +88,7 @@ class CameraRunner:
         self._state_lock = threading.Lock()  # memory and hash change together, never a stale write
         self._stop = threading.Event()
         self._mailbox = Mailbox()
-        self._motion = MotionGate(camera.motion)  # used by the publisher thread only
+        self._motion = MotionGate(camera.motion, [z.points for z in camera.zones if z.ignore])  # publisher thread
         self._dropped = 0  # not yet added to the state hash
         self._lock = threading.Lock()
         self._threads = [

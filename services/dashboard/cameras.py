@@ -12,7 +12,7 @@ from shared.streams import decode_str
 
 NUMERIC_STATE_FIELDS: tuple[str, ...] = (
     "fps", "last_frame_time", "frames_captured", "frames_dropped", "frames_expired", "frames_processed",
-    "frames_skipped",
+    "frames_skipped", "frames_unchanged",
 )
 
 

@@ -22,6 +22,7 @@ STATE_COUNTERS: dict[str, str] = {
                       "(workers too slow or dead for longer than the stream holds).",
     "frames_processed": "Frames the detector classified.",
     "frames_skipped": "Frames the detector skipped because they were too old.",
+    "frames_unchanged": "Of the processed frames, those without motion, answered without the face detector.",
 }
 
 

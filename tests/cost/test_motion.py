@@ -89,3 +89,11 @@ def test_motion_settings_are_validated_per_camera() -> None:
     assert [c.id for c in config.cameras] == ["b", "c"]
     assert "motion.threshold" in config.problems[0]
     assert not config.cameras[0].motion.enabled and config.cameras[1].motion.enabled
+
+
+def test_change_inside_an_ignore_zone_is_not_motion() -> None:
+    rng = np.random.default_rng(6)
+    frames = [scene(rng, 0.0) for _ in range(5)] + [scene(rng, 0.5, square_x=150)]  # the object at x 150-180
+    screen = [(0.4, 0.3), (0.65, 0.3), (0.65, 0.65), (0.4, 0.65)]  # covers it (x 128-208, y 72-156 of 320x240)
+    assert run(MotionGate(MotionConfig(keyframe_s=60, hold_s=0), ignore=[screen]), frames)[-1] == "still"
+    assert run(MotionGate(MotionConfig(keyframe_s=60, hold_s=0)), frames)[-1] == "motion"
