@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated
 
 import anyio
@@ -22,6 +23,7 @@ from services.dashboard.api_models import (
     ModelInfo,
     StaticFace,
 )
+from services.dashboard.history import api as history_api
 from services.dashboard.settings import DashboardSettings
 from shared import keys
 from shared.config import is_camera_id
@@ -44,6 +46,19 @@ def window_of(window: str = Query("1h", max_length=16, description=WINDOW_HELP))
 
 
 WindowParam = Annotated[stats.Window, Depends(window_of)]
+_DAYS_RE = re.compile(r"\s*(\d{1,4})\s*d\s*")
+
+
+def stats_window_of(window: str = Query("1h", max_length=16, description=WINDOW_HELP + "; or 2d-3660d (from the "
+                                        "history database)")) -> stats.Window | int:
+    """A rolling window kept in Redis, or a number of days read from the history database; 400 otherwise."""
+    days = _DAYS_RE.fullmatch(window.lower())
+    if days and int(days.group(1)) in history_api.HISTORY_WINDOW_DAYS:
+        return int(days.group(1))
+    return window_of(window)
+
+
+StatsWindowParam = Annotated[stats.Window | int, Depends(stats_window_of)]
 PeriodParam = Annotated[str | None, Query(max_length=16, description="period length: seconds or 30s, 15m, 1h; a "
                                           "multiple of the window's bucket (10 s, 1 min, 1 h), which is the default")]
 
@@ -114,10 +129,14 @@ def router(settings: DashboardSettings) -> APIRouter:
 
     @api.get("/cameras/{camera}/stats.csv", tags=["cameras"], response_class=Response,
              responses={200: {"content": {"text/csv": {}}, "description": "one row per period"}})
-    async def camera_stats_csv(request: Request, window: WindowParam, camera: str = Depends(known),
+    async def camera_stats_csv(request: Request, window: StatsWindowParam, camera: str = Depends(known),
                                period: PeriodParam = None) -> Response:
         """Per-period people and face counts as CSV: the columns of `maskwatch detect --stats`, then frames,
-        faces per label and the face compliance rate. Periods are aligned to unix time."""
+        faces per label and the face compliance rate. Periods are aligned to unix time. Windows longer than
+        Redis keeps (2d to 3660d) come from the history database: people per 1h or 1d (the default) of the
+        history time zone, face columns empty."""
+        if isinstance(window, int):
+            return await history_api.stats_csv(request, camera, window, period)
         period_s = _period(period, window)
         window_stats = await queries.window_stats(request.app.state.redis, camera, window)
         return _csv(export.to_csv(export.period_rows(camera, window_stats, period_s)),

@@ -262,3 +262,29 @@ def test_a_database_without_schema_is_503(tmp_path) -> None:
         for route in ("status", "counts"):
             response = http.get(f"/api/v1/history/{route}")
             assert response.status_code == 503 and "no schema yet" in response.json()["detail"]
+
+
+def test_stats_csv_reads_windows_longer_than_redis_keeps_from_the_history(client: TestClient) -> None:
+    import redis
+
+    from shared import keys
+
+    registry = redis.Redis(port=TEST_REDIS_PORT, db=12)
+    registry.sadd(keys.CAMERAS_SET, "door")
+    try:
+        days = int((datetime.now(ZONE).timestamp() - DAY0) // 86400) + 2
+        response = client.get("/api/v1/cameras/door/stats.csv", params={"window": f"{days}d"})
+        assert response.status_code == 200, response.text
+        rows = [r for r in csv.DictReader(io.StringIO(response.text)) if int(r["people"])]
+        want = Counter(local(p.first_seen).date() for p in COUNTED if p.camera == "door")
+        assert [(local(int(r["period_start"])).date(), int(r["people"])) for r in rows] == sorted(want.items())
+        assert rows[0]["frames"] == "" and float(rows[0]["compliance_rate"]) == round(
+            int(rows[0]["with_mask"]) / int(rows[0]["people"]), 4)
+        hourly = client.get("/api/v1/cameras/door/stats.csv", params={"window": f"{days}d", "period": "1h"})
+        assert sum(int(r["people"]) for r in csv.DictReader(io.StringIO(hourly.text))) == sum(want.values())
+        assert client.get("/api/v1/cameras/door/stats.csv", params={"window": f"{days}d", "period": "15m"}
+                          ).status_code == 400
+        assert client.get("/api/v1/cameras/door/stats.csv", params={"window": "1d"}).status_code == 200  # Redis
+    finally:
+        registry.srem(keys.CAMERAS_SET, "door")
+        registry.close()

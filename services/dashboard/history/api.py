@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import StringConstraints
 from sqlalchemy import Connection, select
 
+from services.dashboard.export import EXPORT_COLUMNS
 from services.dashboard.history import export, queries
 from services.dashboard.history.database import HistoryDb, HistoryUnavailable
 from services.dashboard.history.models import AlertsPage, Counts, Entries, PeoplePage, Report, Status
@@ -245,6 +246,24 @@ def router() -> APIRouter:
                 **found, "retention": retention}
 
     return api
+
+
+HISTORY_WINDOW_DAYS = range(2, 3661)
+_PERIODS = {"": Period.DAY, "1d": Period.DAY, "24h": Period.DAY, "86400": Period.DAY, "86400s": Period.DAY,
+            "1h": Period.HOUR, "60m": Period.HOUR, "3600": Period.HOUR, "3600s": Period.HOUR}
+
+
+async def stats_csv(request: Request, camera: str, days: int, period: str | None) -> Response:
+    """A camera's stats.csv over the last `days` days, from the history database (hours or days of its time zone)."""
+    unit = _PERIODS.get((period or "").strip().lower())
+    if unit is None:
+        raise HTTPException(400, f"period {period[:20]!r}: a history window ({days}d) is summed per 1h or 1d")
+    to = time.time()
+    zone = _db(request).config.zone
+    found = await _read(request, lambda conn: queries.counts_series(conn, zone, unit, to - days * DAY_S, to,
+                                                                    Scope((camera,))))
+    rows = export.stats_rows(camera, found)
+    return _csv(export.to_csv(EXPORT_COLUMNS, rows), f"{camera}-{days}d-1{unit.value[0]}.csv")
 
 
 def _status(conn: Connection) -> dict:

@@ -66,3 +66,10 @@ def entry_rows(entries: dict, zone: ZoneInfo) -> list[dict]:
                         "out_total": p["out_total"], **{f"out_{k}": v for k, v in p["out"].items()},
                         "masked_share": _share(p["masked_share"])})
     return out
+
+
+def stats_rows(camera: str, counts: dict) -> list[dict]:
+    """A /history/counts answer as rows of the camera stats.csv (people columns; face columns left empty:
+    the history keeps people, not per-frame faces)."""
+    return [{"camera": camera, "period_start": p["start"], "period_end": p["end"], "people": p["total"],
+             **p["counts"], "compliance_rate": _share(p["masked_share"])} for p in counts["series"]]
