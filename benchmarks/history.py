@@ -50,7 +50,8 @@ LABELS = ("with_mask", "without_mask", "mask_incorrect")
 WEIGHTS = (0.7, 0.2, 0.1)
 DAY = 86400
 UTC = ZoneInfo("UTC")
-PEOPLE_INDEXES = (("ix_people_camera_first_seen", "camera, first_seen"), ("ix_people_first_seen", "first_seen"))
+PEOPLE_INDEXES = (("ix_people_camera_first_seen_static_label", "camera, first_seen, static, label"),
+                  ("ix_people_first_seen_static_label", "first_seen, static, label"))  # as migration 0003 makes them
 
 
 def face_jpegs(count: int, seed: int = 0) -> list[bytes]:
@@ -195,7 +196,7 @@ def recorder_throughput(engine: Engine, url: URL, client: redis.Redis, people_co
     client.delete(keys.RESULTS_STREAM)
     jpegs = [base64.b64encode(j).decode() for j in face_jpegs(100, seed=5)]
     pipe = client.pipeline(transaction=False)
-    first_id = None
+    ids: list[bytes] = []
     for k in range(people_count):
         t = end + k * 0.01
         for f in range(frames_per_person):
@@ -205,11 +206,9 @@ def recorder_throughput(engine: Engine, url: URL, client: redis.Redis, people_co
             camera=f"cam{k % 10:02d}", track_id=10_000_000 + k, label=LABELS[k % 3], first_seen=t, last_seen=t + 5,
             frames=30, best_box=[100, 80, 160, 150], thumbnail=jpegs[k % len(jpegs)]).to_json()})
         if len(pipe) >= 2000:
-            replies = pipe.execute()
-            first_id = first_id or replies[0]
-    replies = pipe.execute()
-    first_id = first_id or replies[0]
-    last_id = replies[-1].decode()
+            ids += pipe.execute()
+    ids += pipe.execute()
+    first_id, last_id = ids[0], ids[-1].decode()
     with engine.begin() as conn:  # start right before the backlog
         conn.execute(text("UPDATE recorder_state SET position = :p, owner = NULL, lease_until = 0"),
                      {"p": f"{int(first_id.decode().split('-')[0]) - 1}-0"})

@@ -143,19 +143,15 @@ class RecorderService:
         self._renew_at = now + self.history.lease_ttl_s / 3
 
     def _gap(self) -> tuple[str, str] | None:
-        """(position, first entry) when entries after our position were trimmed before we read them."""
+        """(position, oldest entry) when the stream no longer holds the entry at our position: the entries after
+        it up to the oldest one left were trimmed before we read them (trimming only removes the oldest)."""
         if self.lease is None or self.lease.position is None:
             return None  # a new database records what the stream still holds; nothing was recorded before
-        try:
-            info = self.client.xinfo_stream(keys.RESULTS_STREAM)
-        except redis.ResponseError:  # no stream yet
-            return None
-        deleted = decode_str(info.get("max-deleted-entry-id")) or START
-        first = info.get("first-entry")
+        oldest = self.client.xrange(keys.RESULTS_STREAM, count=1)
         position = stream_id(self.cursor or self.lease.position)
-        if not first or stream_id(deleted) <= position:
+        if not oldest or stream_id(oldest[0][0]) <= position:
             return None
-        first_id = decode_str(first[0])
+        first_id = decode_str(oldest[0][0])
         log.error("recorder %s: results entries after %s up to %s were trimmed before they were recorded (the "
                   "recorder was behind more than detector.results_maxlen entries); that stretch is missing from "
                   "the history", self.name, position, first_id)

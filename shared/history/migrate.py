@@ -3,7 +3,7 @@
 Public API:
 - `upgrade(engine, revision="head") -> (before, after)`: bring the schema to `revision`; replicas starting
   together take turns (PostgreSQL advisory lock; SQLite's write lock), so each migration runs once.
-- `current_revision(connection) -> str | None`, `head_revision() -> str`.
+- `current_revision(connection) -> str | None`, `head_revision() -> str`, `revisions() -> list[str]` (oldest first).
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
 def head_revision() -> str:
     """The newest revision this code knows."""
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def revisions() -> list[str]:
+    """Every revision this code knows, oldest first."""
+    scripts = ScriptDirectory.from_config(_alembic_config()).walk_revisions()  # newest first
+    return [script.revision for script in reversed(list(scripts))]
 
 
 def current_revision(connection: Connection) -> str | None:

@@ -50,8 +50,8 @@ people = Table(
     Column("best_box", JSON, nullable=False),
     Column("zones", JSON, nullable=False),
     Column("static", Boolean, nullable=False),
-    Index("ix_people_camera_first_seen", "camera", "first_seen"),
-    Index("ix_people_first_seen", "first_seen"),
+    Index("ix_people_camera_first_seen_static_label", "camera", "first_seen", "static", "label"),  # covering:
+    Index("ix_people_first_seen_static_label", "first_seen", "static", "label"),  # counts read the index alone
 )
 
 thumbnails = Table(

@@ -98,3 +98,35 @@ def test_an_unreachable_database_is_retried_with_one_line_each_time(db, services
     assert SECRET not in log and "Traceback" not in log
     retries = [line for line in log.splitlines() if "retrying in" in line]
     assert all("the history database unavailable (connection failed" in line for line in retries)
+
+
+def test_entries_trimmed_while_the_recorder_was_away_are_recorded_as_a_gap(db, tmp_path: Path, caplog) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.engine import URL
+
+    from services.recorder.service import RecorderService
+    from shared import keys
+    from shared.detections import stream_id
+    from shared.history.config import HistoryConfig
+    from shared.history.schema import recorder_gaps
+
+    url = URL.create("sqlite", database=str(tmp_path / "history.sqlite3"))
+    engine = create_history_engine(url, writer=True)
+    service = RecorderService(db, engine, url, HistoryConfig(batch=50), "gap-test")
+    first = publish(db, messages(40, t0=time.time() - 600))
+    service.prepare()
+    while position(engine) != first.last_id:
+        service.step(block_ms=10)
+    more = publish(db, messages(300, t0=time.time() - 300, first_track=40))
+    db.xtrim(keys.RESULTS_STREAM, maxlen=100)  # the recorder was away longer than the stream keeps
+    oldest = stream_id(db.xrange(keys.RESULTS_STREAM, count=1)[0][0])
+    kept = [(i, m) for i, m in more.entries if stream_id(i) >= oldest]
+    while position(engine) != more.last_id:
+        service.step(block_ms=10)
+    with engine.connect() as conn:
+        gaps = conn.execute(select(recorder_gaps.c.after, recorder_gaps.c.lost_before)).all()
+    assert gaps == [(first.last_id, kept[0][0])]
+    assert "were trimmed before they were recorded" in caplog.text
+    first.entries += kept
+    assert_matches(engine, first, more.last_id)  # everything still in the stream, once
+    engine.dispose()

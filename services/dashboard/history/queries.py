@@ -63,16 +63,20 @@ def _in_cameras(column, cameras: Sequence[str]):
     return column.in_(cameras) if cameras else True
 
 
+def _count_filter(resolution: str, scope: Scope, start: float, end: float, kinds: tuple[str, ...]) -> list:
+    clauses = [counts.c.resolution == resolution, counts.c.kind.in_(kinds), counts.c.start >= int(start),
+               counts.c.start < int(end), _in_cameras(counts.c.camera, scope.cameras)]
+    if scope.line is not None:
+        clauses.append(counts.c.line == scope.line)
+    return clauses
+
+
 def count_rows(conn: Connection, resolution: str, scope: Scope, start: float, end: float,
                kinds: Iterable[str] | None = None) -> list:
     """Raw counts rows (camera, kind, line, start, label, n) of a resolution in [start, end)."""
-    kinds = tuple(kinds or (scope.kind,))
-    query = (select(counts.c.camera, counts.c.kind, counts.c.line, counts.c.start, counts.c.label, counts.c.n)
-             .where(counts.c.resolution == resolution, counts.c.kind.in_(kinds), counts.c.start >= int(start),
-                    counts.c.start < int(end), _in_cameras(counts.c.camera, scope.cameras)))
-    if scope.line is not None:
-        query = query.where(counts.c.line == scope.line)
-    return conn.execute(query).all()
+    where = _count_filter(resolution, scope, start, end, tuple(kinds or (scope.kind,)))
+    return conn.execute(select(counts.c.camera, counts.c.kind, counts.c.line, counts.c.start, counts.c.label,
+                               counts.c.n).where(*where)).all()
 
 
 def span(start: float, end: float, period: Period, zone: ZoneInfo) -> list[int]:
@@ -86,21 +90,25 @@ def span(start: float, end: float, period: Period, zone: ZoneInfo) -> list[int]:
 
 
 def counts_series(conn: Connection, zone: ZoneInfo, period: Period, start: float, end: float, scope: Scope) -> dict:
-    """People (or crossings) per period and label, totals, and totals per camera."""
+    """People (or crossings) per period and label, totals, and totals per camera (summed in SQL)."""
     starts = span(start, end, period, zone)
     lo, hi = starts[0], next_start(starts[-1], period, zone)
-    resolution = HOUR if period is Period.HOUR else DAY
+    where = _count_filter(HOUR if period is Period.HOUR else DAY, scope, lo, hi, (scope.kind,))
+    total_n = func.sum(counts.c.n)
     per_period: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    per_camera: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in count_rows(conn, resolution, scope, lo, hi):
-        key = row.start if period in (Period.HOUR, Period.DAY) else period_start(row.start, period, zone)
-        per_period[key][row.label] += row.n
-        per_camera[row.camera][row.label] += row.n
+    for row_start, label, n in conn.execute(select(counts.c.start, counts.c.label, total_n).where(*where)
+                                            .group_by(counts.c.start, counts.c.label)).tuples():
+        key = row_start if period in (Period.HOUR, Period.DAY) else period_start(row_start, period, zone)
+        per_period[key][label] += n
+    per_camera = defaultdict(dict)
+    for camera, label, n in conn.execute(select(counts.c.camera, counts.c.label, total_n).where(*where)
+                                         .group_by(counts.c.camera, counts.c.label)).tuples():
+        per_camera[camera][label] = n
     series = [{"start": s, "end": next_start(s, period, zone), "name": period_name(s, period, zone),
                **summary(per_period.get(s, {}))} for s in starts]
     totals: dict[str, int] = defaultdict(int)
-    for point in series:
-        for label, n in point["counts"].items():
+    for values in per_period.values():
+        for label, n in values.items():
             totals[label] += n
     return {"period": period.value, "timezone": zone.key, "from": lo, "to": hi,
             "cameras": list(scope.cameras) or None, "line": scope.line,
