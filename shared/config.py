@@ -196,6 +196,9 @@ def load_config(path: str | Path) -> Config:
     try:
         with path.open("rb") as file:  # read at most one byte over the limit (a FIFO or /dev/zero ends too)
             data = file.read(MAX_CONFIG_BYTES + 1)
+    except PermissionError as exc:  # e.g. a 0600 file bind-mounted into a container that runs as uid 10001
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror}; this process runs as uid {os.getuid()}: "
+                          "make the file readable to it, e.g. chmod a+r)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
     if len(data) > MAX_CONFIG_BYTES:

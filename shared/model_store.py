@@ -24,6 +24,7 @@ from shared.atomic_file import write_atomically
 KINDS: tuple[str, ...] = ("classifier", "detector")
 META_FILE = "meta.json"
 POINTER_FILE = "CURRENT"
+ROLLBACK_FILE = "ROLLBACK"  # the version promoted before the current one (setup.py ships both in the wheel)
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 REPO_MODELS = Path(__file__).resolve().parents[1] / "models"  # a source checkout (or editable install)
 PACKAGED_MODELS = Path(__file__).resolve().parents[1] / "maskwatch" / "models"  # a wheel (setup.py maps models/)
@@ -103,9 +104,20 @@ class ModelStore:
             return None
         return name or None
 
+    def rollback_target(self, kind: str) -> str | None:
+        """The version that was promoted before the current one (`models promote` records it), if any."""
+        try:
+            return (self.kind_dir(kind) / ROLLBACK_FILE).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
     def promote(self, kind: str, name: str) -> ModelVersion:
-        """Make `name` the version the services run (validated first, pointer replaced atomically)."""
+        """Make `name` the version the services run (validated first, pointer replaced atomically); the
+        version it replaces becomes the rollback target."""
         version = self.load(kind, name)
+        previous = self.current(kind)
+        if previous and previous != name:
+            write_atomically(self.kind_dir(kind) / ROLLBACK_FILE, previous + "\n")
         write_atomically(self.kind_dir(kind) / POINTER_FILE, name + "\n")
         return version
 

@@ -32,6 +32,23 @@ def test_finalize_load_and_promote(tmp_path) -> None:
     assert version.file().read_bytes() == b"model"
 
 
+def test_promote_records_the_version_it_replaces_as_the_rollback_target(tmp_path) -> None:
+    store = ModelStore(tmp_path)
+    for name in ("v1", "v2", "v3"):
+        make_version(store, name)
+    store.promote("classifier", "v1")
+    assert store.rollback_target("classifier") is None  # nothing was promoted before
+    store.promote("classifier", "v2")
+    assert (store.current("classifier"), store.rollback_target("classifier")) == ("v2", "v1")
+    store.promote("classifier", "v2")  # promoting it again keeps the rollback target
+    assert store.rollback_target("classifier") == "v1"
+    store.promote("classifier", "v3")
+    assert store.rollback_target("classifier") == "v2"
+    with pytest.raises(ModelError):
+        store.promote("classifier", "missing")
+    assert (store.current("classifier"), store.rollback_target("classifier")) == ("v3", "v2")
+
+
 def test_refuses_corrupt_and_incomplete_versions(tmp_path) -> None:
     store = ModelStore(tmp_path)
     make_version(store, "good")

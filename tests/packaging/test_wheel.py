@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
+from shared.model_store import KINDS, ModelStore
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -58,15 +59,27 @@ def _run(installed: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_the_wheel_holds_every_shipped_model_file(wheel: Path) -> None:
+def test_the_wheel_holds_the_promoted_and_rollback_models_only(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = [p for p in (REPO / "models").rglob("*") if p.is_file()]
-    assert shipped
-    missing = [str(p.relative_to(REPO)) for p in shipped
-               if f"maskwatch/models/{p.relative_to(REPO / 'models').as_posix()}" not in names]
-    assert not missing, f"not in the wheel: {missing[:5]}"
+    store = ModelStore(REPO / "models")
+    for kind in KINDS:
+        ship = {store.current(kind), store.rollback_target(kind)}
+        assert None not in ship, f"models/{kind}: CURRENT and ROLLBACK name the versions the wheel ships"
+        for version in store.versions(kind):
+            files = [p for p in (REPO / "models" / kind / version).rglob("*") if p.is_file()]
+            inside = [f"maskwatch/models/{p.relative_to(REPO / 'models').as_posix()}" in names for p in files]
+            assert all(inside) if version in ship else not any(inside), f"{kind} {version}"
+        assert {f"maskwatch/models/{kind}/CURRENT", f"maskwatch/models/{kind}/ROLLBACK"} <= names
     assert {"services/dashboard/static/index.html", "training/splits/ilc2021_val.txt",
             "training/labels/ilc2021_corrections.csv"} <= names  # other data
+
+
+def test_the_wheel_metadata_has_an_spdx_license_and_its_file(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        [meta] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        text = archive.read(meta).decode()
+        assert "License-Expression: MIT" in text and "License-File: LICENSE" in text
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in archive.namelist())
 
 
 def test_the_wheel_metadata_lists_the_dependencies(wheel: Path) -> None:
