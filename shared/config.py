@@ -145,8 +145,8 @@ class DashboardConfig(_Strict):
                                    "before decoding (default 12 megapixels, about 100 ms to decode)")
     upload_queue: int = Field(4, ge=0, description="uploads waiting for a worker; more are answered 503")
     upload_timeout: float = Field(60.0, gt=0, le=3600, description="an upload body that takes longer is answered 408")
-    photo_max_side: int = Field(1920, ge=0, description="uploads are detected at most this many pixels long, "
-                                "faces answered in the original's pixels (0: at full size, slower)")
+    photo_pixels: int = Field(1920 * 1080, ge=0, description="uploads are detected with at most this many pixels "
+                              "(a 1080p frame's), faces answered in the original's pixels (0: as decoded, slower)")
     api_key_file: Path | None = Field(None, description="file holding the API key (or $MASKWATCH_API_KEY)")
 
 

@@ -93,9 +93,9 @@ def _jpeg_header(data: bytes, bomb: Exception) -> Image.Image:
         raise ImageError(f"image too large: {bomb}") from None
 
 
-def jpeg_reduction(header: ImageHeader, max_pixels: int, min_side: int = 0) -> int:
-    """The JPEG DCT reduction (1, 2, 4 or 8) to decode at: the largest one whose image keeps a long side of
-    at least `min_side` (0: the smallest one) and fits `max_pixels`; raises ImageError when 1/8 is still over."""
+def jpeg_reduction(header: ImageHeader, max_pixels: int, min_pixels: int = 0) -> int:
+    """The JPEG DCT reduction (1, 2, 4 or 8) to decode at: the largest one whose image keeps at least
+    `min_pixels` (0: the smallest one) and fits `max_pixels`; raises ImageError when 1/8 is still over."""
     fitting = [n for n in JPEG_REDUCTIONS if -(-header.width // n) * -(-header.height // n) <= max_pixels]
     if header.format not in JPEG_FORMATS:
         fitting = fitting[:1] if fitting[:1] == [1] else []
@@ -103,17 +103,17 @@ def jpeg_reduction(header: ImageHeader, max_pixels: int, min_side: int = 0) -> i
         reducible = " even at 1/8 size" if header.format in JPEG_FORMATS else ""
         raise ImageError(f"image too large: {header.width}x{header.height} pixels exceeds the limit of "
                          f"{max_pixels}{reducible}")
-    keeping = [n for n in fitting if min_side and -(-max(header.width, header.height) // n) >= min_side]
+    keeping = [n for n in fitting if min_pixels and -(-header.width // n) * -(-header.height // n) >= min_pixels]
     return max(keeping) if keeping else min(fitting)
 
 
-def decode_within(data: bytes, max_pixels: int, min_side: int = 0) -> Decoded:
+def decode_within(data: bytes, max_pixels: int, min_pixels: int = 0) -> Decoded:
     """Decode with at most `max_pixels` pixels ever allocated: a larger JPEG at 1/2, 1/4 or 1/8 size (libjpeg's
     DCT scaling, see `jpeg_reduction`), EXIF orientation applied; other formats over the budget are refused."""
     if not data:
         raise ImageError("empty image data")
     header = image_header(data)
-    image = _decode(data, JPEG_REDUCTIONS[jpeg_reduction(header, max_pixels, min_side)])
+    image = _decode(data, JPEG_REDUCTIONS[jpeg_reduction(header, max_pixels, min_pixels)])
     return Decoded(image, image.shape[1] / header.width, header.width, header.height)
 
 
@@ -132,9 +132,9 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     return _read_file(path, lambda data: decode_image(data, max_pixels))
 
 
-def read_image_within(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = 0) -> Decoded:
+def read_image_within(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_pixels: int = 0) -> Decoded:
     """Read an image file as `decode_within` decodes it (a JPEG over `max_pixels` at a reduced size)."""
-    return _read_file(path, lambda data: decode_within(data, max_pixels, min_side))
+    return _read_file(path, lambda data: decode_within(data, max_pixels, min_pixels))
 
 
 def _read_file(path: str | Path, decode: Callable[[bytes], T]) -> T:

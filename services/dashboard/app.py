@@ -59,7 +59,8 @@ UPLOAD_ERRORS: dict[int | str, dict] = {
 def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     """Build the dashboard app; Redis clients, aggregator and feed start with the app's lifespan."""
     settings = settings or DashboardSettings()
-    photos = PhotoDetector(ModelStore(settings.models_root), settings.max_pixels, max_side=settings.photo_max_side)
+    photos = PhotoDetector(ModelStore(settings.models_root), settings.max_pixels,
+                           detect_pixels=settings.photo_pixels)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                                  max_upload_bytes=int(args.max_upload_mb * 2**20), models_root=args.models,
                                  api_key=api_key, aggregate=not args.no_aggregate, max_pixels=max_pixels,
                                  upload_queue=queue, redis_options=redis_options,
-                                 upload_read_timeout=options.upload_timeout, photo_max_side=options.photo_max_side)
+                                 upload_read_timeout=options.upload_timeout, photo_pixels=options.photo_pixels)
     if redis_url:
         settings.redis_url = redis_url
     if args.config:  # the history database the recorder of this camera file writes

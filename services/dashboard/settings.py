@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.dashboard.photo import DEFAULT_MAX_SIDE
+from services.dashboard.photo import DEFAULT_DETECT_PIXELS
 from shared.config import DEFAULT_REDIS_URL, REDIS_URL_ENV, ConfigError, load_config
 from shared.history.config import HistoryConfig
 from shared.redis_connection import RedisOptions
@@ -31,7 +31,7 @@ class DashboardSettings:
     upload_workers: int = 2  # photos decoded and detected at once
     upload_queue: int = 4  # photos waiting for a worker; more are answered 503 with Retry-After
     upload_read_timeout: float = 60.0  # a body that takes longer (a stalled client) is answered 408
-    photo_max_side: int = DEFAULT_MAX_SIDE  # photos are detected at most this long (0: at their decoded size)
+    photo_pixels: int = DEFAULT_DETECT_PIXELS  # photos are detected with at most this many pixels (0: as decoded)
     redis_options: RedisOptions = field(default_factory=RedisOptions)
     redis_timeout: float = REDIS_REPLY_TIMEOUT_S
     models_root: Path | None = None

@@ -68,13 +68,13 @@ def test_read_image_names_the_file(tmp_path) -> None:
     assert "\n" not in message
 
 
-@pytest.mark.parametrize(("size", "max_pixels", "min_side", "reduction"), [
+@pytest.mark.parametrize(("size", "max_pixels", "min_pixels", "reduction"), [
     ((450, 292), 50_000_000, 0, 1),  # within the budget: full size
     ((8000, 6000), 50_000_000, 0, 1),
     ((8000, 6000), 12_000_000, 0, 2),  # the least reduction that fits
-    ((8000, 6000), 12_000_000, 1920, 4),  # the most that still keeps a 1920 px long side
-    ((1000, 800), 12_000_000, 1920, 1),
+    ((8000, 6000), 12_000_000, 1920 * 1080, 4),  # the most that still keeps a 1080p frame's pixels
+    ((1000, 800), 12_000_000, 1920 * 1080, 1),
     ((16_320, 12_240), 4_000_000, 0, 8),
 ])
-def test_jpeg_reduction(size: tuple[int, int], max_pixels: int, min_side: int, reduction: int) -> None:
-    assert jpeg_reduction(ImageHeader("JPEG", *size), max_pixels, min_side) == reduction
+def test_jpeg_reduction(size: tuple[int, int], max_pixels: int, min_pixels: int, reduction: int) -> None:
+    assert jpeg_reduction(ImageHeader("JPEG", *size), max_pixels, min_pixels) == reduction

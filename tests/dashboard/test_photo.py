@@ -155,4 +155,4 @@ def test_what_cannot_be_reduced_within_the_budget_is_refused_from_the_header(tin
 def test_a_200_megapixel_phone_jpeg_header_is_read_past_pillows_bomb_limit() -> None:
     header = image_header(jpeg_header_only(16_320, 12_240))
     assert (header.format, header.width, header.height) == ("JPEG", 16_320, 12_240)
-    assert jpeg_reduction(header, 12_000_000, 1920) == 8
+    assert jpeg_reduction(header, 12_000_000, 1920 * 1080) == 8
