@@ -10,6 +10,7 @@ Weeks start on Monday. Days and hours follow the zone's clock, so a DST day has 
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -36,8 +37,8 @@ def _epoch(local: datetime, zone: ZoneInfo) -> int:
 def period_start(ts: float, period: Period, zone: ZoneInfo) -> int:
     """Start (unix s) of the period holding `ts`."""
     local = _local(ts, zone)
-    if period is Period.HOUR:
-        return int(ts - (local.minute * 60 + local.second + local.microsecond / 1e6))
+    if period is Period.HOUR:  # whole seconds first: a float subtraction may land a hair before the hour
+        return math.floor(ts) - (local.minute * 60 + local.second)
     day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
     if period is Period.WEEK:
         day -= timedelta(days=day.weekday())

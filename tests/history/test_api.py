@@ -282,6 +282,7 @@ def test_stats_csv_reads_windows_longer_than_redis_keeps_from_the_history(client
         assert rows[0]["frames"] == "" and float(rows[0]["compliance_rate"]) == round(
             int(rows[0]["with_mask"]) / int(rows[0]["people"]), 4)
         hourly = client.get("/api/v1/cameras/door/stats.csv", params={"window": f"{days}d", "period": "1h"})
+        assert hourly.status_code == 200, hourly.text
         assert sum(int(r["people"]) for r in csv.DictReader(io.StringIO(hourly.text))) == sum(want.values())
         assert client.get("/api/v1/cameras/door/stats.csv", params={"window": f"{days}d", "period": "15m"}
                           ).status_code == 400
