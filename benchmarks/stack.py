@@ -59,10 +59,10 @@ class ResultReader(threading.Thread):
                     self.rows.append((now, json.loads(fields[b"data"])))
 
 
-def start_redis(port: int, folder: Path) -> subprocess.Popen:
-    """A private, non-persistent redis-server."""
+def start_redis(port: int, folder: Path, persistence: tuple[str, ...] = ("--appendonly", "no")) -> subprocess.Popen:
+    """A private redis-server, non-persistent unless `persistence` says otherwise (its AOF options)."""
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL)
+                             *persistence, "--dir", str(folder)], stdout=subprocess.DEVNULL)
     client = redis.Redis(port=port)
     for _ in range(100):
         try:

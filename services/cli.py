@@ -94,7 +94,7 @@ def run_detector(args: argparse.Namespace) -> int:
     from services.lifecycle import stop_on_signals
     from shared.live_pipeline import LivePipeline
     from shared.model_store import ModelError, ModelStore
-    from shared.streams import connect
+    from shared.streams import connect, connect_frames
 
     config = _config(args)
     if config is None:
@@ -106,7 +106,9 @@ def run_detector(args: argparse.Namespace) -> int:
         return fail(str(exc), USAGE)
     name = args.name or default_worker_name()
     client = connect(config.redis_url, name=f"detector:{name}", options=config.redis)
-    return DetectorWorker(client, models, config.detector, name=name, blur=config.privacy.blur_faces).run(stop)
+    frames = connect_frames(config.frames_redis_url, name=f"detector:{name}", options=config.redis)
+    return DetectorWorker(client, models, config.detector, name=name, blur=config.privacy.blur_faces,
+                          frames=frames).run(stop)
 
 
 def run_tracker(args: argparse.Namespace) -> int:
@@ -118,7 +120,7 @@ def run_tracker(args: argparse.Namespace) -> int:
     from shared.alerts import AlertDispatcher
     from shared.overrides import AlertSwitch
     from shared.review.sampler import ReviewSampler
-    from shared.streams import connect
+    from shared.streams import connect, connect_frames
 
     config = _config(args)
     if config is None:
@@ -135,7 +137,8 @@ def run_tracker(args: argparse.Namespace) -> int:
         return found
 
     path = Path(args.config) if args.config else None  # zone and line edits there apply live
-    service = TrackerService(client, config, name, observers=observers, config_path=path)
+    frames = connect_frames(config.frames_redis_url, name=f"tracker:{name}", options=config.redis)
+    service = TrackerService(client, config, name, observers=observers, config_path=path, frames=frames)
     try:
         return service.run(stop)
     finally:

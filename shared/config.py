@@ -30,11 +30,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_URL_ENV = "MASKWATCH_REDIS_URL"
+FRAMES_REDIS_URL_ENV = "MASKWATCH_FRAMES_REDIS_URL"
 CAMERA_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # always fullmatch: "$" accepts a final newline
 _URL_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # every top-level section besides "cameras"
 SECTIONS = frozenset({"redis_url", "redis", "capture", "detector", "tracker", "dashboard", "alerts", "privacy",
-                      "review", "history"}) | {"mqtt"}
+                      "review", "history"}) | {"mqtt", "frames_redis_url"}
 
 
 class ConfigError(ValueError):
@@ -102,6 +103,17 @@ class CaptureConfig(_Strict):
     reload_interval: float = Field(1.0, gt=0, description="how often the config file is checked for edits (s)")
     open_timeout: float = Field(10.0, gt=0, le=300, description="a network camera that does not answer (s)")
     read_timeout: float = Field(10.0, gt=0, le=300, description="a network camera that stops sending (s)")
+    max_cameras: int = Field(256, ge=1, le=100_000, description="cameras one capture process reads at most; "
+                             "run more capture replicas for more (they share the cameras by lease)")
+    lease_ttl_s: float = Field(5.0, ge=1, le=300, description="a dead capture process's cameras move to "
+                               "another replica after this long (s)")
+    key_ttl_s: float = Field(300.0, ge=10, description="a camera's state hash and frames stream expire this "
+                             "long after no capture process reads it any more (s)")
+    max_pixels: int = Field(40_000_000, ge=64 * 64, description="frames larger than this are refused by the "
+                            "decoder (pixels)")
+    publish_threads: int = Field(2, ge=1, le=32, description="threads that publish frames to Redis")
+    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP over TCP (works through NAT and "
+                                                  "firewalls) or UDP (for cameras that only stream so)")
 
 
 class DetectorConfig(_Strict):
@@ -162,6 +174,10 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     redis_url: str = Field(default_factory=lambda: os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL))
+    frames_redis_url: str | None = Field(
+        default_factory=lambda: os.environ.get(FRAMES_REDIS_URL_ENV) or None,
+        description="a Redis without persistence for the frame images (capture, detector, tracker and dashboard "
+                    "use it; the streams and counters stay in redis_url); default: the frames stay in redis_url")
     redis: RedisOptions = Field(default_factory=RedisOptions)
     cameras: list[CameraConfig] = Field(default_factory=list)
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
@@ -177,10 +193,10 @@ class Config(BaseModel):
     invalid_cameras: dict[str, str] = Field(default_factory=dict, exclude=True)  # id -> problem
     geometry_problems: dict[str, str] = Field(default_factory=dict, exclude=True)  # id -> bad zones/lines
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "frames_redis_url")
     @classmethod
-    def _check_redis_url(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 

@@ -3,7 +3,8 @@
 Public API:
 - `publish_detection(pipe, camera, frame_id, result, jpeg)`: queue on a transaction the XADD of the
   detection (FrameResult JSON with face crops, and `frame_id`, the frame's entry id in the camera's frames
-  stream) and the frame's JPEG under `keys.frame_jpeg` (kept `FRAME_JPEG_TTL_S`). `pipe` is a Redis
+  stream) and the frame's JPEG under `keys.frame_jpeg` (kept `FRAME_JPEG_TTL_S`; None: the caller put it in
+  the frames Redis). `pipe` is a Redis
   pipeline or the detector's `AckedTransaction` (shared/streams.py).
 - `Detection.from_entry(entry_id, fields) -> Detection`: parse one entry; raises ValueError (one line).
 - `stream_id(text) -> StreamId`: an entry id as a comparable (milliseconds, sequence) pair.
@@ -67,8 +68,9 @@ class Detection:
 
 
 def publish_detection(pipe: redis.client.Pipeline | AckedTransaction, camera: str, frame_id: str,
-                      result: FrameResult, jpeg: bytes) -> None:
-    """Queue the detection of one frame and its JPEG on `pipe` (an unchanged frame has no JPEG: empty)."""
+                      result: FrameResult, jpeg: bytes | None) -> None:
+    """Queue the detection of one frame and its JPEG on `pipe` (an unchanged frame has no JPEG: empty; None:
+    the caller put it in the frames Redis)."""
     if jpeg:
         pipe.set(keys.frame_jpeg(camera, frame_id), jpeg)
         pipe.expire(keys.frame_jpeg(camera, frame_id), FRAME_JPEG_TTL_S)

@@ -29,6 +29,11 @@ def detections_stream(camera: str) -> str:
     return f"{PREFIX}:detections:{camera}"
 
 
+def frame_image(camera: str, frame: int) -> str:
+    """JPEG of one captured frame in the frames Redis (`frames_redis_url`); its stream entry names this key."""
+    return f"{PREFIX}:frame:{camera}:{frame}"
+
+
 def frame_jpeg(camera: str, frame_id: str) -> str:
     """JPEG of one processed frame (blurred when privacy blur is on), kept briefly for the tracker.
 
@@ -91,6 +96,21 @@ def tracker_lease(camera: str) -> str:
     return f"{PREFIX}:tracker:lease:{camera}"
 
 
+def capture_lease(camera: str) -> str:
+    """Name of the capture process that reads one camera; expires unless the owner renews it."""
+    return f"{PREFIX}:capture:lease:{camera}"
+
+
+def capture_instance(name: str) -> str:
+    """Hash of one live capture process (cameras it reads, last_seen); it expires when the process dies."""
+    return f"{PREFIX}:capture:instance:{name}"
+
+
+def capture_instances_pattern() -> str:
+    """SCAN pattern matching every `capture_instance` key."""
+    return capture_instance("*")
+
+
 def tracker_checkpoint(camera: str) -> str:
     """JSON checkpoint of one camera's tracker state, written with every publish of the owning tracker."""
     return f"{PREFIX}:tracker:checkpoint:{camera}"
@@ -109,6 +129,14 @@ def tracker_instances_pattern() -> str:
 def settled_tracks(camera: str) -> str:
     """One camera's settled tracks (shared/settled.py JSON), set by its tracker, read by the detector workers."""
     return f"{PREFIX}:camera:{camera}:settled"
+
+
+def camera_keys(camera: str) -> list[str]:
+    """Every key of one camera that goes away with it when it leaves the config (stats buckets expire alone)."""
+    return [camera_state(camera), frames_stream(camera), detections_stream(camera), latest_result(camera),
+            latest_jpeg(camera), camera_events(camera), capture_lease(camera), tracker_checkpoint(camera),
+            camera_overrides(camera), camera_geometry(camera), zone_occupancy(camera), static_faces(camera),
+            settled_tracks(camera)]
 
 
 def detector_worker(name: str) -> str:

@@ -88,12 +88,14 @@ class _Track:
                 self.best_jpeg = face.crop
             if image is not None and crop_size:
                 self.best_crop = crop_face(image, face.box, crop_size)
+        elif self.best_jpeg is None and face.crop is not None:
+            self.best_jpeg = face.crop  # resumed from a checkpoint (no images): a picture until a better face
 
     def state(self) -> dict[str, Any]:
-        """This track as JSON-able values (without the BGR `best_crop`)."""
+        """This track as JSON-able values, without images (no `best_crop`, no `best_jpeg`): checkpoints stay small."""
         return {"label": self.vote.label, "votes": self.vote.frames, "evidence": dict(self.vote.evidence),
                 "first_seen": self.first_seen, "last_seen": self.last_seen, "best_box": self.best_box,
-                "best_key": list(self.best_key), "best_jpeg": self.best_jpeg, "frames": self.frames,
+                "best_key": list(self.best_key), "frames": self.frames,
                 "checked": [self.checked_frame, self.checked_area, self.checked_label]}
 
     @classmethod
@@ -105,7 +107,7 @@ class _Track:
         checked_frame, checked_area, checked_label = state.get("checked", [None, 0, None])  # older checkpoints
         return cls(vote, first_seen=float(state["first_seen"]), last_seen=float(state["last_seen"]),
                    best_box=[int(v) for v in state["best_box"]], best_key=(float(score), int(area)),
-                   best_jpeg=state["best_jpeg"], frames=int(state["frames"]),
+                   best_jpeg=state.get("best_jpeg"), frames=int(state["frames"]),  # older checkpoints had it
                    checked_frame=None if checked_frame is None else int(checked_frame),
                    checked_area=int(checked_area), checked_label=checked_label)
 

@@ -49,6 +49,11 @@ def connect(url: str, name: str | None = None, options: RedisOptions | None = No
     return redis.Redis.from_url(url, decode_responses=False, client_name=name, **client_kwargs(url, options))
 
 
+def connect_frames(url: str | None, name: str, options: RedisOptions | None = None) -> redis.Redis | None:
+    """The client of the frames Redis (`frames_redis_url`), or None when frame images stay in the main Redis."""
+    return connect(url, name=name, options=options) if url else None
+
+
 def describe_redis_error(exc: Exception) -> str:
     """One line for a Redis connection problem (URLs in it without credentials)."""
     return redact_text(" ".join(str(exc).split())) or type(exc).__name__
@@ -96,7 +101,11 @@ def retry_redis(
 
 @dataclass(frozen=True)
 class FrameMessage:
-    """One captured frame as stored in a camera's frames stream."""
+    """One captured frame as stored in a camera's frames stream.
+
+    The JPEG is in the entry (`jpeg`), or, with a frames Redis, only its key there (`jpeg_key`; `jpeg` is
+    then empty until the reader fetched it).
+    """
 
     camera: str
     frame: int
@@ -105,12 +114,14 @@ class FrameMessage:
     height: int
     jpeg: bytes
     still: bool = False  # no motion since the last full frame: answered as "no change", `jpeg` is empty
+    jpeg_key: str = ""  # with a frames Redis: the key of the JPEG there (`jpeg` is empty until fetched)
 
     def fields(self) -> dict[str, str | int | float | bytes]:
         """The XADD field mapping (`still` only when set, so older readers see an ordinary frame)."""
+        image: dict[str, str | bytes] = {"jpeg_key": self.jpeg_key} if self.jpeg_key else {"jpeg": self.jpeg}
         fields: dict[str, str | int | float | bytes] = {"camera": self.camera, "frame": self.frame,
                                                          "ts": repr(self.ts), "width": self.width,
-                                                         "height": self.height, "jpeg": self.jpeg}
+                                                         "height": self.height, **image}
         if self.still:
             fields["still"] = 1
         return fields
@@ -125,8 +136,9 @@ class FrameMessage:
                 ts=float(fields[b"ts"]),
                 width=int(fields[b"width"]),
                 height=int(fields[b"height"]),
-                jpeg=fields[b"jpeg"],
+                jpeg=fields[b"jpeg"] if b"jpeg" in fields or b"jpeg_key" not in fields else b"",
                 still=fields.get(b"still") == b"1",
+                jpeg_key=fields.get(b"jpeg_key", b"").decode(),
             )
         except KeyError as exc:
             raise ValueError(f"frame message lacks field {exc.args[0]!r}") from None
@@ -277,7 +289,7 @@ def remove_idle_consumers(client: redis.Redis, stream: str, idle_ms: int, keep: 
 # dropped (and expired) frames - the stream never loses a frame silently.
 _ADD_FRAME_LUA = """
 local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
 local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
 local undelivered = 0
@@ -306,21 +318,29 @@ redis.call('HSET', KEYS[2], 'last_frame_time', ARGV[5])
 local dropped = tonumber(ARGV[4]) + undelivered
 if dropped > 0 then redis.call('HINCRBY', KEYS[2], 'frames_dropped', dropped) end
 if undelivered > 0 then redis.call('HINCRBY', KEYS[2], 'frames_expired', undelivered) end
+if tonumber(ARGV[6]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
 return undelivered
 """
 
 
 def add_frame_counted(client: redis.Redis, message: FrameMessage, maxlen: int, sampled: int, dropped: int,
-                      group: str = keys.DETECTOR_GROUP) -> int:
+                      group: str = keys.DETECTOR_GROUP, ttl_s: float = 0,
+                      pipe: redis.client.Pipeline | None = None) -> int | None:
     """XADD a frame and count it atomically: `sampled` frames captured, of which `dropped` never published.
 
     Sets the camera's `last_frame_time`. The stream is trimmed to `maxlen`; trimmed frames no worker was
     given are counted dropped too (and returned), so captured = processed + skipped + dropped holds.
+    `ttl_s` > 0: the stream and the state hash expire that long after the last frame. With `pipe` the
+    call is queued there (its reply comes from `pipe.execute()`) and None is returned.
     """
     script = _script(client, _ADD_FRAME_LUA)
     fields = [item for pair in message.fields().items() for item in pair]
-    return int(script(keys=[keys.frames_stream(message.camera), keys.camera_state(message.camera)],
-                      args=[maxlen, group, sampled, dropped, repr(message.ts), *fields]))
+    reply = script(keys=[keys.frames_stream(message.camera), keys.camera_state(message.camera)],
+                   args=[maxlen, group, sampled, dropped, repr(message.ts), int(ttl_s * 1000), *fields], client=pipe)
+    return None if pipe is not None else int(reply)
 
 
 def _script(client: redis.Redis, source: str) -> redis.commands.core.Script:

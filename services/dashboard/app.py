@@ -71,6 +71,11 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         app.state.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
             settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.redis_timeout, **options))
         app.state.sync_redis = redis.Redis.from_url(settings.redis_url, **options)
+        app.state.frames_redis = app.state.redis  # frame images: in the frames Redis when there is one
+        if settings.frames_redis_url:
+            app.state.frames_redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+                settings.frames_redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.redis_timeout,
+                **options))
         app.state.registry = build_registry(app.state.sync_redis, settings.cameras, settings.stale_after)
         app.state.feed = feed = Feed(app.state.redis, settings.cameras, settings.feed_fps, settings.stale_after)
         aggregator = Aggregator(app.state.redis) if settings.aggregate else None
@@ -90,6 +95,8 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await app.state.redis.aclose()
+            if app.state.frames_redis is not app.state.redis:
+                await app.state.frames_redis.aclose()
             app.state.sync_redis.close()
             app.state.history.close()
 

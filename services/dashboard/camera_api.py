@@ -191,7 +191,7 @@ def router(settings: DashboardSettings) -> APIRouter:
              responses={200: {"content": {"image/jpeg": {}}}})
     async def camera_frame(request: Request, camera: str = Depends(known)) -> Response:
         """The latest processed frame with its faces drawn (boxes coloured by label)."""
-        result, jpeg = await queries.latest_frame(request.app.state.redis, camera)
+        result, jpeg = await queries.latest_frame(request.app.state.redis, camera, request.app.state.frames_redis)
         if result is None or not jpeg:
             raise HTTPException(404, f"no processed frame yet for camera {camera!r}")
         body = await anyio.to_thread.run_sync(_annotate, jpeg, result)

@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         settings.redis_url = redis_url
     if args.config:  # the history database the recorder of this camera file writes
         settings.history, settings.history_base_dir = config.history, Path(args.config).parent
+    if args.config and config.frames_redis_url:
+        settings.frames_redis_url = config.frames_redis_url
     try:
         Config.model_validate({"redis_url": settings.redis_url})
         client_kwargs(settings.redis_url, redis_options)

@@ -166,8 +166,15 @@ async def _json_list(redis: aioredis.Redis, key: str, limit: int) -> list[dict]:
     return out
 
 
-async def latest_frame(redis: aioredis.Redis, camera: str) -> tuple[FrameResult | None, bytes | None]:
-    """The latest result and the JPEG of exactly that frame, read together in one transaction."""
+async def latest_frame(redis: aioredis.Redis, camera: str,
+                       frames: aioredis.Redis | None = None) -> tuple[FrameResult | None, bytes | None]:
+    """The latest result and the JPEG of exactly that frame, read together in one transaction.
+
+    With a separate frames Redis (`frames`) the JPEG is read from there just after: rarely, the newer frame's.
+    """
+    if frames is not None and frames is not redis:
+        result_raw = await redis.get(keys.latest_result(camera))
+        return cameras.parse_latest(result_raw), await frames.get(keys.latest_jpeg(camera))
     pipe = redis.pipeline(transaction=True)
     pipe.get(keys.latest_result(camera))
     pipe.get(keys.latest_jpeg(camera))

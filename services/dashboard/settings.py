@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.dashboard.photo import DEFAULT_DETECT_PIXELS
-from shared.config import DEFAULT_REDIS_URL, REDIS_URL_ENV, ConfigError, load_config
+from shared.config import DEFAULT_REDIS_URL, FRAMES_REDIS_URL_ENV, REDIS_URL_ENV, ConfigError, load_config
 from shared.history.config import HistoryConfig
 from shared.redis_connection import RedisOptions
 
@@ -23,6 +23,7 @@ class DashboardSettings:
     """Everything the dashboard app needs; defaults suit a local run."""
 
     redis_url: str = field(default_factory=lambda: os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL))
+    frames_redis_url: str | None = field(default_factory=lambda: os.environ.get(FRAMES_REDIS_URL_ENV) or None)
     config_path: Path | None = None
     api_key: str | None = field(default_factory=lambda: os.environ.get("MASKWATCH_API_KEY") or None)
     cors_origins: tuple[str, ...] = ()

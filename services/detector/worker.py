@@ -28,7 +28,7 @@ import redis
 from shared import keys
 from shared.config import DetectorConfig
 from shared.crops import face_crop_jpeg
-from shared.detections import publish_detection
+from shared.detections import FRAME_JPEG_TTL_S, publish_detection
 from shared.imaging import ImageError, decode_image, encode_jpeg
 from shared.live_pipeline import LivePipeline
 from shared.overlap import OverlappedPipeline
@@ -85,8 +85,9 @@ class DetectorWorker:
     """Consumes every camera's frames stream in `keys.DETECTOR_GROUP` until stopped."""
 
     def __init__(self, client: redis.Redis, models: LivePipeline, options: DetectorConfig,
-                 name: str | None = None, blur: bool = False) -> None:
+                 name: str | None = None, blur: bool = False, frames: redis.Redis | None = None) -> None:
         self.client, self.models, self.options = client, models, options
+        self.frames = frames  # the frames Redis (frame images), None: they are in the stream entries
         self.blur = blur
         self.name = name or default_worker_name()
         self.streams: list[str] = []
@@ -179,6 +180,7 @@ class DetectorWorker:
         and detecting the next frame on a second thread overlaps classifying this one (`shared.overlap`).
         """
         pipeline = self.models.pipeline
+        entries = self._with_images(entries)
         full: list[Entry] = []
         for entry in entries:
             try:
@@ -216,6 +218,15 @@ class DetectorWorker:
                 hints[(entry.stream, entry.id)] = FrameHints(tracks, message.frame)
         return hints
 
+    def _with_images(self, entries: Sequence[Entry]) -> list[Entry]:
+        """The entries with their JPEGs fetched from the frames Redis (in one round trip) where they hold a key."""
+        keyed = [e for e in entries if b"jpeg" not in e.fields and b"jpeg_key" in e.fields]
+        if not keyed or self.frames is None:
+            return list(entries)
+        images = dict(zip((e.id for e in keyed), self.frames.mget([e.fields[b"jpeg_key"] for e in keyed])))
+        return [Entry(e.stream, e.id, {**e.fields, b"jpeg": images[e.id]}) if images.get(e.id) else e
+                for e in entries]
+
     def _message(self, entry: Entry) -> FrameMessage:
         """The frame message; raises UnusableFrame when it is malformed or too old."""
         try:
@@ -230,6 +241,9 @@ class DetectorWorker:
     def _load(self, entry: Entry) -> np.ndarray:
         """The frame's image; raises UnusableFrame when it is malformed, too old or not decodable."""
         message = self._message(entry)
+        if not message.jpeg and message.jpeg_key:
+            raise UnusableFrame(f"frame {message.frame}: its image is gone from the frames Redis "
+                                "(expired, or that Redis restarted)")
         try:
             return decode_image(message.jpeg)
         except ImageError as exc:
@@ -254,8 +268,11 @@ class DetectorWorker:
     def publish(self, entry: Entry, result: FrameResult, jpeg: bytes) -> None:
         """Publish the detection and the frame's JPEG, count it and ack the frame, all in one atomic step."""
         camera = result.camera or ""
+        frame_id = decode_str(entry.id)
+        if self.frames is not None and jpeg:  # the image goes to the frames Redis, never to the main AOF
+            self.frames.set(keys.frame_jpeg(camera, frame_id), jpeg, ex=FRAME_JPEG_TTL_S)
         pipe = AckedTransaction(self.client, entry.stream, keys.DETECTOR_GROUP, [entry.id])
-        publish_detection(pipe, camera, decode_str(entry.id), result, jpeg)
+        publish_detection(pipe, camera, frame_id, result, None if self.frames is not None else jpeg)
         pipe.hincrby(keys.camera_state(camera), "frames_processed", 1)
         self._count(pipe, "frames_processed", result.model_version)
         if result.unchanged:  # of the processed frames, those answered without the face detector

@@ -77,6 +77,7 @@ class CameraTracker:
         self.last_read = START  # the last detections-stream entry read
         self._seen_until = START  # entries up to here were handled before a takeover: skip the handled ones
         self._late: list[Detection] = []
+        self.saved_checkpoint = ""  # the checkpoint JSON last written: an unchanged one is not written again
 
     @property
     def read_from(self) -> StreamId:

@@ -20,12 +20,12 @@ from pathlib import Path
 import redis
 
 from services.tracker.camera import CameraTracker, Observer, Outcome
-from services.tracker.lease import Leases
 from shared import keys, settled
 from shared.alert_log import MAX_ALERTS
 from shared.config import Config, ConfigError, load_config
 from shared.detections import Detection, StreamId, stream_id
 from shared.entrances import EntranceCounter
+from shared.leases import Leases
 from shared.people import PeopleTracker
 from shared.schemas import AlertRecord
 from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error, expires_in, retry_redis
@@ -44,8 +44,10 @@ class TrackerService:
     """Tracks the cameras this replica holds the leases of; shares the cameras fairly with other replicas."""
 
     def __init__(self, client: redis.Redis, config: Config, name: str,
-                 observers: Callable[[str], list[Observer]] | None = None, config_path: Path | None = None) -> None:
+                 observers: Callable[[str], list[Observer]] | None = None, config_path: Path | None = None,
+                 frames: redis.Redis | None = None) -> None:
         self.client, self.config, self.name = client, config, name
+        self.frames = frames  # the frames Redis (frame images), None: they are in the main Redis
         self.options = config.tracker
         self.observers = observers or (lambda camera: [])
         self.leases = Leases(client, name, self.options.lease_ttl_s)
@@ -191,7 +193,8 @@ class TrackerService:
                 if outcome.latest is not None:
                     frame_id, latest = outcome.latest
                     pipe.set(keys.latest_result(camera), latest.without_crops().to_json())
-                    pipe.copy(keys.frame_jpeg(camera, str(frame_id)), keys.latest_jpeg(camera), replace=True)
+                    if self.frames is None:
+                        pipe.copy(keys.frame_jpeg(camera, str(frame_id)), keys.latest_jpeg(camera), replace=True)
                 if outcome.tracked:  # what the detector workers need not classify again (shared/settled.py)
                     pipe.set(keys.settled_tracks(camera), tracker.people.settled().to_json(), px=settled.TTL_MS)
                 for event in outcome.events:
@@ -209,8 +212,11 @@ class TrackerService:
                     queue = getattr(observer, "queue_writes", None)
                     if queue is not None:
                         queue(pipe)
-                pipe.set(keys.tracker_checkpoint(camera), json.dumps(tracker.checkpoint(), separators=(",", ":")))
+                checkpoint = json.dumps(tracker.checkpoint(), separators=(",", ":"))
+                if checkpoint != tracker.saved_checkpoint:
+                    pipe.set(keys.tracker_checkpoint(camera), checkpoint)
                 pipe.execute()
+                tracker.saved_checkpoint = checkpoint
         except (LeaseLost, redis.WatchError):
             log.warning("tracker %s: camera %s was taken over by %s; dropping it", self.name, camera,
                         self.leases.owner(camera) or "nobody")
@@ -222,6 +228,16 @@ class TrackerService:
             raise
         self.tracked += outcome.tracked
         self.late += outcome.late
+        if self.frames is not None and outcome.latest is not None:
+            self._copy_latest_jpeg(camera, str(outcome.latest[0]))
+
+    def _copy_latest_jpeg(self, camera: str, frame_id: str) -> None:
+        """In the frames Redis, the published frame's JPEG becomes the camera's latest (a lost copy is harmless)."""
+        try:
+            self.frames.copy(keys.frame_jpeg(camera, frame_id), keys.latest_jpeg(camera), replace=True)
+        except REDIS_ERRORS as exc:
+            log.debug("tracker %s: camera %s: latest frame not copied: %s", self.name, camera,
+                      describe_redis_error(exc))
 
     # -- ownership -----------------------------------------------------------------------------------------
     def _refresh_leases(self) -> None:
@@ -234,6 +250,7 @@ class TrackerService:
         for camera in set(self.cameras) - set(cameras):
             log.info("tracker %s: camera %s removed", self.name, camera)
             self.leases.release(camera)
+            self.client.delete(keys.tracker_checkpoint(camera))  # capture removed its other keys
             del self.cameras[camera]
         ttl_ms = int(self.options.lease_ttl_s * 1000)
         self.client.hset(keys.tracker_instance(self.name),

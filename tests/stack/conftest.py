@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from shared import keys
 from shared.config import load_config
 from shared.streams import FrameMessage
 from tests.conftest import flushed_redis
-from tests.stack.helpers import PRIVATE_PORTS, REDIS_SERVER, PrivateRedis, fields_text, free_port
+from tests.stack.helpers import PRIVATE_PORTS, REDIS_SERVER, PrivateRedis, Services, fields_text, free_port
 
 RunCapture = Callable[[Path], CaptureService]
 
@@ -82,3 +83,13 @@ def frames(client: redis.Redis, camera: str) -> list[FrameMessage]:
 def state(client: redis.Redis, camera: str) -> dict[str, str]:
     """A camera's state hash as str -> str."""
     return fields_text(client, keys.camera_state(camera))
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Services]:
+    """Launcher for `maskwatch` service processes that need no models (capture); all killed at the end."""
+    env = {**os.environ, "MASKWATCH_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    env.pop("MASKWATCH_REDIS_URL", None)
+    launcher = Services(tmp_path, env)
+    yield launcher
+    launcher.close()

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,18 +42,19 @@ def redis_url(client: redis.Redis) -> str:
 
 
 class PrivateRedis:
-    """A redis-server of our own (append-only file, fsync always) that tests may kill and restart."""
+    """A redis-server of our own (append-only file with fsync always, unless not `persistent`) to kill and restart."""
 
-    def __init__(self, port: int, folder: Path) -> None:
-        self.port, self.folder = port, folder
+    def __init__(self, port: int, folder: Path, persistent: bool = True) -> None:
+        self.port, self.folder, self.persistent = port, folder, persistent
         self.proc: subprocess.Popen | None = None
         self.url = f"redis://127.0.0.1:{port}/0"
 
     def start(self) -> None:
         """Start (or restart) the server on the same port and data folder and wait until it answers."""
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no"],
+             *aof, "--save", "", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_timeout=1)
         wait_for(lambda: _pings(client), 10, f"redis-server on port {self.port}")
@@ -170,3 +172,47 @@ def write_config(path: Path, url: str, cameras: list[dict], **sections: dict) ->
 def fields_text(client: redis.Redis, key: str) -> dict[str, str]:
     """A hash as str -> str."""
     return {k.decode(): v.decode() for k, v in client.hgetall(key).items()}
+
+
+class SilentServer:
+    """A TCP server that accepts every connection and never answers (a camera hung in its handshake)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> SilentServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+
+def thread_count(pid: int) -> int:
+    """Threads of a running process (Linux)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+
+def child_pids(pid: int) -> set[int]:
+    """The direct children of a running process (Linux)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found |= {int(p) for p in (task / "children").read_text().split()}
+        except OSError:
+            continue
+    return found

@@ -77,8 +77,8 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def test_the_services_that_exist() -> None:
-    assert set(SERVICES) == {"redis", "capture", "detector", "tracker", "recorder", "dashboard", "train",
-                             "prometheus", "alertmanager", "grafana", "mqtt"}
+    assert set(SERVICES) == {"redis", "redis-frames", "capture", "detector", "tracker", "recorder", "dashboard",
+                             "train", "prometheus", "alertmanager", "grafana", "mqtt"}
     assert SERVICES["mqtt"]["profiles"] == ["mqtt"]
     assert SERVICES["train"]["profiles"] == ["train"]
     assert SERVICES["prometheus"]["profiles"] == ["monitoring"]

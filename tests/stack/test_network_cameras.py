@@ -72,7 +72,11 @@ def test_rtsp_camera_killed_and_restarted(tmp_path: Path, h264_clip: Path, captu
         server.start()
         assert _live_again(capture_db, "gate", cut_at) < BACKOFF_BOUND_S
         got = frames(capture_db, "gate")
-        assert [m.frame for m in got] == list(range(1, len(got) + 1))  # numbering continues after the outage
+        numbers = [m.frame for m in got]  # numbering continues after the outage; frames of a burst (the
+        assert numbers == sorted(set(numbers))  # stream's buffered start) replaced before publishing count dropped
+        counts = state(capture_db, "gate")
+        assert int(counts["frames_captured"]) >= numbers[-1]
+        assert int(counts["frames_captured"]) - int(counts.get("frames_dropped", 0)) >= len(got)
     finally:
         server.kill()
 
@@ -90,7 +94,7 @@ def test_rtsp_camera_that_stops_sending_is_reconnected(tmp_path: Path, h264_clip
         frozen_at = time.monotonic()
         down = _status(capture_db, "hall", "retrying", 20, "the read timeout to notice the silent camera")
         assert time.monotonic() - frozen_at < 15
-        assert "stream ended or stopped answering" in down["error"] or "cannot open" in down["error"]
+        assert "stopped answering" in down["error"] or "cannot open" in down["error"]
         stalled = len(frames(capture_db, "hall"))
         server.thaw()
         assert _live_again(capture_db, "hall", stalled) < BACKOFF_BOUND_S
@@ -113,7 +117,7 @@ def test_mjpeg_camera_that_stops_sending_is_reconnected(tmp_path: Path, capture_
         stalled_at = time.monotonic()
         down = _status(capture_db, "ipcam", "retrying", 20, "the read timeout to notice the silent camera")
         assert time.monotonic() - stalled_at < 15
-        assert "stream ended or stopped answering" in down["error"] or "cannot open" in down["error"]
+        assert "stopped answering" in down["error"] or "cannot open" in down["error"]
         stalled = len(frames(capture_db, "ipcam"))
         server.stall.clear()
         assert _live_again(capture_db, "ipcam", stalled) < BACKOFF_BOUND_S

@@ -103,7 +103,7 @@ def test_every_service_over_tls_with_an_acl_user(tmp_path: Path, tls_redis, serv
     clients = client.client_list()
     assert {c["user"] for c in clients} == {USER}
     names = {c["name"] for c in clients}
-    assert "capture" in names and any(n.startswith("detector:") for n in names), names
+    assert any(n.startswith("capture:") for n in names) and any(n.startswith("detector:") for n in names), names
     assert services.stop(stack, timeout=60) == 0
     assert PASSWORD not in services.log(stack)
     assert "Traceback" not in services.log(stack)

@@ -90,7 +90,7 @@ def run_stack(db: redis.Redis, services, tmp_path: Path, clip: Path, workers: in
              >= int(state()["frames_processed"]), 30, "the tracker to publish every detection")
     final = state()
     lost = int(final.get("frames_skipped", 0)) + int(final.get("frames_dropped", 0))
-    assert lost == 0, "frames were skipped or dropped: the machine is too busy for this test"
+    assert lost == 0, f"frames were skipped or dropped: the machine is too busy for this test: {final}"
     for proc in [capture, *detectors, *trackers.values()]:
         assert services.stop(proc) == 0
     assert not any("Traceback" in services.log(p) for p in [*detectors, *trackers.values()])

@@ -1,0 +1,167 @@
+"""One camera's reader: an `ffmpeg` child process, its deadlines, and the status it earns.
+
+Public API:
+- `Reader(camera, options)`: `.spawn(now)`, `.kill()`, `.feed(data, now) -> list[bytes]`, `.stderr(data)`,
+  `.exited(now)` (decide what the end of the process means), `.check(now)` (kill it when a deadline passed),
+  `.status`, `.error`, `.changed` (since the state was last written), `.proc`, `.restart_at`, `.finished`.
+
+The reader never blocks the caller: the process is started without waiting for the camera, its pipes
+are read by `ReaderLoop` when they have data, and a camera that does not answer within `open_timeout`
+(or stops sending for `read_timeout`) is killed and started again with backoff.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import subprocess
+import sys
+from collections import deque
+from pathlib import Path
+
+from services.capture.ffmpeg import FFMPEG, reader_command
+from services.capture.frames import FrameTooLarge, JpegSplitter
+from shared.config import CameraConfig, CaptureConfig, is_file_source
+from shared.redaction import redact_text
+from shared.schemas import CameraStatus
+from shared.sources import redact_url
+from shared.streams import Backoff
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 32 * 1024 * 1024  # one JPEG of a max_side frame is far smaller
+_PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
+def _die_with_capture() -> None:
+    """Runs in the child before exec: SIGKILL it when the capture process dies, even by SIGKILL."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Reader:
+    """The reader process of one camera and its status."""
+
+    def __init__(self, camera: CameraConfig, options: CaptureConfig) -> None:
+        self.camera, self.options = camera, options
+        self.name = redact_url(camera.url)
+        self.is_file = is_file_source(camera.url)
+        self.status, self.error = CameraStatus.RETRYING, ""
+        self.changed = True  # status or error changed since the state hash was last written
+        self.proc: subprocess.Popen | None = None
+        self.restart_at = 0.0
+        self.finished = False  # a file that ended (no loop): not started again
+        self.backoff = Backoff(base=0.5, cap=options.reconnect_max)
+        self._splitter = JpegSplitter(MAX_FRAME_BYTES)
+        self._stderr: deque[str] = deque(maxlen=4)
+        self._partial = b""
+        self._frames = 0
+        self._deadline = 0.0
+        self._killed_for = ""
+
+    @property
+    def read_timeout(self) -> float:
+        """Longest silence between two frames of a running camera (at least three frame periods)."""
+        return max(self.options.read_timeout, 3.0 / self.camera.fps)
+
+    def spawn(self, now: float) -> None:
+        """Start the reader process (does not wait for the camera); sets a failed status when it cannot."""
+        self._splitter = JpegSplitter(MAX_FRAME_BYTES)
+        self._stderr.clear()
+        self._partial, self._frames, self._killed_for = b"", 0, ""
+        if self.is_file and not Path(self.camera.url).is_file():
+            problem = "not a regular video file" if Path(self.camera.url).exists() else "no such video file"
+            self._failed(f"{self.name}: {problem}", now)
+            return
+        try:
+            self.proc = subprocess.Popen(reader_command(self.camera, self.options), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+                                         start_new_session=True, preexec_fn=_die_with_capture)
+        except OSError as exc:
+            self._failed(f"cannot start {FFMPEG} ({exc.strerror or exc}): is ffmpeg installed?", now)
+            return
+        self._deadline = now + self.options.open_timeout
+
+    def kill(self) -> None:
+        """SIGKILL the process (it is reaped by `exited`, or by whoever waits for it)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+
+    def feed(self, data: bytes, now: float) -> list[bytes]:
+        """Bytes from stdout; returns the whole JPEGs completed (a first one makes the camera live)."""
+        try:
+            images = self._splitter.feed(data)
+        except FrameTooLarge as exc:
+            self._kill_for(f"{self.name}: {exc}")
+            return []
+        if images:
+            self._frames += len(images)
+            self._deadline = now + self.read_timeout
+            if self.status != CameraStatus.LIVE:
+                self._set(CameraStatus.LIVE, "")
+                self.backoff.reset()
+        return images
+
+    def stderr(self, data: bytes) -> None:
+        """Bytes from stderr: the last lines explain a failure."""
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()[-1000:]
+        for line in lines:
+            text = " ".join(line.decode(errors="replace").split())
+            if text:
+                self._stderr.append(text[:300])
+
+    def check(self, now: float) -> None:
+        """Kill a running process that missed its open or read deadline."""
+        if self.proc is None or self._killed_for or now < self._deadline:
+            return
+        if self._frames:
+            self._kill_for(f"{self.name}: stream stopped answering (no frame for {self.read_timeout:g}s)")
+        else:
+            self._kill_for(f"{self.name}: cannot open: no frame within {self.options.open_timeout:g}s "
+                           "(unreachable or not answering)")
+
+    def exited(self, now: float) -> None:
+        """The process has ended (pipes closed): set the status and when to start again."""
+        code = self.proc.wait() if self.proc is not None else None
+        self.proc = None
+        if self._partial:
+            self.stderr(b"\n")
+        why = self._stderr[-1] if self._stderr else ""
+        if self._killed_for:
+            self._retry(self._killed_for, now)
+        elif self._frames == 0:
+            self._retry(f"{self.name}: cannot open or decode ({redact_text(why) or f'ffmpeg exit code {code}'})", now)
+        elif self.is_file and not self.camera.loop and code == 0:
+            self.finished = True
+            self._set(CameraStatus.STOPPED, "")
+        else:
+            detail = f" ({redact_text(why)})" if why else ""
+            self._retry(f"{self.name}: stream ended or stopped answering{detail}", now)
+
+    def _kill_for(self, reason: str) -> None:
+        self._killed_for = reason
+        self.kill()
+
+    def _retry(self, error: str, now: float) -> None:
+        self._set(CameraStatus.FAILED if self.is_file else CameraStatus.RETRYING, error)
+        self.restart_at = now + self.backoff.delay()
+
+    def _failed(self, error: str, now: float) -> None:
+        self._set(CameraStatus.FAILED, error)
+        self.restart_at = now + self.backoff.delay()
+
+    def _set(self, status: str, error: str) -> None:
+        error = redact_text(error)  # messages name the source: never with its credentials
+        if (status, error) == (self.status, self.error):
+            return
+        self.status, self.error, self.changed = status, error, True
+        if error:
+            log.warning("camera %s: %s: %s", self.camera.id, status, error)
+        else:
+            log.info("camera %s: %s", self.camera.id, status)
