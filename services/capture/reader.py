@@ -136,12 +136,12 @@ class Reader:
         if self._killed_for:
             self._retry(self._killed_for, now)
         elif self._frames == 0:
-            self._retry(f"{self.name}: cannot open or decode ({redact_text(why) or f'ffmpeg exit code {code}'})", now)
+            self._retry(f"{self.name}: cannot open or decode: {redact_text(why) or f'ffmpeg exit code {code}'}", now)
         elif self.is_file and not self.camera.loop and code == 0:
             self.finished = True
             self._set(CameraStatus.STOPPED, "")
         else:
-            detail = f" ({redact_text(why)})" if why else ""
+            detail = f": {redact_text(why)}" if why else ""
             self._retry(f"{self.name}: stream ended or stopped answering{detail}", now)
 
     def _kill_for(self, reason: str) -> None:

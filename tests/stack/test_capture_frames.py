@@ -40,27 +40,38 @@ def test_splitter_refuses_a_frame_that_never_ends() -> None:
     assert splitter.feed(_jpeg(8, 8)) == [_jpeg(8, 8)]  # and starts afresh
 
 
-def test_hook_sees_every_frame_and_gated_frames_are_counted(capture_db: redis.Redis) -> None:
+def test_hook_sees_every_frame_and_refused_frames_are_published_still(capture_db: redis.Redis) -> None:
     seen: list[SampledFrame] = []
 
-    def gate_dark(frame: SampledFrame) -> bool:
+    def bright_only(frame: SampledFrame) -> bool:
         seen.append(frame)
-        return float(frame.image(reduce=8, gray=True).mean()) > 100  # publish the bright frames only
+        return float(frame.image(reduce=8, gray=True).mean()) > 100  # the dark frames need no detector
 
     camera = CameraConfig(id="hooked", url="/nowhere.avi")
-    publisher = Publisher(capture_db, CaptureConfig(), hooks=lambda cam: gate_dark if cam.id == "hooked" else None)
+    publisher = Publisher(capture_db, CaptureConfig(), hooks=lambda cam: bright_only if cam.id == "hooked" else None)
     publisher.set_cameras({"hooked": camera}, CaptureConfig())
     publisher.start()
     try:
         for i, level in enumerate([0, 200, 0, 0, 220]):
             publisher.put(SampledFrame("hooked", _jpeg(160, 120, level), time.time(), 160, 120))
-            wait_for(lambda n=i: len(seen) > n, 10, f"the hook to see frame {i + 1}")
-        wait_for(lambda: state(capture_db, "hooked").get("frames_captured") == "5", 10, "five frames counted")
+            wait_for(lambda n=i: len(frames(capture_db, "hooked")) > n, 10, f"frame {i + 1} published")
     finally:
         publisher.stop()
     published = frames(capture_db, "hooked")
-    assert [m.frame for m in published] == [2, 5]  # numbered as sampled, gated ones included
-    counts = state(capture_db, "hooked")
-    assert counts["frames_gated"] == "3" and "frames_dropped" not in counts
+    assert [m.frame for m in published] == [1, 2, 3, 4, 5]
+    assert [m.still for m in published] == [True, False, True, True, False]
+    assert [bool(m.jpeg) for m in published] == [False, True, False, False, True]  # still frames carry no JPEG
+    assert state(capture_db, "hooked")["frames_captured"] == "5"
     assert seen[0].image().shape == (120, 160, 3) and seen[0].image(reduce=4, gray=True).shape == (30, 40)
     assert capture_db.pttl(keys.frames_stream("hooked")) > 0
+
+
+def test_motion_hook_gates_a_still_scene(tmp_path) -> None:
+    from services.capture.publisher import motion_hook
+
+    hook = motion_hook(CameraConfig(id="hall", url="/nowhere.avi", motion={"keyframe_s": 60}))
+    still = [hook(SampledFrame("hall", _jpeg(640, 360, 90), t, 640, 360)) for t in (0.0, 0.1, 0.2, 5.0)]
+    assert still == [True, False, False, False]  # the first frame, then nothing moves
+    moved = cv2.imencode(".jpg", cv2.rectangle(np.full((360, 640, 3), 90, np.uint8), (100, 100), (300, 300),
+                                               (255, 255, 255), -1))[1].tobytes()
+    assert hook(SampledFrame("hall", moved, 5.1, 640, 360))

@@ -55,8 +55,8 @@ def test_hung_cameras_never_stall_a_healthy_one(tmp_path: Path, capture_db: redi
         time.sleep(8)  # four rounds of hung opens, killed and retried
         got = frames(capture_db, "healthy")[first:]
         gaps = np.diff([m.ts for m in got])
-        assert len(got) >= 60, f"{len(got)} frames in 8 s at 10 fps"
-        assert gaps.max() < 1.0, f"the healthy camera stalled for {gaps.max():.1f} s"
+        assert len(got) >= 40, f"{len(got)} frames in 8 s at 10 fps"  # (a loaded 2-core machine: room to spare)
+        assert gaps.max() < 2.0, f"the healthy camera stalled for {gaps.max():.1f} s"  # before: 40-109 s
         assert len(silent.conns) >= 10  # the RTSP cameras did connect, again and again
         for cam in hung:
             s = state(capture_db, cam["id"])
