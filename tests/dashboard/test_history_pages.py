@@ -142,6 +142,18 @@ def test_history_page_charts_filters_pages_and_downloads(history_site, browser) 
     assert [int(r["total"]) for r in rows] == [p["total"] for p in counts["series"]]
     assert [int(r["without_mask"]) for r in rows] == [p["counts"]["without_mask"] for p in counts["series"]]
 
+    # clicking a day's bars lists that day's people
+    day = next(i for i, p in enumerate(counts["series"]) if p["total"])
+    x, y = chart.evaluate("(c, i) => { const bar = Chart.getChart(c).getDatasetMeta(0).data[i];"
+                          " return [bar.x, bar.y + 2]; }", day)
+    chart.click(position={"x": x, "y": y})
+    page.wait_for_function("n => document.getElementById('people-table').dataset.total === String(n)",
+                           arg=counts["series"][day]["total"], timeout=15_000)
+    assert counts["series"][day]["name"] in page.locator("#people-range").text_content()
+    page.click("#people-range button")  # back to the whole range
+    page.wait_for_function("n => document.getElementById('people-table').dataset.total === String(n)",
+                           arg=people, timeout=15_000)
+
     # people, 25 a page, newest first; filtered by label
     table = page.locator("#people-table")
     assert int(table.get_attribute("data-total")) == people
@@ -188,6 +200,16 @@ def test_history_page_charts_filters_pages_and_downloads(history_site, browser) 
     assert len(_csv_rows(Path(download.value.path()).read_text())) == alerts["total"]
     page.select_option("#line", "")
     _wait_loaded(page, 5)
+
+    # a custom range of the three recorded days: three days of bars holding everyone
+    first, last = counts["series"][day]["name"], counts["series"][day + 2]["name"]
+    page.select_option("#range", "custom")
+    page.fill("#from", first)
+    page.fill("#to", last)
+    page.wait_for_function("n => document.getElementById('counts-chart').dataset.periods === '3'"
+                           " && document.getElementById('counts-chart').dataset.total === String(n)",
+                           arg=people, timeout=15_000)
+    assert f"from={first}" in page.url and f"to={last}" in page.url
     page.wait_for_timeout(300)
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT / "history.png"), full_page=True)

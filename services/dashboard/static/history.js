@@ -9,7 +9,15 @@
   const PAGE = 25;
   const $ = (id) => document.getElementById(id);
   const start = new URLSearchParams(location.search);
-  const state = { page: 0, slice: null, timezone: "UTC", series: [] };
+  const state = { page: 0, slice: null, timezone: "UTC", series: [], reloads: 0,
+    asked: { counts: 0, people: 0, alerts: 0 } };
+
+  // Fetch for one part of the page; an answer overtaken by a newer request for that part is dropped (null).
+  async function latest(part, url) {
+    const mine = ++state.asked[part];
+    const body = await M.api(url);
+    return mine === state.asked[part] ? body : null;
+  }
 
   function dateIn(timezone, date = new Date()) {
     return new Intl.DateTimeFormat("en-CA", { timeZone: timezone, year: "numeric", month: "2-digit", day: "2-digit" })
@@ -91,7 +99,8 @@
 
   async function loadCounts() {
     const q = query("counts");
-    const body = await M.api(`${H}/counts?${q}`);
+    const body = await latest("counts", `${H}/counts?${q}`);
+    if (!body) return;
     state.series = body.series;
     const what = body.line ? (body.direction === "out" ? "exits" : "entries") : "people";
     const where = body.line ? ` through ${body.line} (${(body.cameras || []).join(", ")})` : "";
@@ -110,7 +119,8 @@
   }
 
   async function loadPeople() {
-    const body = await M.api(`${H}/people?${query("people", { limit: PAGE, offset: state.page * PAGE })}`);
+    const body = await latest("people", `${H}/people?${query("people", { limit: PAGE, offset: state.page * PAGE })}`);
+    if (!body) return;
     const rows = body.items.map((p) => M.el("tr", { "data-label": p.label, "data-camera": p.camera },
       M.el("td", {}, p.thumbnail_url ? M.el("img", { class: "thumb", alt: `face of person ${p.track_id}`, loading: "lazy",
         src: M.withKey(p.thumbnail_url) }) : M.el("span", { class: "muted", text: "–" })),
@@ -138,7 +148,8 @@
 
   async function loadAlerts() {
     const q = query("alerts", { limit: 50 });
-    const body = await M.api(`${H}/alerts?${q}`);
+    const body = await latest("alerts", `${H}/alerts?${q}`);
+    if (!body) return;
     const rows = body.items.map((a) => M.el("tr", { "data-kind": a.kind },
       M.el("td", { text: new Date(a.time * 1000).toLocaleString() }), M.el("td", { text: a.camera }),
       M.el("td", { text: a.kind }), M.el("td", { text: M.describeEvent(Object.assign({ type: "alert" }, a.event || {}, { kind: a.kind }))[1] })));
@@ -155,9 +166,10 @@
     remember();
     $("error").textContent = "";
     state.slice = null; state.page = 0;
+    const mine = ++state.reloads;
     try {
       await Promise.all([loadCounts(), loadPeople(), loadAlerts()]);
-      document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+      if (mine === state.reloads) document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
     } catch (e) { fail(e); }
   }
 

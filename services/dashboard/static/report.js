@@ -9,6 +9,7 @@
   const $ = (id) => document.getElementById(id);
   const start = new URLSearchParams(location.search);
   const PERIOD_OF = { day: "hour", week: "day", month: "day" };
+  let asked = 0;
 
   function query() {
     const q = new URLSearchParams({ span: $("span").value });
@@ -79,8 +80,11 @@
   async function reload() {
     history.replaceState(null, "", `${location.pathname}?${query()}`);
     $("error").textContent = "";
+    const mine = ++asked;
     try {
-      show(await M.api(`${H}/report?${query()}`));
+      const report = await M.api(`${H}/report?${query()}`);
+      if (mine !== asked) return;  // a newer choice is on its way
+      show(report);
       document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
     } catch (e) { $("error").textContent = `report unavailable: ${e.message}`; }
   }
