@@ -12,13 +12,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from shared.history.periods import Period, next_start, period_name, period_start, period_starts
 from shared.history.schema import DAY, HOUR, IN, OUT, PEOPLE, alerts, counts, people, recorder_gaps, thumbnails
 from shared.schemas import COMPLIANT_LABELS, MASK_LABELS
 
 MAX_PERIODS = 5000  # points of one series at most (e.g. 208 days of hours)
+# one column per mask label: a period comes back as one row, not three
+_LABEL_SUMS = [func.sum(case((counts.c.label == label, counts.c.n), else_=0)).label(label) for label in MASK_LABELS]
 
 
 class RangeError(ValueError):
@@ -94,16 +96,14 @@ def counts_series(conn: Connection, zone: ZoneInfo, period: Period, start: float
     starts = span(start, end, period, zone)
     lo, hi = starts[0], next_start(starts[-1], period, zone)
     where = _count_filter(HOUR if period is Period.HOUR else DAY, scope, lo, hi, (scope.kind,))
-    total_n = func.sum(counts.c.n)
-    per_period: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row_start, label, n in conn.execute(select(counts.c.start, counts.c.label, total_n).where(*where)
-                                            .group_by(counts.c.start, counts.c.label)).tuples():
+    per_period: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(MASK_LABELS, 0))
+    for row_start, *values in conn.execute(select(counts.c.start, *_LABEL_SUMS).where(*where)
+                                           .group_by(counts.c.start)).tuples():
         key = row_start if period in (Period.HOUR, Period.DAY) else period_start(row_start, period, zone)
-        per_period[key][label] += n
-    per_camera = defaultdict(dict)
-    for camera, label, n in conn.execute(select(counts.c.camera, counts.c.label, total_n).where(*where)
-                                         .group_by(counts.c.camera, counts.c.label)).tuples():
-        per_camera[camera][label] = n
+        for label, n in zip(MASK_LABELS, values):
+            per_period[key][label] += int(n or 0)
+    per_camera = {camera: dict(zip(MASK_LABELS, (int(n or 0) for n in values))) for camera, *values in
+                  conn.execute(select(counts.c.camera, *_LABEL_SUMS).where(*where).group_by(counts.c.camera)).tuples()}
     series = [{"start": s, "end": next_start(s, period, zone), "name": period_name(s, period, zone),
                **summary(per_period.get(s, {}))} for s in starts]
     totals: dict[str, int] = defaultdict(int)
