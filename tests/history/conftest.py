@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from shared import keys
@@ -83,6 +84,18 @@ def history_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[URL]
     name = create_pg_database()
     yield pg_url(PG_PORT, name)
     drop_pg_database(name)
+
+
+@pytest.fixture
+def engine(history_url: URL) -> Iterator[Engine]:
+    """A writer engine on an upgraded, empty history database of each back end."""
+    from shared.history.database import create_history_engine
+    from shared.history.migrate import upgrade
+
+    engine = create_history_engine(history_url, writer=True)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 def url_text(url: URL) -> str:

@@ -5,24 +5,13 @@ from __future__ import annotations
 import time
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import func, select
 
 from services.recorder.pruning import DAY_S, Pruner
 from services.recorder.writer import HistoryWriter
 from shared.history.config import HistoryConfig
-from shared.history.database import create_history_engine
-from shared.history.migrate import upgrade
 from shared.history.schema import alerts, counts, crossings, people, thumbnails
 from tests.history.conftest import Published, messages
-
-
-@pytest.fixture
-def engine(history_url):
-    engine = create_history_engine(history_url, writer=True)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def fill(engine, now: float) -> None:

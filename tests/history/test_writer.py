@@ -5,26 +5,15 @@ from __future__ import annotations
 import time
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
 from services.recorder.writer import HistoryWriter
-from shared.history.database import create_history_engine
-from shared.history.migrate import upgrade
 from shared.history.schema import DAY, HOUR, PEOPLE, counts, recorder_gaps
 from shared.schemas import PersonRecord
 from tests.history.checks import assert_matches, position
 from tests.history.conftest import Published, messages
 
 UTC = ZoneInfo("UTC")
-
-
-@pytest.fixture
-def engine(history_url):
-    engine = create_history_engine(history_url, writer=True)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def fake_ids(items: list, first_ms: int = 1_000) -> Published:
