@@ -294,6 +294,7 @@ def run_backend(backend: str, args: argparse.Namespace, client: redis.Redis) -> 
                                  autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     engine = create_history_engine(url, writer=True)
+    load_before = round(os.getloadavg()[0], 1)
     try:
         upgrade(engine)
         print(f"{backend}: loading {args.cameras * args.per_day * args.days:,} people ...", flush=True)
@@ -313,7 +314,8 @@ def run_backend(backend: str, args: argparse.Namespace, client: redis.Redis) -> 
         per_thumbnail = (size_thumbs - size_before) / args.thumbnail_sample
         without = size_plain / rows * 1e6
         return {
-            "load": load, "person_rows": rows,
+            "load": load, "person_rows": rows, "machine_load_average_1m_before": load_before,
+            "machine_load_average_1m_after": round(os.getloadavg()[0], 1),
             "api_latency": latency,
             "recorder": throughput,
             "size": {"database_bytes": size_plain, "thumbnail_sample": args.thumbnail_sample,

@@ -81,6 +81,13 @@ def count_rows(conn: Connection, resolution: str, scope: Scope, start: float, en
                                counts.c.n).where(*where)).all()
 
 
+def label_sums(conn: Connection, resolution: str, scope: Scope, start: float, end: float) -> list[tuple[int, dict]]:
+    """(bucket start, {label: n}) of every hour or day bucket with counts in [start, end), summed over cameras."""
+    where = _count_filter(resolution, scope, start, end, (scope.kind,))
+    return [(row_start, dict(zip(MASK_LABELS, (int(n or 0) for n in values)))) for row_start, *values in
+            conn.execute(select(counts.c.start, *_LABEL_SUMS).where(*where).group_by(counts.c.start)).tuples()]
+
+
 def span(start: float, end: float, period: Period, zone: ZoneInfo) -> list[int]:
     """Period starts covering [start, end); raises RangeError for an empty or too long range."""
     if end <= start:
@@ -95,13 +102,13 @@ def counts_series(conn: Connection, zone: ZoneInfo, period: Period, start: float
     """People (or crossings) per period and label, totals, and totals per camera (summed in SQL)."""
     starts = span(start, end, period, zone)
     lo, hi = starts[0], next_start(starts[-1], period, zone)
-    where = _count_filter(HOUR if period is Period.HOUR else DAY, scope, lo, hi, (scope.kind,))
+    resolution = HOUR if period is Period.HOUR else DAY
     per_period: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(MASK_LABELS, 0))
-    for row_start, *values in conn.execute(select(counts.c.start, *_LABEL_SUMS).where(*where)
-                                           .group_by(counts.c.start)).tuples():
+    for row_start, values in label_sums(conn, resolution, scope, lo, hi):
         key = row_start if period in (Period.HOUR, Period.DAY) else period_start(row_start, period, zone)
-        for label, n in zip(MASK_LABELS, values):
-            per_period[key][label] += int(n or 0)
+        for label, n in values.items():
+            per_period[key][label] += n
+    where = _count_filter(resolution, scope, lo, hi, (scope.kind,))
     per_camera = {camera: dict(zip(MASK_LABELS, (int(n or 0) for n in values))) for camera, *values in
                   conn.execute(select(counts.c.camera, *_LABEL_SUMS).where(*where).group_by(counts.c.camera)).tuples()}
     series = [{"start": s, "end": next_start(s, period, zone), "name": period_name(s, period, zone),

@@ -42,7 +42,7 @@ def build_report(conn: Connection, zone: ZoneInfo, span: Period, day: float, cam
     series = queries.counts_series(conn, zone, Period.HOUR if span is Period.DAY else Period.DAY, start, end, scope)
     before = previous_start(start, span, zone)
     previous = queries.counts_series(conn, zone, Period.DAY, before, start, scope)["totals"]
-    hourly = queries.count_rows(conn, HOUR, scope, start, end)
+    hourly = queries.label_sums(conn, HOUR, scope, start, end)
     total, items = queries.alerts_page(conn, start, end, cameras, (), REPORT_ALERTS, 0)
     lines = queries.entries(conn, zone, Period.DAY, start, end, cameras, ())["lines"]
     return {
@@ -57,21 +57,19 @@ def build_report(conn: Connection, zone: ZoneInfo, span: Period, day: float, cam
     }
 
 
-def hourly_profile(rows: list, zone: ZoneInfo) -> list[dict]:
+def hourly_profile(hours: list[tuple[int, dict]], zone: ZoneInfo) -> list[dict]:
     """People per local hour of the day (0-23), summed over the span."""
     by_hour: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        by_hour[datetime.fromtimestamp(row.start, zone).hour][row.label] += row.n
+    for start, values in hours:
+        for label, n in values.items():
+            by_hour[datetime.fromtimestamp(start, zone).hour][label] += n
     return [{"hour": hour, **summary(by_hour.get(hour, {}))} for hour in range(24)]
 
 
-def worst_hours(rows: list, zone: ZoneInfo, top: int = WORST_HOURS) -> list[dict]:
+def worst_hours(hours: list[tuple[int, dict]], zone: ZoneInfo, top: int = WORST_HOURS) -> list[dict]:
     """The hours with the most unmasked people (ties: the lower masked share first)."""
-    by_start: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        by_start[row.start][row.label] += row.n
     ranked = []
-    for start, values in by_start.items():
+    for start, values in hours:
         unmasked = sum(values.get(label, 0) for label in MASK_LABELS if label not in COMPLIANT_LABELS)
         if unmasked:
             point = summary(values)
