@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
-import json
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,7 +16,7 @@ from shared import keys
 from shared.alert_log import recent_alerts
 from shared.imaging import decode_image
 from shared.review.queue import ReviewQueue
-from shared.schemas import FrameResult, PersonRecord
+from shared.schemas import AlertRecord, FrameResult, PersonRecord, parse_result
 from tests.conftest import flushed_redis
 from tests.stack.helpers import redis_url, wait_for, write_config
 from tests.tracking.synthetic import Walker, write_clip
@@ -30,12 +31,19 @@ def db() -> Iterator[redis.Redis]:
     yield from flushed_redis(DB)
 
 
-def results(db: redis.Redis) -> list[FrameResult | PersonRecord]:
-    out = []
-    for _id, fields in db.xrange(keys.RESULTS_STREAM):
-        data = json.loads(fields[b"data"])
-        out.append(PersonRecord.model_validate(data) if data["type"] == "person" else FrameResult.model_validate(data))
-    return out
+def results(db: redis.Redis) -> list[FrameResult | PersonRecord | AlertRecord]:
+    return [parse_result(fields[b"data"]) for _id, fields in db.xrange(keys.RESULTS_STREAM)]
+
+
+def recorded_thumbnail(database: Path, track_id: int) -> bytes | None:
+    """The face thumbnail the recorder stored for a track (None until it is recorded)."""
+    try:
+        with sqlite3.connect(database) as conn:
+            row = conn.execute("SELECT t.jpeg FROM people p JOIN thumbnails t ON t.person_id = p.id "
+                               "WHERE p.camera = 'hall' AND p.track_id = ?", (track_id,)).fetchone()
+    except sqlite3.Error:  # no file or no schema yet
+        return None
+    return row[0] if row else None
 
 
 def _detail(image: np.ndarray) -> float:
@@ -57,6 +65,7 @@ def test_stack_publishes_people_alerts_and_blurred_frames(db, services, tmp_path
         capture = services.start("capture", "--config", str(config), name="capture")
         detector = services.start("detector", "--config", str(config), name="detector")
         tracker = services.start("tracker", "--config", str(config), name="tracker")
+        recorder = services.start("recorder", "--config", str(config), name="recorder")  # history: SQLite in data/
 
         def people() -> list[PersonRecord]:
             return [m for m in results(db) if isinstance(m, PersonRecord)]
@@ -72,6 +81,10 @@ def test_stack_publishes_people_alerts_and_blurred_frames(db, services, tmp_path
         assert person.thumbnail  # ... the person keeps its best face, blurred (privacy is on)
         thumb = cv2.imdecode(np.frombuffer(base64.b64decode(person.thumbnail), np.uint8), cv2.IMREAD_COLOR)
         assert max(thumb.shape[:2]) <= 96 and _detail(thumb) < 3.0  # this face unblurred: about 5.3
+        # the recorder keeps it in the history database as published: blurred
+        stored = wait_for(lambda: recorded_thumbnail(tmp_path / "data" / "history.sqlite3", person.track_id), 60,
+                          "the person in the history database")
+        assert stored == base64.b64decode(person.thumbnail)
 
         # the review queue (a tracker observer) got the person's crop in the same transaction
         (item, *_) = wait_for(lambda: ReviewQueue(db).items(), 10, "a review item")
@@ -80,6 +93,7 @@ def test_stack_publishes_people_alerts_and_blurred_frames(db, services, tmp_path
         (event, *_) = hook.wait_for(1, timeout_s=10)
         assert event["kind"] == "person" and event["camera"] == "hall" and event["type"] == "alert"
         assert event["id"] in {e["id"] for e in recent_alerts(db)}
+        assert event["id"] in {m.event["id"] for m in results(db) if isinstance(m, AlertRecord)}  # for the recorder
 
         # The dashboard's frame is blurred where the faces are; the frames stream keeps the original.
         def latest_with_face() -> tuple[FrameResult, bytes] | None:
@@ -110,7 +124,8 @@ def test_stack_publishes_people_alerts_and_blurred_frames(db, services, tmp_path
         services.stop(capture)
         assert services.stop(detector) == 0
         assert services.stop(tracker) == 0
+        assert services.stop(recorder) == 0
     assert track_id in {p.track_id for p in people()}
     records = [(p.camera, p.track_id) for p in people()]
     assert len(records) == len(set(records))
-    assert "Traceback" not in services.log(detector) + services.log(tracker)
+    assert "Traceback" not in services.log(detector) + services.log(tracker) + services.log(recorder)
