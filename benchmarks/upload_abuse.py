@@ -2,6 +2,8 @@
 so its peak memory is its own):
 
 - bombs: 50 decompression-bomb PNGs (7000x7000 px, ~6 KB each) at once, then one normal photo;
+- dense: 8 PNGs of 3400x3400 px (~1.5 KB each, under the pixel budget: the second probe's 2.5-3.4 s of CPU
+  each, four of which made a normal photo wait 21.5 s) at once, then one normal photo;
 - big: 100 parallel 10 MB JPEG uploads, then one normal photo (targets: dashboard RSS under 600 MB, the
   photo answered within 2 s);
 - phone: an 8000x6000 phone JPEG (a scene photo upscaled, EXIF-rotated), three times (targets: answered
@@ -225,10 +227,10 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=100, help="parallel 10 MB uploads (default 100)")
     parser.add_argument("--models", type=Path, default=REPO / "models")
     parser.add_argument("--skip-before", action="store_true", help="measure only the current defaults")
-    parser.add_argument("--only", choices=("bombs", "big", "phone"), action="append",
+    parser.add_argument("--only", choices=("bombs", "dense", "big", "phone"), action="append",
                         help="run only these scenarios (repeatable; default all)")
     args = parser.parse_args()
-    only = set(args.only or ("bombs", "big", "phone"))
+    only = set(args.only or ("bombs", "dense", "big", "phone"))
     bomb, photo, big = bomb_png(), normal_photo(), big_jpeg()
     phone = phone_photo(cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)).jpeg
     photos = twelve_megapixel_photos()
@@ -249,6 +251,9 @@ def main() -> None:
             runs["bombs, before (50 MP limit, unbounded queue)"] = (
                 ["--max-pixels", "50000000", "--upload-queue", "100000"],
                 lambda url, _pid: asyncio.run(burst(url, bomb, photo, args.bombs)))
+    if "dense" in only:
+        dense = bomb_png(3400)
+        runs["8 dense 3400x3400 PNGs, defaults"] = ([], lambda url, _pid: asyncio.run(burst(url, dense, photo, 8)))
     if "big" in only:
         runs[f"{args.uploads} parallel 10 MB uploads, defaults"] = (
             [], lambda url, _pid: big_uploads(url, big, photo, args.uploads))

@@ -207,7 +207,7 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
         app = request.app
         declared = request.headers.get("content-length", "")
         declared_bytes = int(declared) if declared.isdigit() and len(declared) < 16 else None
-        async with app.state.uploads.admit(declared_bytes) as workers:  # full: 503 before the body is read
+        async with app.state.uploads.admit(declared_bytes) as place:  # full: 503 before the body is read
             with anyio.move_on_after(settings.upload_read_timeout) as reading:
                 filename, data = await read_upload(request, settings.max_upload_bytes)
             if reading.cancelled_caught:
@@ -215,9 +215,9 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
                                           f"{settings.upload_read_timeout:g} s")
             if not data:
                 raise UploadRejected(400, "empty upload: the file field holds no bytes")
-            check_image(data, settings.max_pixels)  # from the header alone, before waiting for a worker
+            pixels = check_image(data, settings.max_pixels, settings.photo_pixels)  # from the header alone
             try:
-                async with workers:
+                async with place.turn(pixels):
                     result = await anyio.to_thread.run_sync(app.state.photos.detect, data, filename)
             except ModelError as exc:
                 raise HTTPException(503, f"no model available: {exc}") from None

@@ -29,12 +29,15 @@ class UploadRejected(ValueError):
         self.status = status
 
 
-def check_image(data: bytes, max_pixels: int) -> None:
-    """Refuse non-images (415) and images that cannot be decoded within the pixel budget (413), from the header."""
+def check_image(data: bytes, max_pixels: int, detect_pixels: int = DEFAULT_DETECT_PIXELS) -> int:
+    """The pixels decoding will cost, from the header; refuses non-images (415) and images that cannot be
+    decoded within the pixel budget (413)."""
     try:
-        jpeg_reduction(image_header(data), max_pixels)
+        header = image_header(data)
+        reduction = jpeg_reduction(header, max_pixels, detect_pixels)
     except ImageError as exc:
         raise _rejected(exc) from None
+    return -(-header.width // reduction) * -(-header.height // reduction)
 
 
 class PhotoDetector:

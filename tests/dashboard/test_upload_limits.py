@@ -58,39 +58,42 @@ def test_a_burst_of_decompression_bombs_is_refused_from_the_header(guarded: Dash
     assert detail == "image too large: 7000x7000 pixels exceeds the limit of 12000000"
 
 
-def test_the_wait_queue_is_bounded_and_small_uploads_have_an_express_lane() -> None:
+def test_the_wait_queue_is_bounded_and_cheap_small_photos_have_an_express_lane() -> None:
     async def scenario() -> tuple[str, dict[str, str], list[str]]:
-        queue = UploadQueue(workers=1, waiting=1, express=1, small_bytes=1000)
+        queue = UploadQueue(workers=1, waiting=1, express=1, small_bytes=1000, express_pixels=100)
         release, order = asyncio.Event(), []
 
-        async def hold(name: str, size: int) -> None:
-            async with queue.admit(size) as workers, workers:
+        async def hold(name: str, size: int, pixels: int) -> None:
+            async with queue.admit(size) as place, place.turn(pixels):
                 order.append(name)
                 await release.wait()
 
-        first = asyncio.create_task(hold("big-1", 10**7))
+        first = asyncio.create_task(hold("big-1", 10**7, 10**6))
         await asyncio.sleep(0)
-        second = asyncio.create_task(hold("big-2", 10**7))  # admitted, waits for the worker
+        second = asyncio.create_task(hold("big-2", 10**7, 10**6))  # admitted, waits for the worker
         await asyncio.sleep(0)
         assert queue.waiting == 1 and queue.admitted == 2
-        with pytest.raises(UploadBusy) as busy:
+        with pytest.raises(UploadBusy) as busy:  # refused before its body is read
             async with queue.admit(10**7):
                 pass
-        small = asyncio.create_task(hold("small", 500))  # the queue is full, yet a small photo goes at once
+        with pytest.raises(UploadBusy):  # small but costly to decode (a dense PNG): needs a regular place
+            async with queue.admit(500) as place, place.turn(10**6):
+                pass
+        cheap = asyncio.create_task(hold("cheap", 500, 50))  # the queue is full, yet a normal photo goes at once
         await asyncio.sleep(0.01)
-        assert order == ["big-1", "small"]
+        assert order == ["big-1", "cheap"]
         with pytest.raises(UploadBusy):  # the express lane is bounded too
-            async with queue.admit(500):
+            async with queue.admit(500) as place, place.turn(50):
                 pass
         release.set()
-        await asyncio.gather(first, second, small)
-        assert queue.waiting == 0 and queue.admitted == queue.express_admitted == 0
+        await asyncio.gather(first, second, cheap)
+        assert queue.waiting == 0 and queue.admitted == queue.express_admitted == queue.reading_bytes == 0
         assert queue.limiter.available_tokens == 1
         return str(busy.value), busy.value.headers, order
 
     message, headers, order = asyncio.run(scenario())
     assert message.startswith("busy: 1 photo(s) already waiting") and headers == {"Retry-After": "2"}
-    assert order == ["big-1", "small", "big-2"]
+    assert order == ["big-1", "cheap", "big-2"]
 
 
 def test_a_full_queue_answers_503_with_retry_after(tiny_store, redis_url_9: str, tmp_path: Path,
