@@ -187,7 +187,7 @@ def people_page(conn: Connection, where: PeopleFilter, limit: int, offset: int, 
     rows = conn.execute(
         select(people, thumbnails.c.person_id.is_not(None).label("has_thumbnail"))
         .join_from(people, thumbnails, people.c.id == thumbnails.c.person_id, isouter=True)
-        .where(where.where()).order_by(order, people.c.id).limit(limit).offset(offset)).all()
+        .where(where.where()).order_by(order).limit(limit).offset(offset)).all()  # index order: no sort of the range
     total = conn.execute(select(func.count()).select_from(people).where(where.where())).scalar() \
         if with_total else None
     return total, [_person(row) for row in rows]
