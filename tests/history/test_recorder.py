@@ -130,3 +130,38 @@ def test_entries_trimmed_while_the_recorder_was_away_are_recorded_as_a_gap(db, t
     first.entries += kept
     assert_matches(engine, first, more.last_id)  # everything still in the stream, once
     engine.dispose()
+
+
+@pytest.mark.slow
+def test_two_replicas_write_once_and_the_standby_takes_over_a_killed_writer(db, services, tmp_path: Path,
+                                                                              history_url) -> None:
+    config = recorder_config(tmp_path, db, url_text(history_url))
+    engine = create_history_engine(history_url)
+    first = services.start("recorder", "--config", str(config), "--name", "first", name="first")
+    second = services.start("recorder", "--config", str(config), "--name", "second", name="second")
+    published = publish(db, messages(1500, t0=time.time() - 7200))
+    wait_for(lambda: position(engine) == published.last_id, 90, "the first entries to be recorded")
+    logs = {"first": services.log(first), "second": services.log(second)}
+    writer = next(name for name, log in logs.items() if "writing the history" in log)
+    standby = "second" if writer == "first" else "first"
+    wait_for(lambda: "standing by (first writes" in services.log(second) or
+             "standing by (second writes" in services.log(first), 30, "the other replica to stand by")
+    os.kill({"first": first, "second": second}[writer].pid, signal.SIGKILL)
+    more = publish(db, messages(500, t0=time.time() - 600, first_track=1500))
+    wait_for(lambda: position(engine) == more.last_id, 90, "the standby to take over and catch up")
+    assert "writing the history" in services.log({"first": first, "second": second}[standby])
+    published.entries += more.entries
+    assert_matches(engine, published, more.last_id)
+    engine.dispose()
+
+
+def test_stack_up_runs_without_the_recorder_when_the_database_url_is_bad(capsys) -> None:
+    from services.cli import _history_usable
+    from shared.config import Config
+
+    bad = Config.model_validate({"history": {"database_url": "oracle://u:p4ss@db/x"}})
+    assert _history_usable(bad, "cams.yaml") is False
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["warning: database URL 'oracle://u:***@db/x': unsupported database 'oracle' (use sqlite or "
+                   "postgresql); the stack runs without the recorder (no history is kept)"]
+    assert _history_usable(Config(), "cams.yaml") is True
