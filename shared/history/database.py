@@ -28,6 +28,7 @@ from shared.redaction import redact_text
 
 BACKENDS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 15
 SQLITE_BUSY_MS = 10_000
 
 
@@ -85,9 +86,11 @@ def create_history_engine(url: URL, writer: bool = False) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
         _sqlite_setup(engine, writer)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                         connect_args={"connect_timeout": CONNECT_TIMEOUT_S,
-                                       "application_name": "maskwatch-recorder" if writer else "maskwatch-dashboard"})
+    connect_args: dict = {"connect_timeout": CONNECT_TIMEOUT_S,
+                          "application_name": "maskwatch-recorder" if writer else "maskwatch-dashboard"}
+    if not writer:  # a reader never holds a worker thread longer than this
+        connect_args["options"] = f"-c statement_timeout={READ_TIMEOUT_S * 1000}"
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
 
 
 def _sqlite_setup(engine: Engine, writer: bool) -> None:
