@@ -4,7 +4,7 @@
 
 Runs `evaluate_scenes` on the held-out ilc2021 photos (training/splits/ilc2021_val.txt) with the default back
 ends (ONNX Runtime detector, TFLite classifier) and with each OpenVINO back end for one model at a time, and
-times each back end side by side (interleaved rounds; the detector on a 640x480 frame, the classifier on 6 crops).
+times each back end side by side (fastest of interleaved rounds; a 640x480 frame, 6 crops).
 The guard: face AP within 0.005 and label accuracy within 0.5 point of the default back ends. With --write the
 result goes into each version's folder as backends.json, which `auto` back-end selection reads (a back end other
 than the runtime's default is only picked when it passed there). Report: benchmarks/results/backends.json.
@@ -32,6 +32,7 @@ from shared.backends import (  # noqa: E402
     cpu_info,
     openvino_version,
     supported,
+    time_calls,
 )
 from shared.classifier import FaceClassifier  # noqa: E402
 from shared.detectors import detector_from_version  # noqa: E402
@@ -44,19 +45,6 @@ from training.voc import load_voc  # noqa: E402
 SCENES = REPO.parent / "shared" / "data" / "scenes" / "ilc2021"
 HELDOUT = REPO / "training" / "splits" / "ilc2021_val.txt"
 AP_GUARD, ACCURACY_GUARD_POINTS = 0.005, 0.5
-
-
-def timings(runs: dict[str, callable], rounds: int) -> dict[str, float]:
-    """Median ms of each call, measured in interleaved rounds."""
-    for run in runs.values():
-        run()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            t0 = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t0)
-    return {name: round(float(np.median(t)) * 1000, 2) for name, t in times.items()}
 
 
 def main() -> int:
@@ -81,7 +69,7 @@ def main() -> int:
         models["classifier"][backend] = FaceClassifier.from_version(versions["classifier"], backend=backend)
     frame = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     crops = [np.random.default_rng(i).integers(0, 255, (160, 160, 3), dtype=np.uint8) for i in range(6)]
-    speed = timings({**{f"detector:{b}": (lambda d=d: d.detect(frame)) for b, d in models["detector"].items()},
+    speed = time_calls({**{f"detector:{b}": (lambda d=d: d.detect(frame)) for b, d in models["detector"].items()},
                      **{f"classifier:{b}": (lambda c=c: c.predict(crops)) for b, c in models["classifier"].items()}},
                     args.rounds)
     default_det, default_cls = (models[k][DEFAULTS[k]] for k in ("detector", "classifier"))

@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.stack import ResultReader, start_redis  # noqa: E402
+from benchmarks.stack import ResultReader, start_redis, stop_processes  # noqa: E402
 from shared import keys  # noqa: E402
 from shared.backends import ISA_FLAGS, cpu_info  # noqa: E402
 
@@ -144,13 +143,7 @@ def run_case(rev: Revision, clips: list[Path], n: int, duration: float, port: in
         reader.stop.set()
         reader.join(5)
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         logs.close()
     delta = {k: after[k] - before[k] for k in after}
     elapsed = t1 - t0

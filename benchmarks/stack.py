@@ -74,6 +74,17 @@ def start_redis(port: int, folder: Path, persistence: tuple[str, ...] = ("--appe
     raise SystemExit(f"error: redis-server did not start on port {port}")
 
 
+def stop_processes(procs: list[subprocess.Popen], timeout: float = 20) -> None:
+    """SIGTERM every process, then wait for each (killed after `timeout` seconds)."""
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def counters(client: redis.Redis, cameras: list[str], workers: list[str]) -> dict[str, int]:
     """Summed frame counters of the cameras and per-worker processed counts."""
     totals = {"frames_captured": 0, "frames_processed": 0, "frames_tracked": 0, "frames_late": 0, "frames_skipped": 0,
@@ -126,13 +137,7 @@ def run_case(args: argparse.Namespace, n_cameras: int, n_workers: int, folder: P
         reader.stop.set()
         reader.join(5)
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
     elapsed = t1 - t0
     window = [(arrived, r) for arrived, r in reader.rows if r.get("type") == "frame" and t0 <= r["captured_at"] < t1]
     latency = np.array([arrived - r["captured_at"] for arrived, r in window]) * 1000

@@ -15,7 +15,7 @@ One log line says what was chosen and why. `detector.detector_backend` / `detect
 in the config override it.
 
 Public API: `BACKENDS`, `DEFAULTS`, `cpu_info()`, `choose(kind, version, requested, build) -> Choice`,
-`OpenVinoModel`.
+`time_calls(runs, rounds)`, `OpenVinoModel`.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def choose(kind: str, version: ModelVersion, requested: str,
     cached = _read_cache(cache).get(key)
     if cached and cached.get("backend") in allowed:
         return Choice(cached["backend"], cached["reason"] + " (cached)")
-    timings = _time({backend: build(backend) for backend in allowed})
+    timings = time_calls({backend: build(backend) for backend in allowed})
     best = min(timings, key=timings.__getitem__)
     shown = ", ".join(f"{b} {ms:.1f} ms" for b, ms in sorted(timings.items(), key=lambda item: item[1]))
     details = guard.get(best, {}).get("summary", "")
@@ -134,14 +134,14 @@ def choose(kind: str, version: ModelVersion, requested: str,
     return Choice(best, reason)
 
 
-def _time(runs: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """Milliseconds of one inference of each, the fastest of TIMING_RUNS interleaved rounds (after two warm-up
-    runs): load from other work falls on every candidate alike, and the least disturbed run is the cost."""
+def time_calls(runs: dict[str, Callable[[], object]], rounds: int = TIMING_RUNS) -> dict[str, float]:
+    """Milliseconds of one call of each, the fastest of `rounds` interleaved rounds (after two warm-up calls):
+    load from other work falls on every candidate alike, and the least disturbed call is the cost."""
     for run in runs.values():
         run()
         run()
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(TIMING_RUNS):
+    for _ in range(rounds):
         for name, run in runs.items():
             t0 = time.perf_counter()
             run()
