@@ -117,6 +117,8 @@ case "${1:-all}" in
   all)
     prepare
     py="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}"
+    "$py" -c "import pytest, maskwatch" 2>/dev/null \
+      || die "$py cannot import pytest and maskwatch: set PYTHON to the project's environment (.ci/run makes .venv)"
     MASKWATCH_COMPOSE_PREPARED=1 exec "$py" -m pytest -q -p no:cacheprovider tests/compose "${@:2}"
     ;;
   *) die "usage: deploy/test-compose.sh [prepare|all [pytest args]]" ;;

@@ -11,9 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import onnx
-from google.protobuf.message import DecodeError
-from onnx import TensorProto, helper, numpy_helper
 
 INPUT_NAME = "maskwatch_image_bgr_u8"
 
@@ -24,6 +21,12 @@ def with_image_input(path: str | Path, mean_bgr: Sequence[float]) -> bytes:
     The original float input is computed inside the graph as transpose(float(image) - mean_bgr). Raises
     ValueError for a file that is not an ONNX graph with one image input.
     """
+    # imported here: `onnx` takes seconds to load, and of the processes that import the detectors (the
+    # dashboard among them) only those that open a detector use it; the dashboard answers sooner
+    import onnx
+    from google.protobuf.message import DecodeError
+    from onnx import TensorProto, helper, numpy_helper
+
     try:
         model = onnx.load(str(path))
     except DecodeError:

