@@ -13,6 +13,9 @@ from fastapi import FastAPI
 from shared.redaction import is_secret_name
 
 GRACEFUL_SHUTDOWN_S = 5
+# An upload answered 503 before its body was read keeps sending it (uvicorn discards it): the connection
+# must outlive that, or the client sees a reset instead of the 503 (uvicorn's default is 5 s).
+KEEP_ALIVE_S = 30
 _QUERY_PARAM_RE = re.compile(r"([?&;])([^=&;#]+)=([^&;#]*)")
 
 
@@ -51,7 +54,7 @@ def redact_query(path: str) -> str:
 def serve(app: FastAPI, host: str, port: int, log_level: str, access_log: bool = False) -> int:
     """Serve until SIGTERM/SIGINT; returns 0 after a clean stop."""
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log,
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, timeout_keep_alive=KEEP_ALIVE_S)
     server = _Server(config, app)
     logging.getLogger("uvicorn.access").addFilter(RedactQuery())
     server.run()
