@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.schemas import FrameResult, LineCrossing, PersonRecord
+from shared.schemas import Face, FrameResult, LineCrossing, PersonRecord
 from shared.zones import CameraGeometry, Geometry, zone_around
 
 if TYPE_CHECKING:
@@ -55,10 +55,9 @@ SPOT_REFRESH_S = 60.0  # a static spot's last_seen is refreshed this often at mo
 class _Track:
     """What the entrance counter knows about one live track."""
 
+    sides: np.ndarray  # per line of the geometry: the side known (+1 / -1), 0 before it is known
     zones: list[str] = field(default_factory=list)  # zones seen in, first visit order
     present: list[str] = field(default_factory=list)  # zones at the last sighting
-    sides: dict[str, int] = field(default_factory=dict)  # line -> side known (+1 / -1)
-    anchors: dict[str, list[float]] = field(default_factory=dict)  # line -> last point on that side
     crossings: list[list[Any]] = field(default_factory=list)  # [line, "in"/"out", time]
     anchor: list[float] | None = None  # [cx, cy, width, t] where the face has stayed since t
     static: bool = False  # stayed still long enough (for good)
@@ -90,11 +89,11 @@ class EntranceCounter:
         if geometry == self.geometry.config:
             return
         old = {line.name: line for line in self.geometry.config.lines}
+        sides = {tid: self._sides_by_name(track) for tid, track in self._tracks.items()}
         self.geometry = Geometry(geometry)
         kept = {line.name for line in geometry.lines if old.get(line.name) == line}
-        for track in self._tracks.values():
-            track.sides = {k: v for k, v in track.sides.items() if k in kept}
-            track.anchors = {k: v for k, v in track.anchors.items() if k in kept}
+        for tid, track in self._tracks.items():
+            track.sides = self._sides_array({k: v for k, v in sides[tid].items() if k in kept})
             track.present = []
         self._changes.add("geometry")
         self._count_occupancy()
@@ -117,23 +116,26 @@ class EntranceCounter:
         if not tracked:
             return result
         xs, ys = _centres(result)
-        zones = self.geometry.zone_names(xs[tracked], ys[tracked])
+        xs, ys = xs[tracked], ys[tracked]
+        inside = self.geometry.zone_hits(xs, ys)
+        any_inside = inside.any(axis=1)
+        tracks = [self._track(result.faces[i], result) for i in tracked]
+        crossed = self._lines(tracks, xs, ys, t)
         faces = list(result.faces)
-        for index, in_zones in zip(tracked, zones):
+        for row, (index, track) in enumerate(zip(tracked, tracks)):
             face = faces[index]
-            track = self._tracks.get(face.track_id)
-            if track is None:
-                track = self._tracks[face.track_id] = _Track()
-                track.provisional = self._on_spot(_normalized(face.box, result)) is not None
             was_static = track.is_static
             self._motion(face.track_id, track, face.box, result, t)
-            self._lines(track, float(xs[index]), float(ys[index]), t)
-            track.zones += [z for z in in_zones if z not in track.zones]
-            track.present = in_zones
+            present = [self.geometry.zones[j].name for j in np.flatnonzero(inside[row])] if any_inside[row] else []
+            track.zones += [z for z in present if z not in track.zones]
+            track.present = present
             if track.is_static:
                 faces[index] = face.model_copy(update={"static": True})
             if track.is_static != was_static:
                 self._changes.add("occupancy")
+        for row, col in crossed:
+            direction = "in" if tracks[row].sides[col] == self.geometry.in_signs[col] else "out"
+            tracks[row].crossings.append([self.geometry.lines[col].name, direction, t])
         self._count_occupancy()
         return result.model_copy(update={"faces": faces})
 
@@ -178,22 +180,29 @@ class EntranceCounter:
     def state(self) -> dict[str, Any]:
         """Open tracks, static spots and the geometry applied, as JSON-able values."""
         return {"geometry": self.geometry.config.as_yaml_dict(), "spots": self._spots,
-                "tracks": {str(tid): vars(track) for tid, track in self._tracks.items()}}
+                "tracks": {str(tid): {**vars(track), "sides": self._sides_by_name(track)}
+                           for tid, track in self._tracks.items()}}
 
     def restore(self, state: dict[str, Any], keep_geometry: bool = False) -> None:
         """Continue from `state()`; with `keep_geometry` the checkpoint's zones and lines are applied too
         (the config's are unusable). Raises ValueError when it is malformed."""
         try:
-            tracks = {int(tid): _Track(**saved) for tid, saved in state["tracks"].items()}
+            saved = CameraGeometry.model_validate(state["geometry"])
+            sides = {int(tid): {str(k): int(v) for k, v in track["sides"].items()}
+                     for tid, track in state["tracks"].items()}
+            tracks = {int(tid): _Track(**{**track, "sides": np.zeros(0, dtype=np.int8)})
+                      for tid, track in state["tracks"].items()}
             spots = [{"box": [float(v) for v in s["box"]], "first_seen": float(s["first_seen"]),
                       "last_seen": float(s["last_seen"]), "track_id": int(s["track_id"])} for s in state["spots"]]
-            geometry = CameraGeometry.model_validate(state["geometry"]) if keep_geometry else None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"malformed entrance state: {exc!r}") from None
+        if keep_geometry:
+            self.geometry = Geometry(saved)
+        same = {line.name for line in self.geometry.lines if line in saved.lines}  # sides of unchanged lines
+        for tid, track in tracks.items():
+            track.sides = self._sides_array({k: v for k, v in sides[tid].items() if k in same})
         self._tracks, self._spots = tracks, spots
-        if geometry is not None:
-            self.set_geometry(geometry)
-        self._changes |= {"occupancy", "static"}
+        self._changes |= {"occupancy", "static", "geometry"}
         self._count_occupancy()
 
     # -- internals -----------------------------------------------------------------------------------------
@@ -217,17 +226,32 @@ class EntranceCounter:
                 spot["last_seen"] = round(t, 3)
                 self._changes.add("static")
 
-    def _lines(self, track: _Track, x: float, y: float, t: float) -> None:
-        for line in self.geometry.lines:
-            distance = line.distance(x, y)
-            if abs(distance) <= self.line_margin:
-                continue  # on the line: the side stays what it was
-            side = 1 if distance > 0 else -1
-            known = track.sides.get(line.name)
-            if known is not None and side != known and line.crosses(tuple(track.anchors[line.name]), (x, y)):
-                track.crossings.append([line.name, "in" if side == line.in_sign else "out", t])
-            track.sides[line.name] = side
-            track.anchors[line.name] = [x, y]
+    def _track(self, face: Face, result: FrameResult) -> _Track:
+        track = self._tracks.get(face.track_id)
+        if track is None:
+            track = self._tracks[face.track_id] = _Track(np.zeros(len(self.geometry.lines), dtype=np.int8))
+            track.provisional = self._on_spot(_normalized(face.box, result)) is not None
+        return track
+
+    def _lines(self, tracks: list[_Track], xs: np.ndarray, ys: np.ndarray, t: float) -> list[tuple[int, int]]:
+        """Update every track's known side of every line; (track row, line column) of each crossing."""
+        if not self.geometry.lines:
+            return []
+        side, beside = self.geometry.line_sides(xs, ys, self.line_margin)
+        known = np.stack([track.sides for track in tracks])
+        crossed = (side != 0) & (known != 0) & (side != known) & beside
+        updated = np.where(side != 0, side, known)
+        for row, track in enumerate(tracks):
+            track.sides = updated[row]
+        return [(int(r), int(c)) for r, c in zip(*np.nonzero(crossed))]
+
+    def _sides_by_name(self, track: _Track) -> dict[str, int]:
+        """The known sides of a track as line name -> side (JSON-able)."""
+        return {line.name: int(v) for line, v in zip(self.geometry.lines, track.sides) if v}
+
+    def _sides_array(self, sides: dict[str, int]) -> np.ndarray:
+        """Known sides by line name as an array over this counter's lines."""
+        return np.array([sides.get(line.name, 0) for line in self.geometry.lines], dtype=np.int8)
 
     def _count_occupancy(self) -> None:
         counts = {z.name: 0 for z in self.geometry.zones}
@@ -284,9 +308,9 @@ def end_tracks(people: PeopleTracker, entrances: EntranceCounter | None,
 
 def _centres(result: FrameResult) -> tuple[np.ndarray, np.ndarray]:
     """Face box centres in frame fractions."""
-    boxes = np.array([f.box for f in result.faces], dtype=np.float64).reshape(-1, 4)
-    return ((boxes[:, 0] + boxes[:, 2]) / 2 / max(1, result.width),
-            (boxes[:, 1] + boxes[:, 3]) / 2 / max(1, result.height))
+    w, h = 2.0 * max(1, result.width), 2.0 * max(1, result.height)
+    return (np.array([(f.box[0] + f.box[2]) / w for f in result.faces], dtype=np.float64),
+            np.array([(f.box[1] + f.box[3]) / h for f in result.faces], dtype=np.float64))
 
 
 def _normalized(box: list[int], result: FrameResult) -> list[float]:

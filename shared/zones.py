@@ -8,9 +8,9 @@ Public API:
 - `CameraGeometry(zones, lines)`: both lists, with names unique and every `in` resolvable.
 - `geometry_problem(zones, lines) -> str | None`: one line naming the bad entry ("zones[1] (poster):
   polygon crosses itself"), or None.
-- `Geometry(config)`: the compiled form the tracker uses: `.zone_names(points)` (zones holding each point,
-  ignore zones apart), `.ignored(points)`, `.lines` (`CompiledLine` with `.distance(p)`, `.crosses(a, b)`,
-  `.in_sign`).
+- `Geometry(config)`: the compiled form the tracker uses, for many points at once: `.ignored(xs, ys)`,
+  `.zone_hits(xs, ys)` (points x zones, ignore zones apart), `.line_sides(xs, ys, margin)` (points x lines:
+  side of each line and whether the point is beside the segment), `.in_signs` (the `in` side of each line).
 """
 
 from __future__ import annotations
@@ -187,60 +187,51 @@ def _in_sign(line: Line, zones: dict[str, Zone]) -> int:
     return 1 if side > 0 else -1
 
 
-class CompiledLine:
-    """A line ready for per-frame tests."""
-
-    def __init__(self, line: Line, zones: dict[str, Zone]) -> None:
-        self.name = line.name
-        (self.ax, self.ay), (self.bx, self.by) = line.points
-        self.length = math.hypot(self.bx - self.ax, self.by - self.ay)
-        self.nx, self.ny = -(self.by - self.ay) / self.length, (self.bx - self.ax) / self.length
-        self.in_sign = _in_sign(line, zones)
-
-    def distance(self, x: float, y: float) -> float:
-        """Signed distance of a point from the (infinite) line, in frame fractions."""
-        return (x - self.ax) * self.nx + (y - self.ay) * self.ny
-
-    def crosses(self, a: Point, b: Point) -> bool:
-        """Whether the move a -> b (points on opposite sides) passes through the segment itself."""
-        da, db = self.distance(*a), self.distance(*b)
-        if da == db:
-            return False
-        k = da / (da - db)
-        x, y = a[0] + k * (b[0] - a[0]), a[1] + k * (b[1] - a[1])
-        along = ((x - self.ax) * (self.bx - self.ax) + (y - self.ay) * (self.by - self.ay)) / self.length**2
-        return -1e-9 <= along <= 1 + 1e-9
-
-
 class Geometry:
-    """The compiled zones and lines of one camera."""
+    """The compiled zones and lines of one camera, tested for many points at once (numpy, shapely)."""
 
     def __init__(self, config: CameraGeometry | None = None) -> None:
         self.config = config or CameraGeometry()
         zones = {z.name: z for z in self.config.zones}
         self.zones = [z for z in self.config.zones if not z.ignore]
-        self._zone_shapes = [shapely.Polygon(z.points) for z in self.zones]
-        self._ignore_shapes = [shapely.Polygon(z.points) for z in self.config.zones if z.ignore]
-        for shape in (*self._zone_shapes, *self._ignore_shapes):
-            shapely.prepare(shape)
-        self.lines = [CompiledLine(line, zones) for line in self.config.lines]
+        self.lines = list(self.config.lines)
+        self._zone_shapes = np.array([shapely.Polygon(z.points) for z in self.zones], dtype=object)
+        self._ignore_shapes = np.array([shapely.Polygon(z.points) for z in self.config.zones if z.ignore],
+                                       dtype=object)
+        shapely.prepare(self._zone_shapes)
+        shapely.prepare(self._ignore_shapes)
+        ends = np.array([line.points for line in self.lines], dtype=np.float64).reshape(-1, 2, 2)
+        self._start, self._along = ends[:, 0], ends[:, 1] - ends[:, 0]
+        length = np.hypot(self._along[:, 0], self._along[:, 1])
+        self._normal = np.stack([-self._along[:, 1], self._along[:, 0]], axis=1) / np.maximum(length, 1e-12)[:, None]
+        self._length2 = np.maximum(length**2, 1e-12)
+        self.in_signs = np.array([_in_sign(line, zones) for line in self.lines], dtype=np.int8)
 
     @property
     def has_ignore(self) -> bool:
         """Whether any zone is an ignore zone."""
-        return bool(self._ignore_shapes)
+        return bool(len(self._ignore_shapes))
 
     def ignored(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         """Boolean per point: inside some ignore zone."""
-        hit = np.zeros(len(xs), dtype=bool)
-        for shape in self._ignore_shapes:
-            hit |= shapely.contains_xy(shape, xs, ys)
-        return hit
+        if not len(self._ignore_shapes):
+            return np.zeros(len(xs), dtype=bool)
+        return shapely.contains_xy(self._ignore_shapes[None, :], xs[:, None], ys[:, None]).any(axis=1)
 
-    def zone_names(self, xs: np.ndarray, ys: np.ndarray) -> list[list[str]]:
-        """For each point, the names of the (non-ignore) zones holding it, in config order."""
-        inside = [shapely.contains_xy(shape, xs, ys) for shape in self._zone_shapes]
-        return [[z.name for z, hits in zip(self.zones, inside) if hits[i]] for i in range(len(xs))]
+    def zone_hits(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """points x zones booleans: which (non-ignore) zones hold each point, columns in `zones` order."""
+        if not len(self._zone_shapes):
+            return np.zeros((len(xs), 0), dtype=bool)
+        return shapely.contains_xy(self._zone_shapes[None, :], xs[:, None], ys[:, None])
+
+    def line_sides(self, xs: np.ndarray, ys: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+        """points x lines: the side of each line a point is on (+1 / -1, 0 within `margin` of the line), and
+        whether the point lies beside the segment itself (its projection falls between the two ends)."""
+        dx, dy = xs[:, None] - self._start[:, 0], ys[:, None] - self._start[:, 1]
+        distance = dx * self._normal[:, 0] + dy * self._normal[:, 1]
+        side = np.where(distance > margin, 1, np.where(distance < -margin, -1, 0)).astype(np.int8)
+        along = (dx * self._along[:, 0] + dy * self._along[:, 1]) / self._length2
+        return side, (along >= 0) & (along <= 1)
 
 
 def zone_around(box: list[float], name: str, grow: float = 0.5) -> Zone:

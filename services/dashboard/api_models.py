@@ -43,8 +43,8 @@ class CameraOverview(BaseModel):
     compliance: PerWindow = Field(description="share of observed faces with_mask per window")
     chart: list[LabelCounts] = Field(description="faces per label in each minute of the last hour, oldest first")
     has_lines: bool = Field(False, description="the camera has counting lines (tiles lead with entries)")
-    entries: dict[str, LabelCounts] = Field(default_factory=dict, description="entries per label per window, "
-                                            "over every line")
+    entries: dict[str, LabelCounts] = Field(default_factory=dict, description="entries per label per window "
+                                            "(1m, 1h, 1d, and today: since local midnight), over every line")
     exits: dict[str, LabelCounts] = Field(default_factory=dict, description="exits per label per window")
     entries_compliance: PerWindow = Field(default_factory=dict, description="share of entries with_mask per "
                                           "window; null without entries")

@@ -24,7 +24,15 @@ async def camera_list(redis: aioredis.Redis, configured: Iterable[str]) -> list[
 async def window_stats(redis: aioredis.Redis, camera: str, window: stats.Window, now: float | None = None
                        ) -> stats.WindowStats:
     """Counts of one camera over one window (canonical window name)."""
-    keyed = stats.window_keys(camera, window, time.time() if now is None else now)
+    return await _summed(redis, window, stats.window_keys(camera, window, time.time() if now is None else now))
+
+
+async def today_stats(redis: aioredis.Redis, camera: str, now: float | None = None) -> stats.WindowStats:
+    """Counts of one camera since local midnight (hour buckets; the day window's series)."""
+    return await _summed(redis, stats.Window.DAY, stats.today_keys(camera, time.time() if now is None else now))
+
+
+async def _summed(redis: aioredis.Redis, window: stats.Window, keyed: list[tuple[int, str]]) -> stats.WindowStats:
     pipe = redis.pipeline(transaction=False)
     for _, key in keyed:
         pipe.hgetall(key)
@@ -45,6 +53,7 @@ async def overview(redis: aioredis.Redis, camera: str, stale_after: float) -> di
     state = cameras.parse_state(camera, state_raw, stale_after=stale_after)
     latest = cameras.parse_latest(latest_raw)
     windows = {w: await window_stats(redis, camera, w) for w in stats.WINDOWS}
+    entry_windows = {**windows, "today": await today_stats(redis, camera)}
     return {
         **state.as_dict(),
         "model_version": decode_str(model) if model else None,
@@ -55,9 +64,9 @@ async def overview(redis: aioredis.Redis, camera: str, stale_after: float) -> di
         "faces": {w: s.faces for w, s in windows.items()},
         "chart": [point["faces"] for point in windows[stats.Window.HOUR].series],  # faces per label per minute
         "has_lines": bool(geometry.get("lines")),
-        "entries": {w: s.entries for w, s in windows.items()},
-        "exits": {w: s.exits for w, s in windows.items()},
-        "entries_compliance": {w: s.entries_compliance for w, s in windows.items()},
+        "entries": {w: s.entries for w, s in entry_windows.items()},
+        "exits": {w: s.exits for w, s in entry_windows.items()},
+        "entries_compliance": {w: s.entries_compliance for w, s in entry_windows.items()},
         "occupancy": occupancy_of(occupancy_raw),
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from shared import keys
@@ -79,6 +80,13 @@ def window_keys(camera: str, window: Window, now: float) -> list[tuple[int, str]
     newest = bucket_start(now, resolution)
     starts = [newest - i * resolution.seconds for i in range(count - 1, -1, -1)]
     return [(start, keys.stats_bucket(camera, resolution.name, start)) for start in starts]
+
+
+def today_keys(camera: str, now: float) -> list[tuple[int, str]]:
+    """(bucket start, key) of the hour buckets since local midnight (from the hour holding it), oldest first."""
+    midnight = datetime.fromtimestamp(now).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    first, newest = bucket_start(midnight.timestamp(), HOUR), bucket_start(now, HOUR)
+    return [(start, keys.stats_bucket(camera, HOUR.name, start)) for start in range(first, newest + 1, HOUR.seconds)]
 
 
 def result_increments(result: FrameResult | PersonRecord | LineCrossing) -> dict[str, float]:

@@ -38,10 +38,19 @@ Shutdown (SIGTERM): the buffered frames are tracked and published; if another re
 cameras are handed over with their open tracks (released leases, checkpoint kept), otherwise the open
 tracks are ended and their person records published.
 
+Entrances. Each camera's zones, counting lines, ignore zones and static faces (shared/entrances.py,
+docs/entrances.md) are tracker state: faces in ignore zones are dropped before tracking, person records get
+their zones and static flag and are followed by their LineCrossings in the same transaction, the
+entrance state is in the checkpoint, and the zone occupancy, static spots and applied zones/lines go to
+their keys (`keys.zone_occupancy`, `keys.static_faces`, `keys.camera_geometry`) with the step that changed
+them. `maskwatch tracker --config FILE` re-reads FILE every `capture.reload_interval` and applies edited
+zones and lines; a camera whose new ones are bad keeps those it had (the problem goes to its geometry key).
+
 Observers. A tracker calls, for every camera it owns, a list of observers built by
 `observers(camera)` (`TrackerService(..., observers=...)`), in frame order:
 - `on_frame(result)`: the tracked FrameResult, faces still carrying their `crop` (base64 JPEG);
-- `on_person(record)`: each PersonRecord when its track ends (with `thumbnail`).
+- `on_person(record)`: each PersonRecord when its track ends (with `thumbnail`);
+- `on_crossing(crossing)` (optional): each LineCrossing, right after its track's record.
 Both may return alert events (dicts), which go to the alerts list in the publishing transaction.
 Optional: `snapshot()`/`restore(state)` (kept in the checkpoint, so observer state survives a
 takeover) and `queue_writes(pipe)` (queue Redis writes on the publishing transaction: exactly once).

@@ -89,6 +89,8 @@ def test_entries_zones_static_faces_and_metrics(dashboard: Dashboard, redis_url_
         overview = http.get(f"/api/v1/cameras/{CAMERA}").json()
         assert overview["has_lines"] and overview["occupancy"] == {"inside": 2}
         assert overview["entries"]["1d"]["with_mask"] == 2 and overview["entries_compliance"]["1h"] == 2 / 3
+        assert overview["entries"]["today"]["with_mask"] == (2 if time.localtime(now - 2).tm_yday
+                                                              == time.localtime().tm_yday else 0)
         stats = http.get(f"/api/v1/cameras/{CAMERA}/stats", params={"window": "1h"}).json()
         assert stats["people"] == {"with_mask": 2, "without_mask": 1, "mask_incorrect": 0}  # the poster left out
         assert stats["static_people"] == 1 and stats["faces"]["without_mask"] == 0  # its face too
