@@ -148,6 +148,22 @@ class DetectorConfig(_Strict):
                 "classifier_backend": self.classifier_backend}
 
 
+class PhoneConfig(_Strict):
+    """Phone cameras: phones paired through the dashboard stream JPEG frames over a WebSocket (docs/phone.md)."""
+
+    enabled: bool = True
+    fps: float = Field(5.0, gt=0, le=15, description="frames per second a phone sends; faster ones are dropped")
+    max_cameras: int = Field(8, ge=0, le=256, description="phone cameras streaming at once; more are refused")
+    max_side: int = Field(1280, ge=160, le=1920, description="longest side of a phone frame (px); larger refused")
+    max_frame_bytes: int = Field(512 * 1024, ge=16 * 1024, le=4 * 2**20, description="largest JPEG frame")
+    jpeg_quality: int = Field(70, ge=30, le=95, description="JPEG quality the phone encodes at")
+    pairing_ttl_s: int = Field(300, ge=30, le=86400, description="a pairing link (QR code) is valid this long")
+    stopped_ttl_s: int = Field(600, ge=10, le=7 * 86400, description="a closed phone camera disappears after this")
+    public_url: str | None = Field(None, max_length=200, pattern=r"^https?://[^\s/?#]+/?$",
+                                   description="address phones open (e.g. https://192.168.1.20:8443); default: "
+                                   "the address the dashboard was opened with")
+
+
 class DashboardConfig(_Strict):
     """Dashboard options."""
 
@@ -160,6 +176,7 @@ class DashboardConfig(_Strict):
     photo_pixels: int = Field(1920 * 1080, ge=0, description="uploads are detected with at most this many pixels "
                               "(a 1080p frame's), faces answered in the original's pixels (0: as decoded, slower)")
     api_key_file: Path | None = Field(None, description="file holding the API key (or $MASKWATCH_API_KEY)")
+    phone: PhoneConfig = Field(default_factory=PhoneConfig)
 
 
 class Config(BaseModel):

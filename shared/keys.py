@@ -8,6 +8,7 @@ ALERTS_LIST = f"{PREFIX}:alerts"  # recent alert events (JSON), newest first (sh
 REVIEW_ITEMS = f"{PREFIX}:review:items"  # hash id -> ReviewItem JSON (shared/review/queue.py)
 REVIEW_QUEUED = f"{PREFIX}:review:queued"  # sorted set id -> queue time, waiting for a label
 REVIEW_LABELLED = f"{PREFIX}:review:labelled"  # sorted set id -> queue time, labelled, waiting for export
+PHONE_CAMERAS = f"{PREFIX}:phone:cameras"  # camera ids streamed by phones (capture leaves them alone)
 DETECTIONS_MAXLEN = 600  # entries kept per camera's detections stream (about a minute at 10 fps)
 
 
@@ -145,3 +146,13 @@ def detector_worker(name: str) -> str:
     It expires when the worker dies.
     """
     return f"{PREFIX}:detector:{name}"
+
+
+def phone_pairing(token_digest: str) -> str:
+    """A pending phone pairing, by the SHA-256 of its single-use token (the token itself is never stored)."""
+    return f"{PREFIX}:phone:pairing:{token_digest}"
+
+
+def phone_session(camera: str) -> str:
+    """Hash of a paired phone camera: `secret` (SHA-256 of the phone's session secret), `connection`."""
+    return f"{PREFIX}:phone:session:{camera}"

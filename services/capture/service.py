@@ -257,6 +257,7 @@ class CaptureService:
             states[cam_id] = {"status": CameraStatus.FAILED, "error": f"config: {problem}"}
         listed = {cam.id for cam in config.cameras} | set(states)
         known = {decode_str(v) for v in self.client.smembers(keys.CAMERAS_SET)}
+        known -= {decode_str(v) for v in self.client.smembers(keys.PHONE_CAMERAS)}  # the dashboard's phones
         gone = sorted(known - listed)
         for start in range(0, len(gone), CHUNK):
             pipe = self.client.pipeline(transaction=False)

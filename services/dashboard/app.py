@@ -27,6 +27,7 @@ from services.dashboard.feed import Feed
 from services.dashboard.history import api as history_api
 from services.dashboard.history.database import HistoryDb
 from services.dashboard.metrics import build_registry
+from services.dashboard.phone import api as phone_api
 from services.dashboard.photo import PhotoDetector, UploadRejected, check_image
 from services.dashboard.results import ResultsReader
 from services.dashboard.security import QUERY_KEY_ROUTES, SecurityHeaders, headers_for
@@ -86,7 +87,8 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
                                          on_error=feed.redis_state)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(feed.run(stop), name="feed"),
-                 asyncio.create_task(app.state.reader.run(stop), name="results-reader")]
+                 asyncio.create_task(app.state.reader.run(stop), name="results-reader"),
+                 asyncio.create_task(phone_api.prune_loop(app.state.redis, stop), name="phone-prune")]
         try:
             yield
         finally:
@@ -134,6 +136,9 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     app.include_router(review.router(settings), dependencies=[Depends(_api_key_check(settings))])
     app.include_router(zones_api.router(settings), dependencies=[Depends(_api_key_check(settings))])
     app.include_router(history_api.router(), dependencies=[Depends(_api_key_check(settings))])
+    app.include_router(phone_api.keyed_router(settings), dependencies=[Depends(_api_key_check(settings))])
+    app.include_router(phone_api.open_router(settings))
+    app.include_router(phone_api.pages())
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

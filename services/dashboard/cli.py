@@ -38,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="allow cross-origin API calls from ORIGIN (repeatable; CORS is off by default)")
     p.add_argument("--max-upload-mb", type=float, default=10.0,
                    help="largest accepted upload in MiB (default: %(default)g)")
+    p.add_argument("--tls-cert", type=Path, metavar="FILE", help="serve HTTPS with this PEM certificate "
+                   "(phones give the camera only to HTTPS pages; see docs/phone.md)")
+    p.add_argument("--tls-key", type=Path, metavar="FILE", help="the PEM private key of --tls-cert")
+    p.add_argument("--tls-self-signed", action="store_true", help="serve HTTPS with a self-signed certificate "
+                   "made once and kept in --tls-dir (its SHA-256 fingerprint is printed)")
+    p.add_argument("--tls-dir", type=Path, metavar="DIR", help="where --tls-self-signed keeps its certificate "
+                   "(default: $XDG_DATA_HOME/maskwatch/tls)")
     p.add_argument("--no-aggregate", action="store_true",
                    help="do not count results here (another replica does); pages and API still work")
     p.set_defaults(func=run)
@@ -60,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
     from services.dashboard.app import create_app
     from services.dashboard.server import serve
     from services.dashboard.settings import DashboardSettings
-    from shared.config import Config, ConfigError, DashboardConfig, load_config
+    from shared.config import CaptureConfig, Config, ConfigError, DashboardConfig, load_config
     from shared.redaction import redact_url
     from shared.redis_connection import RedisOptions, RedisSettingsError, client_kwargs
 
     host, port, redis_url = args.host, args.port, args.redis
-    options, redis_options = DashboardConfig(), RedisOptions()
+    options, redis_options, capture = DashboardConfig(), RedisOptions(), CaptureConfig()
     if args.config:
         try:
             config = load_config(args.config)
@@ -75,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         host, port = host or config.dashboard.host, port or config.dashboard.port
         redis_url = redis_url or config.redis_url
         options, redis_options = config.dashboard, config.redis
+        capture = config.capture
     max_pixels = args.max_pixels or options.max_pixels or DEFAULT_UPLOAD_PIXELS
     queue = options.upload_queue if args.upload_queue is None else args.upload_queue
     if args.max_upload_mb <= 0 or max_pixels < 10_000 or queue < 0:
@@ -90,9 +98,16 @@ def run(args: argparse.Namespace) -> int:
                                  max_upload_bytes=int(args.max_upload_mb * 2**20), models_root=args.models,
                                  api_key=api_key, aggregate=not args.no_aggregate, max_pixels=max_pixels,
                                  upload_queue=queue, redis_options=redis_options,
-                                 upload_read_timeout=options.upload_timeout, photo_pixels=options.photo_pixels)
+                                 upload_read_timeout=options.upload_timeout, photo_pixels=options.photo_pixels,
+                                 phone=options.phone)
+    settings.capture = capture
     if redis_url:
         settings.redis_url = redis_url
+    try:
+        tls = _tls_files(args, host or "127.0.0.1")
+    except (OSError, ValueError) as exc:
+        print(f"maskwatch dashboard: TLS: {exc}", file=sys.stderr)
+        return 2
     if args.config:  # the history database the recorder of this camera file writes
         settings.history, settings.history_base_dir = config.history, Path(args.config).parent
     if args.config and config.frames_redis_url:
@@ -110,7 +125,30 @@ def run(args: argparse.Namespace) -> int:
     if api_key and args.api_key:
         logging.getLogger(__name__).warning("--api-key is visible to every user in `ps`; prefer $%s or "
                                             "--api-key-file", API_KEY_ENV)
-    return serve(create_app(settings), host or "127.0.0.1", port or 8000, args.log_level.lower(), args.access_log)
+    return serve(create_app(settings), host or "127.0.0.1", port or 8000, args.log_level.lower(), args.access_log,
+                 tls=tls, ws_max_size=settings.phone.max_frame_bytes + 1024)
+
+
+def _tls_files(args: argparse.Namespace, host: str):
+    """The certificate and key to serve HTTPS with, or None for plain HTTP; prints a self-signed one's fingerprint."""
+    from services.dashboard import tls
+
+    if args.tls_self_signed and (args.tls_cert or args.tls_key):
+        raise ValueError("use either --tls-self-signed or --tls-cert/--tls-key")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if args.tls_cert:
+        for path in (args.tls_cert, args.tls_key):
+            if not path.is_file():
+                raise ValueError(f"{path}: no such file")
+        files = tls.TlsFiles(args.tls_cert, args.tls_key)
+    elif args.tls_self_signed:
+        files = tls.self_signed(args.tls_dir or tls.default_dir(), tls.local_addresses(host))
+    else:
+        return None
+    print(f"maskwatch dashboard: HTTPS certificate {files.cert} SHA-256 fingerprint {tls.fingerprint(files.cert)}",
+          file=sys.stderr, flush=True)
+    return files
 
 
 def _api_key(args: argparse.Namespace, options) -> str | None:

@@ -10,6 +10,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from services.dashboard.tls import TlsFiles
 from shared.redaction import is_secret_name
 
 GRACEFUL_SHUTDOWN_S = 5
@@ -51,10 +52,13 @@ def redact_query(path: str) -> str:
     return _QUERY_PARAM_RE.sub(lambda m: f"{m[1]}{m[2]}=***" if is_secret_name(m[2]) else m[0], path)
 
 
-def serve(app: FastAPI, host: str, port: int, log_level: str, access_log: bool = False) -> int:
-    """Serve until SIGTERM/SIGINT; returns 0 after a clean stop."""
+def serve(app: FastAPI, host: str, port: int, log_level: str, access_log: bool = False, tls: TlsFiles | None = None,
+          ws_max_size: int = 16 * 2**20) -> int:
+    """Serve (HTTPS with `tls`) until SIGTERM/SIGINT; returns 0 after a clean stop."""
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log,
-                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, timeout_keep_alive=KEEP_ALIVE_S)
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, timeout_keep_alive=KEEP_ALIVE_S,
+                            ws_max_size=ws_max_size, ssl_certfile=str(tls.cert) if tls else None,
+                            ssl_keyfile=str(tls.key) if tls else None)
     server = _Server(config, app)
     logging.getLogger("uvicorn.access").addFilter(RedactQuery())
     server.run()

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.dashboard.photo import DEFAULT_DETECT_PIXELS
-from shared.config import DEFAULT_REDIS_URL, FRAMES_REDIS_URL_ENV, REDIS_URL_ENV, ConfigError, load_config
+from shared.config import (
+    DEFAULT_REDIS_URL,
+    FRAMES_REDIS_URL_ENV,
+    REDIS_URL_ENV,
+    CaptureConfig,
+    ConfigError,
+    PhoneConfig,
+    load_config,
+)
 from shared.history.config import HistoryConfig
 from shared.redis_connection import RedisOptions
 
@@ -41,6 +49,8 @@ class DashboardSettings:
     aggregate: bool = True
     history: HistoryConfig = field(default_factory=HistoryConfig)  # the recorder's database (history API)
     history_base_dir: Path | None = None  # the camera file's folder: where a relative data_dir lies
+    phone: PhoneConfig = field(default_factory=PhoneConfig)  # phone cameras (services/dashboard/phone/)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)  # phone frames go in like capture's
     _cameras: tuple[str, ...] = field(default=(), init=False, repr=False)
     _config_mtime: float | None = field(default=None, init=False, repr=False)
 
