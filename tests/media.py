@@ -137,3 +137,15 @@ class MjpegServer:
         self.cut.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def write_y4m(path: Path, image: np.ndarray, frames: int = 20, fps: int = 10, shift: int = 2) -> Path:
+    """Write a Y4M clip (Chromium's fake camera input) of `image` drifting right by `shift` pixels a frame."""
+    h, w = image.shape[:2]
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for i in range(frames):
+            matrix = np.float32([[1, 0, i * shift], [0, 1, 0]])
+            moved = cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE)
+            out.write(b"FRAME\n" + cv2.cvtColor(moved, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path

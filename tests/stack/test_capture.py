@@ -149,3 +149,17 @@ def test_sigterm_stops_capture_cleanly(tmp_path: Path, capture_db: redis.Redis, 
     log = services.log(proc)
     assert "SIGTERM received" in log and "Traceback" not in log
     assert state(capture_db, "x")["status"] == "stopped"
+
+
+def test_capture_leaves_phone_cameras_alone(tmp_path: Path, capture_db: redis.Redis, run_capture: RunCapture) -> None:
+    """Phone cameras (the dashboard's, in PHONE_CAMERAS) are in no config file: capture must not remove them."""
+    video = make_video(tmp_path / "v.avi", frames=20, fps=20)
+    capture_db.sadd(keys.CAMERAS_SET, "phone-door", "gone")
+    capture_db.sadd(keys.PHONE_CAMERAS, "phone-door")
+    capture_db.hset(keys.camera_state("phone-door"), mapping={"status": "live", "url": "phone"})
+    run_capture(write_config(tmp_path / "cams.yaml", redis_url(capture_db),
+                             [{"id": "a", "url": str(video), "fps": 5, "loop": True}]))
+    wait_for(lambda: capture_db.smembers(keys.CAMERAS_SET) == {b"a", b"phone-door"}, 20, "the camera set synced")
+    time.sleep(1.5)  # a few more syncs
+    assert capture_db.smembers(keys.CAMERAS_SET) == {b"a", b"phone-door"}
+    assert capture_db.hget(keys.camera_state("phone-door"), "status") == b"live"
