@@ -73,6 +73,8 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
             settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.redis_timeout, **options))
         app.state.sync_redis = redis.Redis.from_url(settings.redis_url, **options)
         app.state.frames_redis = app.state.redis  # frame images: in the frames Redis when there is one
+        app.state.sync_frames_redis = (redis.Redis.from_url(settings.frames_redis_url, **options)
+                                       if settings.frames_redis_url else None)  # phone frames go there
         if settings.frames_redis_url:
             app.state.frames_redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
                 settings.frames_redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.redis_timeout,
@@ -100,6 +102,8 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
             if app.state.frames_redis is not app.state.redis:
                 await app.state.frames_redis.aclose()
             app.state.sync_redis.close()
+            if app.state.sync_frames_redis is not None:
+                app.state.sync_frames_redis.close()
             app.state.history.close()
 
     # FastAPIOffline serves the Swagger UI and ReDoc assets itself: /docs works offline, like the pages

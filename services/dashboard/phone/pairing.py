@@ -143,7 +143,5 @@ async def prune(redis: aioredis.Redis) -> list[str]:
 
 
 def camera_keys(camera: str) -> list[str]:
-    """The keys of one camera that go with it."""
-    return [keys.camera_state(camera), keys.frames_stream(camera), keys.detections_stream(camera),
-            keys.latest_result(camera), keys.latest_jpeg(camera), keys.camera_events(camera),
-            keys.tracker_checkpoint(camera), keys.settled_tracks(camera), keys.phone_session(camera)]
+    """The keys of one phone camera that go with it: a camera's (shared/keys.py) and the phone session."""
+    return [*keys.camera_keys(camera), keys.phone_session(camera)]

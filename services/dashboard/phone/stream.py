@@ -18,6 +18,7 @@ import secrets
 import struct
 import time
 from collections import OrderedDict
+from dataclasses import replace
 
 import anyio
 import redis
@@ -40,6 +41,7 @@ COMPLIANCE_EVERY_S = 5.0
 COMPLIANCE_MINUTES = 5
 SEQS_KEPT = 64
 HEADER = struct.Struct(">I")
+IMAGE_TTL_MS = 10_000  # a frame image in the frames Redis, like capture's
 
 
 class Refused(Exception):
@@ -71,6 +73,7 @@ class PhoneStream:
         self.ws, self.camera, self.options, self.capture = ws, camera, options, capture
         self.redis = ws.app.state.redis
         self.sync_redis: redis.Redis = ws.app.state.sync_redis
+        self.sync_frames: redis.Redis | None = getattr(ws.app.state, "sync_frames_redis", None)
         self.connection = secrets.token_hex(8)
         self._slot: tuple[int, bytes, float, int, int] | None = None  # the one frame waiting (latest wins)
         self._ready = asyncio.Event()
@@ -193,8 +196,13 @@ class PhoneStream:
             ensure_group(client, stream)
             self._counter = int(client.hget(keys.camera_state(self.camera), "frames_captured") or 0)
         number = self._counter + dropped + 1
-        add_frame_counted(client, FrameMessage(self.camera, number, ts, width, height, jpeg),
-                          self.capture.stream_maxlen, dropped + 1, dropped)
+        message = FrameMessage(self.camera, number, ts, width, height, jpeg)
+        if self.sync_frames is not None:  # the image in the frames Redis, its key in the stream (as capture does)
+            key = keys.frame_image(self.camera, number)
+            self.sync_frames.set(key, jpeg, px=IMAGE_TTL_MS)
+            message = replace(message, jpeg=b"", jpeg_key=key)
+        add_frame_counted(client, message, self.capture.stream_maxlen, dropped + 1, dropped,
+                          ttl_s=self.options.stopped_ttl_s)
         self._counter = number
         return number
 
