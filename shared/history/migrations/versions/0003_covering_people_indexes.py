@@ -1,5 +1,6 @@
 """People indexes that cover the history API's filters (static, label), so counting a week of every camera
-reads the index alone instead of every row (benchmarks/history.py: 1.9 s -> see docs/history.md).
+reads the index alone instead of every row (benchmarks/history.py, SQLite, 2.7 M people: a people page of a
+week of all cameras p95 1.8 s before, 0.1 s after, together with paging in index order).
 
 Revision ID: 0003
 Revises: 0002
