@@ -11,8 +11,12 @@ import redis
 
 from shared.review.queue import ReviewItem, ReviewQueue
 from tests.conftest import TEST_REDIS_PORT
-from tests.dashboard.conftest import Dashboard, start_dashboard, stop_process
-from tests.dashboard.test_e2e_browser import browser  # noqa: F401  (the shared headless Chromium fixture)
+from tests.dashboard.conftest import (
+    Dashboard,
+    browser,  # noqa: F401  (the shared headless Chromium fixture)
+    start_dashboard,
+    stop_process,
+)
 from tests.review.conftest import REVIEW_DB, crop_b64
 
 KEY = "review-key-123"
