@@ -7,12 +7,15 @@ Public API:
   the frames Redis). `pipe` is a Redis
   pipeline or the detector's `AckedTransaction` (shared/streams.py).
 - `Detection.from_entry(entry_id, fields) -> Detection`: parse one entry; raises ValueError (one line).
+- `crops_of(result)` / `with_crops(detection, stored)`: a frame's face crops as kept in the frames Redis
+  (`keys.frame_crops`) when there is one, so they never reach the main Redis's append-only file.
 - `stream_id(text) -> StreamId`: an entry id as a comparable (milliseconds, sequence) pair.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import redis
@@ -65,6 +68,24 @@ class Detection:
         except ValidationError as exc:
             raise ValueError(f"malformed detection: {exc.error_count()} validation error(s)") from None
         return cls(stream_id(entry_id), frame_id, result)
+
+
+def crops_of(result: FrameResult) -> bytes | None:
+    """The face crops of a result as stored in the frames Redis (JSON list), None when it has none."""
+    crops = [face.crop for face in result.faces]
+    return json.dumps(crops).encode() if any(crops) else None
+
+
+def with_crops(detection: Detection, stored: bytes | None) -> Detection:
+    """The detection with its faces' crops put back from `crops_of` (unchanged when they are gone)."""
+    try:
+        crops = json.loads(stored) if stored else None
+    except ValueError:
+        crops = None
+    if not isinstance(crops, list) or len(crops) != len(detection.result.faces):
+        return detection
+    faces = [face.model_copy(update={"crop": crop}) for face, crop in zip(detection.result.faces, crops)]
+    return replace(detection, result=detection.result.model_copy(update={"faces": faces}))
 
 
 def publish_detection(pipe: redis.client.Pipeline | AckedTransaction, camera: str, frame_id: str,

@@ -43,6 +43,11 @@ def frame_jpeg(camera: str, frame_id: str) -> str:
     return f"{PREFIX}:camera:{camera}:jpeg:{frame_id}"
 
 
+def frame_crops(camera: str, frame_id: str) -> str:
+    """JSON list of the face crops of one processed frame (in its faces' order), in the frames Redis."""
+    return f"{PREFIX}:camera:{camera}:crops:{frame_id}"
+
+
 def latest_result(camera: str) -> str:
     """Latest tracked FrameResult JSON of one camera, set by the tracker that owns the camera."""
     return f"{PREFIX}:camera:{camera}:latest"

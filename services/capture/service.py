@@ -266,6 +266,8 @@ class CaptureService:
             for cam_id in chunk:
                 pipe.delete(*keys.camera_keys(cam_id))
             pipe.execute()
+            if self.frames is not None:  # its latest frame lives in the frames Redis
+                self.frames.delete(*(keys.latest_jpeg(cam_id) for cam_id in chunk))
         if gone:
             log.info("capture: %d camera(s) left the config; their keys are removed", len(gone))
         added = sorted(listed - known)

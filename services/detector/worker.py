@@ -28,7 +28,7 @@ import redis
 from shared import keys
 from shared.config import DetectorConfig
 from shared.crops import face_crop_jpeg
-from shared.detections import FRAME_JPEG_TTL_S, publish_detection
+from shared.detections import FRAME_JPEG_TTL_S, crops_of, publish_detection
 from shared.imaging import ImageError, decode_image, encode_jpeg
 from shared.live_pipeline import LivePipeline
 from shared.overlap import OverlappedPipeline
@@ -269,8 +269,8 @@ class DetectorWorker:
         """Publish the detection and the frame's JPEG, count it and ack the frame, all in one atomic step."""
         camera = result.camera or ""
         frame_id = decode_str(entry.id)
-        if self.frames is not None and jpeg:  # the image goes to the frames Redis, never to the main AOF
-            self.frames.set(keys.frame_jpeg(camera, frame_id), jpeg, ex=FRAME_JPEG_TTL_S)
+        if self.frames is not None:  # images go to the frames Redis, never to the main one's append-only file
+            result = self._images_to_frames_redis(camera, frame_id, result, jpeg)
         pipe = AckedTransaction(self.client, entry.stream, keys.DETECTOR_GROUP, [entry.id])
         publish_detection(pipe, camera, frame_id, result, None if self.frames is not None else jpeg)
         pipe.hincrby(keys.camera_state(camera), "frames_processed", 1)
@@ -282,6 +282,17 @@ class DetectorWorker:
             log.info("detector %s: frame %s of %s was answered by another worker", self.name, result.frame, camera)
             return
         self.processed += 1
+
+    def _images_to_frames_redis(self, camera: str, frame_id: str, result: FrameResult, jpeg: bytes) -> FrameResult:
+        """Put the frame's JPEG and its face crops in the frames Redis; returns the result without crops."""
+        pipe = self.frames.pipeline(transaction=False)
+        if jpeg:
+            pipe.set(keys.frame_jpeg(camera, frame_id), jpeg, ex=FRAME_JPEG_TTL_S)
+        crops = crops_of(result)
+        if crops is not None:
+            pipe.set(keys.frame_crops(camera, frame_id), crops, ex=FRAME_JPEG_TTL_S)
+        pipe.execute()
+        return result.without_crops()
 
     def _skip(self, entries: Sequence[Entry], why: str, warn: bool = False) -> None:
         """Ack frames of one stream without a result and count them as skipped."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from services.tracker.camera import decode_checkpoint
 from shared import keys
 from tests.stack.helpers import PRIVATE_PORTS, PrivateRedis, fields_text, free_port, wait_for, write_config
 from tests.tracking.synthetic import Walker, write_clip
@@ -52,10 +53,9 @@ def test_frames_stay_out_of_the_append_only_file(tmp_path: Path, faces_clip: Pat
         client, frames_client = main.client(), frames.client()
         wait_for(lambda: int(fields_text(client, keys.camera_state("hall")).get("frames_tracked", 0)) >= 15, 180,
                  "15 tracked frames")
-        checkpoint = client.get(keys.tracker_checkpoint("hall"))
-        state = json.loads(checkpoint)
+        state = decode_checkpoint(client.get(keys.tracker_checkpoint("hall")))
         assert state["people"]["tracks"], "the faces should be open tracks"
-        assert BASE64_JPEG not in checkpoint.decode() and "best_jpeg" not in checkpoint.decode()  # no images
+        assert BASE64_JPEG not in json.dumps(state) and "best_jpeg" not in json.dumps(state)  # no images
         assert frames_client.get(keys.latest_jpeg("hall")).startswith(JPEG_START)
         assert any(frames_client.scan_iter(match="maskwatch:frame:hall:*"))  # the frames' images, expiring
         assert all(0 < frames_client.pttl(k) <= 30_000 for k in frames_client.scan_iter(match="maskwatch:frame:*"))
@@ -64,6 +64,10 @@ def test_frames_stay_out_of_the_append_only_file(tmp_path: Path, faces_clip: Pat
         assert services.stop(stack, timeout=40) == 0
         aof = _aof_bytes(main)
         assert len(aof) > 10_000 and JPEG_START not in aof  # streams and counters persisted, no frame image
+        assert b'"crop":"' not in aof  # nor a face crop (they wait in the frames Redis for the tracker)
+        results = [json.loads(f[b"data"]) for _i, f in client.xrange(keys.RESULTS_STREAM)]
+        people = [m for m in results if m["type"] == "person"]  # the tracks ended at the stop
+        assert people and all(p["thumbnail"] for p in people)  # the tracker got the crops from the frames Redis
         assert not re.search(rb"latest_jpeg|SET\r\n\$\d+\r\nmaskwatch:frame:", aof)  # only the keys, in entries
     finally:
         main.kill()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import redis
 
+from services.tracker.camera import decode_checkpoint
 from services.tracker.observers import CameraAlerts
 from services.tracker.service import TrackerService
 from shared import keys
@@ -120,8 +121,8 @@ def test_a_takeover_resumes_from_the_checkpoint_exactly_once(db: redis.Redis) ->
     feed(db, frames[:30])
     run_until(first, db, 30)
     assert db.get(keys.tracker_lease(CAMERA)) == b"first"
-    checkpoint = db.get(keys.tracker_checkpoint(CAMERA)).decode()  # open tracks, no images (issue 29)
-    assert json.loads(checkpoint)["people"]["tracks"] and "best_jpeg" not in checkpoint and "/9j/" not in checkpoint
+    state = decode_checkpoint(db.get(keys.tracker_checkpoint(CAMERA)))  # open tracks, no images (issue 29)
+    assert state["people"]["tracks"] and "best_jpeg" not in json.dumps(state) and "/9j/" not in json.dumps(state)
     second.step(block_ms=50)
     assert not second.cameras  # the lease is held: no second owner
     feed(db, frames[30:40])
