@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.1  # deadlines and restarts are checked this often
 SPAWNS_PER_TICK = 25  # readers started per tick at most: thousands of cameras start gradually
-READ_BYTES = 1 << 20
+READ_BYTES = 1 << 16  # a pipe holds 64 KiB: a larger buffer is only allocated and zeroed for nothing
 Sink = Callable[[SampledFrame], None]
 
 
