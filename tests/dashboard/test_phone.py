@@ -8,6 +8,7 @@ import json
 import os
 import ssl
 import struct
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,8 +40,15 @@ class PhoneStack:
     url: str
     redis: redis.Redis
     services: Services
-    dashboard: object
+    dashboard: subprocess.Popen
     clip: Path
+    dashboard_args: tuple[str, ...]
+
+    def restart_dashboard(self) -> None:
+        """Stop the dashboard and start it again on the same port (phones see their connection drop)."""
+        self.services.stop(self.dashboard)
+        self.dashboard = self.services.start(*self.dashboard_args, name="dashboard")
+        wait_for(lambda: _healthy(self.url) or self.dashboard.poll() is not None, 60, "the restarted dashboard")
 
     def client(self, key: str | None = API_KEY) -> httpx.Client:
         """An HTTPS client (the self-signed certificate accepted), with the API key unless `key` is None."""
@@ -74,22 +82,23 @@ def phone_stack(tiny_store, scene_photos: list[Path], tmp_path_factory: pytest.T
     try:
         services.start("detector", "--config", str(config), name="detector")
         services.start("tracker", "--config", str(config), name="tracker")
-        dashboard = services.start("dashboard", "--config", str(config), "--port", str(port), "--tls-self-signed",
-                                   "--tls-dir", str(folder / "tls"), name="dashboard")
+        dashboard_args = ("dashboard", "--config", str(config), "--port", str(port), "--tls-self-signed",
+                          "--tls-dir", str(folder / "tls"))
+        dashboard = services.start(*dashboard_args, name="dashboard")
         url = f"https://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{url}/api/v1/health", verify=False, timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(lambda: healthy() or dashboard.poll() is not None, 60, "the HTTPS dashboard")
+        wait_for(lambda: _healthy(url) or dashboard.poll() is not None, 60, "the HTTPS dashboard")
         assert dashboard.poll() is None, services.log(dashboard)
-        yield PhoneStack(url, client, services, dashboard, clip)
+        yield PhoneStack(url, client, services, dashboard, clip, dashboard_args)
     finally:
         services.close()
         client.flushdb()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/api/v1/health", verify=False, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +200,9 @@ def test_phone_page_streams_and_results_come_back(phone_stack: PhoneStack, phone
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    # console errors, but not Chromium's own line for each refused reconnect while the dashboard restarts
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "ERR_CONNECTION_REFUSED" not in msg.text else None)
     # the dashboard makes the pairing link (with the API key, as a signed-in user would)
     dash = context.new_page()
     dash.goto(f"{phone_stack.url}/?key={API_KEY}")
@@ -232,8 +243,18 @@ def test_phone_page_streams_and_results_come_back(phone_stack: PhoneStack, phone
     overview_page.locator(f'section.tile[data-camera="{camera}"]').wait_for(timeout=30_000)
     overview_page.close()
 
+    # the connection drops (dashboard restart): the page says so, reconnects and streams again as the same camera
+    phone_stack.restart_dashboard()
+    page.wait_for_function("() => window.maskwatchPhone.closes.length > 0", timeout=30_000)
+    page.wait_for_function("() => document.getElementById('conn').dataset.state === 'live'", timeout=60_000)
+    assert any(text.startswith("connection lost") for text in page.evaluate("() => window.maskwatchPhone.shown"))
+    sent_before = page.evaluate("() => window.maskwatchPhone.framesSent")
+    wait_for(lambda: phone_stack.redis.hget(keys.camera_state(camera), "status") == b"live", 20, "live again")
+    page.wait_for_function(f"() => window.maskwatchPhone.framesSent > {sent_before}", timeout=30_000)
+
     page.close()  # closing the page marks the camera stopped; its keys expire after stopped_ttl_s
-    wait_for(lambda: phone_stack.redis.hget(keys.camera_state(camera), "status") == b"stopped", 20,
+    # at once when the browser says goodbye; within uvicorn's WebSocket ping timeout (about 40 s) when it cannot
+    wait_for(lambda: phone_stack.redis.hget(keys.camera_state(camera), "status") == b"stopped", 60,
              "the camera marked stopped")
     assert 0 < phone_stack.redis.ttl(keys.camera_state(camera)) <= 600
     assert not errors, errors

@@ -16,10 +16,14 @@
     seq: 0, sent: new Map(), retry: 0, limits: null, sending: false,
   };
   // read by tests and benchmarks/phone.py
-  const metrics = window.maskwatchPhone = { framesSent: 0, bytesSent: 0, results: 0, latencies: [], closes: [] };
+  const metrics = window.maskwatchPhone = { framesSent: 0, bytesSent: 0, results: 0, latencies: [], closes: [], shown: [] };
   const canvas = document.createElement("canvas");
 
-  function setConn(text, kind) { $("conn").textContent = text; $("conn").dataset.state = kind; }
+  function setConn(text, kind) {
+    $("conn").textContent = text; $("conn").dataset.state = kind;
+    metrics.shown.push(text);
+    if (metrics.shown.length > 50) metrics.shown.shift();
+  }
   function setStatus(text) { $("status").textContent = text; $("status").className = `status ${text}`; }
 
   if (state.session) {
