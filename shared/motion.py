@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 WIDTH = 160  # pixels: frames are compared at this width
-BACKGROUND_RATE = 0.05  # share of each new frame blended into the background model
+BACKGROUND_RATE = 0.15  # share of each new frame blended into the background: a ghost fades in about 1 s
 
 
 class MotionConfig(BaseModel):

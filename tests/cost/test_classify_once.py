@@ -3,6 +3,8 @@ a label change, stale or missing state means every face is classified."""
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 
@@ -120,3 +122,31 @@ def test_reused_faces_serialise_compactly() -> None:
     assert "reused" not in plain.model_copy().model_dump_json(exclude_defaults=True)
     line = FrameResult(source="c", width=1, height=1, faces=[plain.model_copy(update={"reused": True})]).to_json()
     assert '"reused":true' in line and "unchanged" not in line
+
+
+def test_maskwatch_detect_gates_still_frames_and_reuses_labels_unless_full(tiny_store, tmp_path, shared_data) -> None:
+    from tests.core.test_detect_command import maskwatch
+    from tests.tracking.synthetic import Walker, write_clip
+
+    bare = cv2.imread(str(shared_data / "faces/fm12k/without_mask/fm12k_without_mask_00006.jpg"))
+    # a face walks for 2 s, then the hall is empty and still for 4 s (10 fps)
+    clip = write_clip(tmp_path / "hall.mp4", [Walker(bare, start=0, end=20, x=20, y=100, dx=15)], frames=60, fps=10)
+    runs = {}
+    for mode in ("gated", "full"):
+        out_file = tmp_path / f"{mode}.jsonl"
+        out = maskwatch(tiny_store, "detect", str(clip), "--json", str(out_file), "--no-progress",
+                        *(["--full"] if mode == "full" else []))
+        assert out.returncode == 0, out.stderr
+        lines = [json.loads(line) for line in out_file.read_text().splitlines()]
+        runs[mode] = ([line for line in lines if line["type"] == "frame"],
+                      [line for line in lines if line["type"] == "person"])
+    (gated, gated_people), (full, full_people) = runs["gated"], runs["full"]
+    assert len(gated) == len(full) == 60
+    still = [f["frame"] for f in gated if f.get("unchanged")]
+    # the empty stretch, after the fading of the walker's ghost and hold_s, but for a keyframe every 2 s
+    assert len(still) >= 15 and min(still) >= 20, still
+    assert not any(f.get("unchanged") for f in full)
+    assert sum(face.get("reused", False) for f in gated for face in f["faces"]) >= 5
+    assert not any(face.get("reused") for f in full for face in f["faces"])
+    assert len(gated_people) == len(full_people) == 1
+    assert gated_people[0]["label"] == full_people[0]["label"]
