@@ -18,7 +18,8 @@ Public API:
   (shared/settled.py).
 
 A frame marked `unchanged` (motion gating: the face detector did not run) gets the previous frame's
-faces: tracks stay alive and keep their state, and nothing is voted or counted again. Faces marked
+faces: ByteTrack is updated with their boxes again (tracks in view stay alive, lost ones keep ageing), and
+nothing is voted or counted again. Faces marked
 `reused` (their label came from their settled track) count as seen but do not vote.
 
 Faces that carry a `crop` (base64 JPEG, set by the detector service) give their track's best crop; the
@@ -145,36 +146,30 @@ class PeopleTracker:
         ended = self.expire(t)
         self._last_t = t
         self._last_frame = result.frame
-        if result.unchanged:
-            return result.model_copy(update={"faces": self._hold(t)}), ended
-        ids = self._tracker.update(result.faces)
+        hold = result.unchanged  # no motion: the previous frame's faces again, tracked but not voted or counted
+        detected = [f.model_copy(update={"track_id": None, "track_label": None}) for f in self._last_faces] \
+            if hold else result.faces
+        ids = self._tracker.update(detected)  # on a hold too: ByteTrack's lost-frame count keeps time
         faces = []
-        for face, track_id in zip(result.faces, ids):
-            if track_id is None:
+        for face, track_id in zip(detected, ids):
+            track = self._tracks.get(track_id) if track_id is not None else None
+            if track is None and (track_id is None or hold):
                 faces.append(face)
                 continue
-            track = self._tracks.get(track_id)
             if track is None:
                 track = self._tracks[track_id] = _Track(
                     LabelVote(self.switch_margin), first_seen=t, last_seen=t, best_box=list(face.box)
                 )
-            label = track.add(face, t, image, self.crop_size, result.frame)
+            if hold:
+                track.last_seen = t
+                label = track.vote.label
+            else:
+                label = track.add(face, t, image, self.crop_size, result.frame)
             faces.append(face.model_copy(update={"track_id": track_id, "track_label": label}))
         alive = self._tracker.active_ids()
         ended += self._end([tid for tid in self._tracks if tid not in alive])
         self._last_faces = [face.model_copy(update={"crop": None}) if face.crop else face for face in faces]
         return result.model_copy(update={"faces": faces}), ended
-
-    def _hold(self, t: float) -> list[Face]:
-        """The faces of an unchanged frame: the last frame's, their tracks seen again (no vote, no count)."""
-        faces = []
-        for face in self._last_faces:
-            track = self._tracks.get(face.track_id) if face.track_id is not None else None
-            if track is not None:
-                track.last_seen = t
-                face = face.model_copy(update={"track_label": track.vote.label})
-            faces.append(face)
-        return faces
 
     def settled(self, min_votes: int = 3, min_share: float = 0.75) -> SettledTracks:
         """The last frame's tracks whose label is settled (`min_votes` votes, the label's share of the
