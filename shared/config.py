@@ -157,6 +157,8 @@ class PhoneConfig(_Strict):
     max_side: int = Field(1280, ge=160, le=1920, description="longest side of a phone frame (px); larger refused")
     max_frame_bytes: int = Field(512 * 1024, ge=16 * 1024, le=4 * 2**20, description="largest JPEG frame")
     jpeg_quality: int = Field(70, ge=30, le=95, description="JPEG quality the phone encodes at")
+    stream_maxlen: int = Field(4, ge=2, le=100, description="frames kept in a phone camera's stream: older "
+                               "ones no worker took are dropped, so results stay live (capture keeps 100)")
     pairing_ttl_s: int = Field(300, ge=30, le=86400, description="a pairing link (QR code) is valid this long")
     stopped_ttl_s: int = Field(600, ge=10, le=7 * 86400, description="a closed phone camera disappears after this")
     public_url: str | None = Field(None, max_length=200, pattern=r"^https?://[^\s/?#]+/?$",

@@ -67,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
     from services.dashboard.app import create_app
     from services.dashboard.server import serve
     from services.dashboard.settings import DashboardSettings
-    from shared.config import CaptureConfig, Config, ConfigError, DashboardConfig, load_config
+    from shared.config import Config, ConfigError, DashboardConfig, load_config
     from shared.redaction import redact_url
     from shared.redis_connection import RedisOptions, RedisSettingsError, client_kwargs
 
     host, port, redis_url = args.host, args.port, args.redis
-    options, redis_options, capture = DashboardConfig(), RedisOptions(), CaptureConfig()
+    options, redis_options = DashboardConfig(), RedisOptions()
     if args.config:
         try:
             config = load_config(args.config)
@@ -82,7 +82,6 @@ def run(args: argparse.Namespace) -> int:
         host, port = host or config.dashboard.host, port or config.dashboard.port
         redis_url = redis_url or config.redis_url
         options, redis_options = config.dashboard, config.redis
-        capture = config.capture
     max_pixels = args.max_pixels or options.max_pixels or DEFAULT_UPLOAD_PIXELS
     queue = options.upload_queue if args.upload_queue is None else args.upload_queue
     if args.max_upload_mb <= 0 or max_pixels < 10_000 or queue < 0:
@@ -100,7 +99,6 @@ def run(args: argparse.Namespace) -> int:
                                  upload_queue=queue, redis_options=redis_options,
                                  upload_read_timeout=options.upload_timeout, photo_pixels=options.photo_pixels,
                                  phone=options.phone)
-    settings.capture = capture
     if redis_url:
         settings.redis_url = redis_url
     try:

@@ -12,7 +12,6 @@ from shared.config import (
     DEFAULT_REDIS_URL,
     FRAMES_REDIS_URL_ENV,
     REDIS_URL_ENV,
-    CaptureConfig,
     ConfigError,
     PhoneConfig,
     load_config,
@@ -50,7 +49,6 @@ class DashboardSettings:
     history: HistoryConfig = field(default_factory=HistoryConfig)  # the recorder's database (history API)
     history_base_dir: Path | None = None  # the camera file's folder: where a relative data_dir lies
     phone: PhoneConfig = field(default_factory=PhoneConfig)  # phone cameras (services/dashboard/phone/)
-    capture: CaptureConfig = field(default_factory=CaptureConfig)  # phone frames go in like capture's
     _cameras: tuple[str, ...] = field(default=(), init=False, repr=False)
     _config_mtime: float | None = field(default=None, init=False, repr=False)
 

@@ -88,7 +88,7 @@ def open_router(settings: DashboardSettings) -> APIRouter:
 
     @router.websocket("/stream")
     async def phone_stream(ws: WebSocket) -> None:
-        await stream.serve(ws, settings.phone, settings.capture)
+        await stream.serve(ws, settings.phone)
 
     return router
 

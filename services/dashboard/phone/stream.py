@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from services.dashboard import queries, stats
 from services.dashboard.phone import pairing
 from shared import keys
-from shared.config import CaptureConfig, PhoneConfig
+from shared.config import PhoneConfig
 from shared.schemas import CameraStatus
 from shared.stats import compliance_rate
 from shared.streams import REDIS_ERRORS, FrameMessage, add_frame_counted, decode_str, describe_redis_error, ensure_group
@@ -69,8 +69,8 @@ def frame_size(jpeg: bytes, max_side: int) -> tuple[int, int]:
 class PhoneStream:
     """A paired phone streaming into its camera's frames stream, as a capture camera would."""
 
-    def __init__(self, ws: WebSocket, camera: str, options: PhoneConfig, capture: CaptureConfig) -> None:
-        self.ws, self.camera, self.options, self.capture = ws, camera, options, capture
+    def __init__(self, ws: WebSocket, camera: str, options: PhoneConfig) -> None:
+        self.ws, self.camera, self.options = ws, camera, options
         self.redis = ws.app.state.redis
         self.sync_redis: redis.Redis = ws.app.state.sync_redis
         self.sync_frames: redis.Redis | None = getattr(ws.app.state, "sync_frames_redis", None)
@@ -201,7 +201,7 @@ class PhoneStream:
             key = keys.frame_image(self.camera, number)
             self.sync_frames.set(key, jpeg, px=IMAGE_TTL_MS)
             message = replace(message, jpeg=b"", jpeg_key=key)
-        add_frame_counted(client, message, self.capture.stream_maxlen, dropped + 1, dropped,
+        add_frame_counted(client, message, self.options.stream_maxlen, dropped + 1, dropped,
                           ttl_s=self.options.stopped_ttl_s)
         self._counter = number
         return number
@@ -246,7 +246,7 @@ class PhoneStream:
             await pipe.execute()
 
 
-async def serve(ws: WebSocket, options: PhoneConfig, capture: CaptureConfig) -> None:
+async def serve(ws: WebSocket, options: PhoneConfig) -> None:
     """Accept a phone's WebSocket, check its session, stream; refusals close with a 44xx code and reason."""
     await ws.accept()
     try:
@@ -259,7 +259,7 @@ async def serve(ws: WebSocket, options: PhoneConfig, capture: CaptureConfig) -> 
             raise Refused(4400, "the first message must be {\"camera\", \"secret\"} from pairing") from None
         if not await pairing.check_session(ws.app.state.redis, camera, secret):
             raise Refused(4401, "unknown phone camera or wrong session key: pair again from the dashboard")
-        await PhoneStream(ws, camera, options, capture).run()
+        await PhoneStream(ws, camera, options).run()
     except Refused as exc:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await ws.close(exc.code, str(exc))
