@@ -96,7 +96,15 @@ def test_gated_stack_counts_each_person_once_and_every_frame(services, stack_db:
     clip = write_clip(tmp_path / "hall.mp4", [Walker(face, start=0, end=20, x=60, y=100, dx=15)], frames=60, fps=10)
     config = write_config(tmp_path / "cams.yaml", redis_url(stack_db),
                           [{"id": "hall", "url": str(clip), "fps": 10, "motion": {"keyframe_s": 1.0}}])
-    procs = [services.start(name, "--config", str(config), name=name) for name in ("detector", "tracker")]
+    stack_db.sadd(keys.CAMERAS_SET, "hall")  # the worker joins the group before the first frame
+    ensure_group(stack_db, keys.frames_stream("hall"))
+    procs = [services.start(name, "--config", str(config), "--name", name, name=name)
+             for name in ("detector", "tracker")]
+
+    def worker_waiting() -> bool:  # models loaded, reading: the walker's frames are not skipped as too old
+        return any(c["name"] == "detector:detector" and c["cmd"] == "xreadgroup" for c in stack_db.client_list())
+
+    wait_for(worker_waiting, 120, "the detector to wait for frames")
     capture = services.start("capture", "--config", str(config), name="capture")
     state = keys.camera_state("hall")
     wait_for(lambda: fields_text(stack_db, state).get("status") == "stopped", 90, "the clip to end")
