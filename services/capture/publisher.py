@@ -102,9 +102,9 @@ class Publisher:
         with self._ready:
             if frame.camera not in self._cameras:
                 return
-            if self._slots.pop(frame.camera, None) is not None:
+            if frame.camera in self._slots:
                 self._dropped[frame.camera] = self._dropped.get(frame.camera, 0) + 1
-            self._slots[frame.camera] = frame
+            self._slots[frame.camera] = frame  # a replaced frame keeps its camera's place in the queue: fair
             self._ready.notify()
 
     # -- publisher threads -----------------------------------------------------------------------------

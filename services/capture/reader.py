@@ -3,7 +3,7 @@
 Public API:
 - `Reader(camera, options)`: `.spawn(now)`, `.kill()`, `.feed(data, now) -> list[bytes]`, `.stderr(data)`,
   `.exited(now)` (decide what the end of the process means), `.check(now)` (kill it when a deadline passed),
-  `.status`, `.error`, `.changed` (since the state was last written), `.proc`, `.restart_at`, `.finished`.
+  `.starting`, `.status`, `.error`, `.changed` (since the state was last written), `.proc`, `.restart_at`, `.finished`.
 
 The reader never blocks the caller: the process is started without waiting for the camera, its pipes
 are read by `ReaderLoop` when they have data, and a camera that does not answer within `open_timeout`
@@ -12,11 +12,9 @@ are read by `ReaderLoop` when they have data, and a camera that does not answer 
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import signal
+import shutil
 import subprocess
-import sys
 from collections import deque
 from pathlib import Path
 
@@ -31,14 +29,14 @@ from shared.streams import Backoff
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 32 * 1024 * 1024  # one JPEG of a max_side frame is far smaller
-_PR_SET_PDEATHSIG = 1
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+# util-linux's setpriv sets PDEATHSIG and execs ffmpeg: a reader dies with capture, even by SIGKILL. (Not a
+# preexec_fn: forking a threaded process that runs Python in the child can deadlock before the exec.)
+SETPRIV = shutil.which("setpriv")
 
 
-def _die_with_capture() -> None:
-    """Runs in the child before exec: SIGKILL it when the capture process dies, even by SIGKILL."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def _command(argv: list[str]) -> list[str]:
+    """The reader's argv, under setpriv --pdeathsig KILL when it is there."""
+    return [SETPRIV, "--pdeathsig", "KILL", "--", *argv] if SETPRIV else argv
 
 
 class Reader:
@@ -62,6 +60,11 @@ class Reader:
         self._killed_for = ""
 
     @property
+    def starting(self) -> bool:
+        """Running, but no frame yet (probing the source)."""
+        return self.proc is not None and self._frames == 0
+
+    @property
     def read_timeout(self) -> float:
         """Longest silence between two frames of a running camera (at least three frame periods)."""
         return max(self.options.read_timeout, 3.0 / self.camera.fps)
@@ -76,9 +79,9 @@ class Reader:
             self._failed(f"{self.name}: {problem}", now)
             return
         try:
-            self.proc = subprocess.Popen(reader_command(self.camera, self.options), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
-                                         start_new_session=True, preexec_fn=_die_with_capture)
+            self.proc = subprocess.Popen(_command(reader_command(self.camera, self.options)),
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         close_fds=True, start_new_session=True)
         except OSError as exc:
             self._failed(f"cannot start {FFMPEG} ({exc.strerror or exc}): is ffmpeg installed?", now)
             return

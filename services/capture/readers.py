@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.1  # deadlines and restarts are checked this often
 SPAWNS_PER_TICK = 25  # readers started per tick at most: thousands of cameras start gradually
+# readers probing their source at once at most: starting costs CPU, and a start-up storm would make them miss
+# their open_timeout, be killed and start again, over and over
+MAX_STARTING = 32
 READ_BYTES = 1 << 16  # a pipe holds 64 KiB: a larger buffer is only allocated and zeroed for nothing
 Sink = Callable[[SampledFrame], None]
 
@@ -68,8 +71,8 @@ class ReaderLoop:
         found = {}
         for reader in readers:
             if reader.changed or not only_changed:
+                reader.changed = False  # first: a change made while we read is written next time, never lost
                 found[reader.camera.id] = (reader.status, reader.error)
-                reader.changed = False
         return found
 
     @property
@@ -135,13 +138,17 @@ class ReaderLoop:
     def _tick(self, now: float) -> None:
         self._reap(now)
         self._dying = [proc for proc in self._dying if proc.poll() is None]
+        readers = list(self.readers.values())
+        starting = sum(1 for reader in readers if reader.starting)
         spawned = 0
-        for reader in list(self.readers.values()):
+        for reader in readers:
             if reader.proc is not None:
                 reader.check(now)
-            elif not reader.finished and reader.restart_at <= now and spawned < SPAWNS_PER_TICK:
+            elif (not reader.finished and reader.restart_at <= now and spawned < SPAWNS_PER_TICK
+                  and starting < MAX_STARTING):
                 self._spawn(reader, now)
                 spawned += 1
+                starting += reader.starting
 
     def _spawn(self, reader: Reader, now: float) -> None:
         reader.spawn(now)
