@@ -196,7 +196,7 @@ class TrackerService:
             return
         try:
             with self.client.pipeline(transaction=True) as pipe:
-                if not self.leases.watch_owned(pipe, camera):
+                if not self.leases.watch_owned(pipe, camera) and not self._reclaim(camera, tracker, pipe):
                     raise LeaseLost
                 pipe.multi()
                 maxlen = self.config.detector.results_maxlen
@@ -244,6 +244,25 @@ class TrackerService:
         self.late += outcome.late
         if self.frames is not None and outcome.latest is not None:
             self._copy_latest_jpeg(camera, str(outcome.latest[0]))
+
+    def _reclaim(self, camera: str, tracker: CameraTracker, pipe: redis.client.Pipeline) -> bool:
+        """Take back a lease that expired during a long step (a loaded machine), if nobody used it meanwhile.
+
+        Safe only when no replica took the camera in between: its lease must be free and the camera's
+        checkpoint still the one this tracker wrote last (a replica that published would have moved it).
+        Leaves `pipe` watching the lease again when it returns True.
+        """
+        if not tracker.saved_checkpoint or not self.leases.acquire(camera):
+            return False
+        if self.client.get(keys.tracker_checkpoint(camera)) != tracker.saved_checkpoint:
+            self.leases.release(camera)
+            return False
+        pipe.unwatch()
+        if not self.leases.watch_owned(pipe, camera):
+            return False
+        log.warning("tracker %s: camera %s: lease expired during a long step; taken back (checkpoint unchanged)",
+                    self.name, camera)
+        return True
 
     def _copy_latest_jpeg(self, camera: str, frame_id: str) -> None:
         """In the frames Redis, the published frame's JPEG becomes the camera's latest (a lost copy is harmless)."""

@@ -83,9 +83,9 @@ def test_services_die_with_a_killed_launcher(tmp_path: Path, stack_db: redis.Red
     config = write_config(tmp_path / "cams.yaml", redis_url(stack_db),
                           [{"id": "k", "url": str(video), "fps": 5, "loop": True}])
     stack = services.start("stack", "up", "--config", str(config), "--no-dashboard", name="stack")
-    wait_for(lambda: "started tracker" in services.log(stack), 60, "the services to start")
+    wait_for(lambda: "started recorder" in services.log(stack), 60, "the services to start")
     children = _track_children(services, stack)
-    assert len(children) == 3
+    assert len(children) == 4  # capture, detector-1, tracker, recorder
     stack.send_signal(signal.SIGKILL)
     stack.wait(10)
     wait_for(lambda: not any(pid_alive(pid) for pid in children), 30, "the orphaned services to stop")

@@ -182,3 +182,27 @@ def test_unusable_checkpoint_starts_afresh(db: redis.Redis, caplog: pytest.LogCa
     service = tracker(db, "t")
     service.step(block_ms=10)
     assert list(service.cameras) == [CAMERA] and "checkpoint unusable" in caplog.text
+
+
+def test_a_lease_that_expired_during_a_long_step_is_taken_back_only_while_unused(db: redis.Redis) -> None:
+    frames = script(time.time())
+    db.sadd(keys.CAMERAS_SET, CAMERA)
+    slow = tracker(db, "slow")
+    feed(db, frames[:20])
+    run_until(slow, db, 10)
+    slow._next_refresh = float("inf")  # no lease renewal in between: the commit is the first to see it gone
+    db.delete(keys.tracker_lease(CAMERA))  # the lease expired while a step ran long; nobody took the camera
+    feed(db, frames[20:40])
+    run_until(slow, db, 30)  # published: the camera was taken back, not dropped
+    assert CAMERA in slow.cameras and slow.leases.owner(CAMERA) == "slow"
+
+    db.delete(keys.tracker_lease(CAMERA))  # expired again, and another replica published meanwhile
+    db.set(keys.tracker_checkpoint(CAMERA), b"{}")
+    published = db.xlen(keys.RESULTS_STREAM)
+    feed(db, frames[40:])
+    for _ in range(20):
+        slow.step(block_ms=50)
+        if CAMERA not in slow.cameras:
+            break
+    assert CAMERA not in slow.cameras  # dropped, to resume from the other replica's checkpoint
+    assert db.xlen(keys.RESULTS_STREAM) == published
