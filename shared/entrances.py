@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shared.schemas import Face, FrameResult, LineCrossing, PersonRecord
-from shared.zones import CameraGeometry, Geometry, zone_around
+from shared.zones import CameraGeometry, Geometry, box_iou, zone_around
 
 if TYPE_CHECKING:
     from shared.people import PeopleTracker
@@ -265,8 +265,11 @@ class EntranceCounter:
             self._changes.add("occupancy")
 
     def _on_spot(self, box: list[float]) -> dict[str, Any] | None:
-        best = max(self._spots, key=lambda s: _iou(s["box"], box), default=None)
-        return best if best is not None and _iou(best["box"], box) >= SPOT_IOU else None
+        if not self._spots:
+            return None
+        overlap = box_iou(np.array([s["box"] for s in self._spots]), np.array([box]))[:, 0]
+        best = int(np.argmax(overlap))
+        return self._spots[best] if overlap[best] >= SPOT_IOU else None
 
     def _add_spot(self, box: list[float], t: float, track_id: int) -> None:
         spot = self._on_spot(box)
@@ -317,10 +320,3 @@ def _normalized(box: list[int], result: FrameResult) -> list[float]:
     w, h = max(1, result.width), max(1, result.height)
     return [box[0] / w, box[1] / h, box[2] / w, box[3] / h]
 
-
-def _iou(a: list[float], b: list[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0

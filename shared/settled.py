@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from shared.zones import box_iou
+
 RECHECK_FRAMES = 10  # a settled track's face is classified again after this many frames
 GROWTH = 1.5  # ... or when its area grew by this factor since it was last classified
 MATCH_IOU = 0.4  # a detected face continues a track when its box overlaps the track's last box this much
@@ -75,7 +77,7 @@ class FrameHints:
         if self.frame is None or not self.tracks.tracks or not 0 < self.frame - self.tracks.frame <= MAX_AGE_FRAMES:
             return out
         known = np.array([t.box for t in self.tracks.tracks], dtype=np.float32).reshape(-1, 4)
-        overlap = _iou(np.asarray(boxes, dtype=np.float32).reshape(-1, 4), known)
+        overlap = box_iou(np.asarray(boxes, dtype=np.float32).reshape(-1, 4), known)
         pairs = sorted(((overlap[i, j], i, j) for i, j in zip(*np.nonzero(overlap >= MATCH_IOU))), reverse=True)
         faces_done: set[int] = set()
         tracks_done: set[int] = set()
@@ -90,14 +92,3 @@ class FrameHints:
                 out[int(i)] = track
         return out
 
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes a (N x 4) and b (M x 4)."""
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)

@@ -11,6 +11,7 @@ Public API:
 - `Geometry(config)`: the compiled form the tracker uses, for many points at once: `.ignored(xs, ys)`,
   `.zone_hits(xs, ys)` (points x zones, ignore zones apart), `.line_sides(xs, ys, margin)` (points x lines:
   side of each line and whether the point is beside the segment), `.in_signs` (the `in` side of each line).
+- `box_iou(a, b)`: pairwise IoU of boxes (N x 4 and M x 4, any one unit).
 """
 
 from __future__ import annotations
@@ -243,3 +244,15 @@ def zone_around(box: list[float], name: str, grow: float = 0.5) -> Zone:
     points = [(round(left, 4), round(top, 4)), (round(right, 4), round(top, 4)),
               (round(right, 4), round(bottom, 4)), (round(left, 4), round(bottom, 4))]
     return Zone(name=name, points=points, ignore=True)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes a (N x 4) and b (M x 4), as N x M."""
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
