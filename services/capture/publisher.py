@@ -7,7 +7,8 @@ Public API:
   `.start()`, `.stop(timeout)`.
 - `HookFactory`: `factory(camera) -> FrameHook | None`, called when a camera's first frame arrives (and
   again after its config changed).
-- `motion_hook(camera) -> FrameHook`: motion gating (shared/motion.py), the hook capture runs by default.
+- `motion_hook(camera) -> FrameHook | None`: motion gating (shared/motion.py), the hook capture runs by default
+  (None for a camera whose gating is off).
 
 The frame hook runs on a publisher thread, once per frame, never concurrently for one camera; a frame it
 answers False for is published as still (no JPEG: the detectors answer it as unchanged).
@@ -39,8 +40,13 @@ BATCH = 64  # cameras published per round trip
 HookFactory = Callable[[CameraConfig], FrameHook | None]
 
 
-def motion_hook(camera: CameraConfig) -> FrameHook:
-    """The camera's motion gate (its ignore zones masked) as a frame hook: False for a frame without motion."""
+def motion_hook(camera: CameraConfig) -> FrameHook | None:
+    """The camera's motion gate (its ignore zones masked) as a frame hook: False for a frame without motion.
+
+    None when the camera's motion gating is off: its frames are then never decoded in capture.
+    """
+    if not camera.motion.enabled:
+        return None
     gate = MotionGate(camera.motion, [zone.points for zone in camera.zones if zone.ignore])
 
     def needs_detector(frame: SampledFrame) -> bool:

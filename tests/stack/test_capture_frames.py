@@ -75,3 +75,4 @@ def test_motion_hook_gates_a_still_scene(tmp_path) -> None:
     moved = cv2.imencode(".jpg", cv2.rectangle(np.full((360, 640, 3), 90, np.uint8), (100, 100), (300, 300),
                                                (255, 255, 255), -1))[1].tobytes()
     assert hook(SampledFrame("hall", moved, 5.1, 640, 360))
+    assert motion_hook(CameraConfig(id="hall", url="/nowhere.avi", motion={"enabled": False})) is None  # no decoding
