@@ -235,10 +235,13 @@ class AckedTransaction:
         """EXPIRE name seconds."""
         self._add("EXPIRE", name, seconds)
 
-    def execute(self) -> int:
-        """Run it all in one script call; returns the number of entries acknowledged."""
+    def execute(self, pipe: redis.client.Pipeline | None = None) -> int | None:
+        """Run it all in one script call; returns the number of entries acknowledged. With `pipe` the call is
+        queued there (its reply comes from `pipe.execute()`: many transactions, one round trip) and None is
+        returned."""
         script = _script(self.client, _ACKED_TRANSACTION_LUA)
-        return int(script(keys=[self.stream], args=[self.group, len(self.ids), *self.ids, *self._args]))
+        reply = script(keys=[self.stream], args=[self.group, len(self.ids), *self.ids, *self._args], client=pipe)
+        return None if pipe is not None else int(reply)
 
 
 # XAUTOCLAIM, counting the claimed entries that were trimmed from the stream meanwhile as dropped (and

@@ -182,6 +182,7 @@ class DetectorWorker:
         pipeline = self.models.pipeline
         entries = self._with_images(entries)
         full: list[Entry] = []
+        unchanged: list[tuple[Entry, FrameResult]] = []
         for entry in entries:
             try:
                 message = self._message(entry)
@@ -189,9 +190,10 @@ class DetectorWorker:
                 self._skip([entry], str(error), warn=error.warn)
                 continue
             if message.still:
-                self._answer_unchanged(entry, message, pipeline)
+                unchanged.append((entry, self._unchanged(message, pipeline)))
             else:
                 full.append(entry)
+        self._publish_unchanged(unchanged)
         hints = self._settled(full)
         with OverlappedPipeline(pipeline, inline=not self.options.overlap) as overlapped:
             for done in overlapped.run(full, self._load, lambda entry: hints.get((entry.stream, entry.id))):
@@ -249,12 +251,11 @@ class DetectorWorker:
         except ImageError as exc:
             raise UnusableFrame(f"frame {message.frame}: {exc}", warn=True) from None
 
-    def _answer_unchanged(self, entry: Entry, message: FrameMessage, pipeline: Pipeline) -> None:
-        """Answer a still frame: no detection; the tracker gives it the previous frame's faces."""
-        result = FrameResult(source=message.camera, camera=message.camera, frame=message.frame,
-                             width=message.width, height=message.height, captured_at=message.ts,
-                             processed_at=time.time(), model_version=pipeline.model_version, unchanged=True)
-        self.publish(entry, result, b"")
+    def _unchanged(self, message: FrameMessage, pipeline: Pipeline) -> FrameResult:
+        """The answer to a still frame: no detection; the tracker gives it the previous frame's faces."""
+        return FrameResult(source=message.camera, camera=message.camera, frame=message.frame,
+                           width=message.width, height=message.height, captured_at=message.ts,
+                           processed_at=time.time(), model_version=pipeline.model_version, unchanged=True)
 
     def _answer(self, entry: Entry, message: FrameMessage, image: np.ndarray, faces: list[Face],
                 pipeline: Pipeline) -> None:
@@ -267,6 +268,20 @@ class DetectorWorker:
 
     def publish(self, entry: Entry, result: FrameResult, jpeg: bytes) -> None:
         """Publish the detection and the frame's JPEG, count it and ack the frame, all in one atomic step."""
+        self._published(result, self._transaction(entry, result, jpeg).execute())
+
+    def _publish_unchanged(self, answers: Sequence[tuple[Entry, FrameResult]]) -> None:
+        """Publish the answers of still frames (no JPEG), each atomic with its ack, all in one round trip."""
+        if not answers:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for entry, result in answers:
+            self._transaction(entry, result, b"").execute(pipe)
+        for (_entry, result), acked in zip(answers, pipe.execute()):
+            self._published(result, acked)
+
+    def _transaction(self, entry: Entry, result: FrameResult, jpeg: bytes) -> AckedTransaction:
+        """The atomic step that publishes one frame's detection and JPEG, counts it and acks the frame."""
         camera = result.camera or ""
         frame_id = decode_str(entry.id)
         if self.frames is not None:  # images go to the frames Redis, never to the main one's append-only file
@@ -278,8 +293,13 @@ class DetectorWorker:
         if result.unchanged:  # of the processed frames, those answered without the face detector
             pipe.hincrby(keys.camera_state(camera), "frames_unchanged", 1)
             pipe.hincrby(keys.detector_worker(self.name), "frames_unchanged", 1)
-        if not pipe.execute():  # another worker answered the frame meanwhile (it was claimed from us)
-            log.info("detector %s: frame %s of %s was answered by another worker", self.name, result.frame, camera)
+        return pipe
+
+    def _published(self, result: FrameResult, acked: int | None) -> None:
+        """Count a published frame; none acked: another worker answered it meanwhile (it was claimed from us)."""
+        if not acked:
+            log.info("detector %s: frame %s of %s was answered by another worker", self.name, result.frame,
+                     result.camera)
             return
         self.processed += 1
 
