@@ -107,6 +107,7 @@ class MqttBridge:
         self.publisher, self.topics, self.commands = publisher, topics, commands
         if self.mqtt.commands and commands is not None:
             publisher.on_command, publisher.command_filters = self.handle_command, topics.command_filters()
+        self._configured = {cam.id: cam for cam in config.cameras}
         self.unmasked = LastUnmasked()
         self.version = _version()
         self.events = 0
@@ -135,7 +136,7 @@ class MqttBridge:
         threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set),
                                          loop.call_soon_threadsafe(self._wake.set)), daemon=True).start()
         reader = ResultsReader(self.redis, [self.consume], pace_s=READ_PACE_S)  # from the newest entry on
-        log.info("mqtt: publishing %d configured camera(s) to %s under %s/", len(self.config.cameras),
+        log.info("mqtt: publishing %d configured camera(s) to %s under %s/", len(self._configured),
                  self.publisher.where, self.topics.prefix)
         await asyncio.gather(reader.run(done), self._state_loop(done))
         await self.redis.aclose()
@@ -163,13 +164,10 @@ class MqttBridge:
         """Count and publish the person records, crossings and alerts of a batch (frames are not events)."""
         for entry in entries:
             result = entry.result
-            if isinstance(result, PersonRecord):
+            if isinstance(result, PersonRecord) and not result.static:
                 self.unmasked.add(result)
-                if not result.static:
-                    self._publish_person(result)
-            elif isinstance(result, LineCrossing):
-                self._event(result.camera, result.model_dump(mode="json"))
-            elif isinstance(result, AlertRecord):
+                self._publish_person(result)
+            elif isinstance(result, (LineCrossing, AlertRecord)):
                 self._event(result.camera, result.model_dump(mode="json"))
 
     def _publish_person(self, record: PersonRecord) -> None:
@@ -190,7 +188,7 @@ class MqttBridge:
     async def publish_state(self, now: float | None = None) -> None:
         """Publish every camera's (and zone's and line's) retained state that changed, and discovery configs."""
         now = time.time() if now is None else now
-        cameras = await queries.camera_list(self.redis, [cam.id for cam in self.config.cameras])
+        cameras = await queries.camera_list(self.redis, list(self._configured))
         for camera in cameras:
             windows = {"1h": await queries.window_stats(self.redis, camera, stats.Window.HOUR, now),
                        "today": await self._since_midnight(camera, now)}
@@ -223,8 +221,8 @@ class MqttBridge:
         if self.mqtt.commands:
             switches = {k.decode(): v.decode() for k, v in
                         (await self.redis.hgetall(keys.camera_overrides(camera))).items()}
-            configured = next((cam.enabled for cam in self.config.cameras if cam.id == camera), True)
-            state["enabled"] = configured and switches.get("enabled") != "0"
+            configured = self._configured.get(camera)
+            state["enabled"] = (configured is None or configured.enabled) and switches.get("enabled") != "0"
             state["alerts"] = switches.get("alerts") != "0"
         state["zones"], state["lines"] = zones, lines
         return state
@@ -241,7 +239,7 @@ class MqttBridge:
 
     def _geometry(self, camera: str, windows: dict[str, stats.WindowStats]) -> tuple[list[str], list[str]]:
         """The camera's zones (not ignore zones) and lines: configured, or counted today."""
-        configured = next((cam for cam in self.config.cameras if cam.id == camera), None)
+        configured = self._configured.get(camera)
         zones = {zone.name for zone in configured.zones if not zone.ignore} if configured else set()
         lines = {line.name for line in configured.lines} if configured else set()
         for counted in windows.values():
@@ -255,7 +253,7 @@ class MqttBridge:
         ("ON"/"OFF") to the camera's switches in Redis; anything else is one warning line."""
         levels = topic.removeprefix(self.topics.prefix + "/").split("/")
         camera = levels[0]
-        if camera not in self._cameras and camera not in {cam.id for cam in self.config.cameras}:
+        if camera not in self._cameras and camera not in self._configured:
             log.warning("mqtt: command for unknown camera %r ignored", camera[:64])
             return
         try:
