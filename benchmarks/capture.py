@@ -35,12 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.stack import DEFAULT_VIDEO, start_redis  # noqa: E402
+from benchmarks.stack import DEFAULT_VIDEO, cpu_seconds, start_redis  # noqa: E402
 from shared import keys  # noqa: E402
 from shared.streams import FrameMessage  # noqa: E402
 
 log = logging.getLogger("benchmarks.capture")
-CLOCK = os.sysconf("SC_CLK_TCK")
 
 
 def reencode(video: Path, fps: float, out: Path) -> Path:
@@ -59,18 +58,6 @@ def tree(pid: int) -> list[int]:
         except OSError:
             pass
     return [pid, *children]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of the processes (0 for those gone)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError):
-            pass
-    return total / CLOCK
 
 
 def pss_mb(pids: list[int]) -> float:

@@ -45,24 +45,10 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.compare import cpu_model  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.stack import start_redis  # noqa: E402
+from benchmarks.stack import cpu_seconds, free_port, start_redis  # noqa: E402
 from services.dashboard import stats  # noqa: E402
 from shared import keys  # noqa: E402
 from shared.schemas import AlertRecord, Face, FrameResult, PersonRecord  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def thumbnail() -> str:
@@ -159,9 +145,9 @@ def measure(mode: str, config: Path, seconds: float, warmup: float, env: dict, b
         wait_reading(client, proc)
         time.sleep(warmup)
         before_events = dict(received)
-        t0, c0 = time.monotonic(), cpu_seconds(proc.pid)
+        t0, c0 = time.monotonic(), cpu_seconds([proc.pid])
         time.sleep(seconds)
-        t1, c1 = time.monotonic(), cpu_seconds(proc.pid)
+        t1, c1 = time.monotonic(), cpu_seconds([proc.pid])
         got = {k: received[k] - before_events[k] for k in received}
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -19,7 +19,6 @@ import argparse
 import logging
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.stack import DEFAULT_VIDEO, counters, start_redis  # noqa: E402
+from benchmarks.stack import DEFAULT_VIDEO, counters, start_redis, stop_processes  # noqa: E402
 from shared import keys  # noqa: E402
 
 log = logging.getLogger("benchmarks.persistence")
@@ -78,13 +77,7 @@ def run_case(args: argparse.Namespace, name: str, code: Path, split: bool, folde
         after, size1, t1 = counters(client, ["cam1"], ["w1"]), aof_bytes(data), time.time()
         checkpoint = client.strlen(keys.tracker_checkpoint("cam1"))
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         for server in servers:
             server.terminate()
             server.wait(10)

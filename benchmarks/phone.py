@@ -30,9 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.compare import cpu_model  # noqa: E402
-from benchmarks.mqtt import free_port  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.stack import start_redis, stop_processes  # noqa: E402
+from benchmarks.stack import free_port, start_redis, stop_processes  # noqa: E402
 from shared import keys  # noqa: E402
 from tests.media import write_y4m  # noqa: E402
 

@@ -18,6 +18,7 @@ import logging
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,25 @@ def stop_processes(procs: list[subprocess.Popen], timeout: float = 20) -> None:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes, all their threads (0 for those gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def counters(client: redis.Redis, cameras: list[str], workers: list[str]) -> dict[str, int]:

@@ -24,7 +24,6 @@ import json
 import multiprocessing
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks.compare import cpu_model  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
+from benchmarks.stack import cpu_seconds, free_port  # noqa: E402
 from tests.media import phone_photo  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "upload_abuse.json"
@@ -80,12 +80,6 @@ def twelve_megapixel_photos() -> dict[str, bytes]:
     image = cv2.resize(source, (4000, 3000), interpolation=cv2.INTER_CUBIC)
     return {"jpeg": cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes(),
             "png": cv2.imencode(".png", image)[1].tobytes()}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -173,10 +167,10 @@ def phone_uploads(url: str, jpeg: bytes, pid: int, repeats: int = 3) -> dict:
     times, cpu, faces, status, size = [], [], 0, 0, None
     with httpx.Client(base_url=url, timeout=300) as client:
         for _ in range(repeats):
-            started, cpu_started = time.monotonic(), cpu_seconds(pid)
+            started, cpu_started = time.monotonic(), cpu_seconds([pid])
             response = client.post("/api/v1/detect", files={"file": ("phone.jpg", jpeg, "image/jpeg")})
             times.append(time.monotonic() - started)
-            cpu.append(cpu_seconds(pid) - cpu_started)
+            cpu.append(cpu_seconds([pid]) - cpu_started)
             status = response.status_code
             if status == 200:
                 body = response.json()
@@ -184,12 +178,6 @@ def phone_uploads(url: str, jpeg: bytes, pid: int, repeats: int = 3) -> dict:
     return {"jpeg_bytes": len(jpeg), "status": status, "answered_as": size, "faces": faces,
             "seconds": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3),
             "dashboard_cpu_s": [round(c, 3) for c in cpu]}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds a process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_dashboard(models: Path, extra: list[str], warm: bytes, scenario: Callable[[str, int], dict]) -> dict:
