@@ -54,6 +54,10 @@ class ImageHeader:
         """Pixels of the full-size image."""
         return self.width * self.height
 
+    def pixels_at(self, reduction: int) -> int:
+        """Pixels of the image decoded at 1/`reduction` size (libjpeg rounds each side up)."""
+        return -(-self.width // reduction) * -(-self.height // reduction)
+
 
 @dataclass(frozen=True)
 class Decoded:
@@ -96,23 +100,24 @@ def _jpeg_header(data: bytes, bomb: Exception) -> Image.Image:
 def jpeg_reduction(header: ImageHeader, max_pixels: int, min_pixels: int = 0) -> int:
     """The JPEG DCT reduction (1, 2, 4 or 8) to decode at: the largest one whose image keeps at least
     `min_pixels` (0: the smallest one) and fits `max_pixels`; raises ImageError when 1/8 is still over."""
-    fitting = [n for n in JPEG_REDUCTIONS if -(-header.width // n) * -(-header.height // n) <= max_pixels]
+    fitting = [n for n in JPEG_REDUCTIONS if header.pixels_at(n) <= max_pixels]
     if header.format not in JPEG_FORMATS:
         fitting = fitting[:1] if fitting[:1] == [1] else []
     if not fitting:
         reducible = " even at 1/8 size" if header.format in JPEG_FORMATS else ""
         raise ImageError(f"image too large: {header.width}x{header.height} pixels exceeds the limit of "
                          f"{max_pixels}{reducible}")
-    keeping = [n for n in fitting if min_pixels and -(-header.width // n) * -(-header.height // n) >= min_pixels]
+    keeping = [n for n in fitting if min_pixels and header.pixels_at(n) >= min_pixels]
     return max(keeping) if keeping else min(fitting)
 
 
-def decode_within(data: bytes, max_pixels: int, min_pixels: int = 0) -> Decoded:
+def decode_within(data: bytes, max_pixels: int, min_pixels: int = 0, header: ImageHeader | None = None) -> Decoded:
     """Decode with at most `max_pixels` pixels ever allocated: a larger JPEG at 1/2, 1/4 or 1/8 size (libjpeg's
-    DCT scaling, see `jpeg_reduction`), EXIF orientation applied; other formats over the budget are refused."""
+    DCT scaling, see `jpeg_reduction`), EXIF orientation applied; other formats over the budget are refused.
+    `header`: the data's `image_header`, when the caller read it already."""
     if not data:
         raise ImageError("empty image data")
-    header = image_header(data)
+    header = header or image_header(data)
     image = _decode(data, JPEG_REDUCTIONS[jpeg_reduction(header, max_pixels, min_pixels)])
     return Decoded(image, image.shape[1] / header.width, header.width, header.height)
 

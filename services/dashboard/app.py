@@ -224,10 +224,10 @@ def _keyed_api(settings: DashboardSettings) -> APIRouter:
                                           f"{settings.upload_read_timeout:g} s")
             if not data:
                 raise UploadRejected(400, "empty upload: the file field holds no bytes")
-            pixels = check_image(data, settings.max_pixels, settings.photo_pixels)  # from the header alone
+            header, pixels = check_image(data, settings.max_pixels, settings.photo_pixels)  # the header alone
             try:
                 async with place.turn(pixels):
-                    result = await anyio.to_thread.run_sync(app.state.photos.detect, data, filename)
+                    result = await anyio.to_thread.run_sync(app.state.photos.detect, data, filename, header)
             except ModelError as exc:
                 raise HTTPException(503, f"no model available: {exc}") from None
         return Response(result.to_json(), media_type="application/json")

@@ -12,7 +12,7 @@ import math
 import threading
 
 from shared.detectors.base import resize_by
-from shared.imaging import ImageError, decode_within, image_header, jpeg_reduction
+from shared.imaging import ImageError, ImageHeader, decode_within, image_header, jpeg_reduction
 from shared.live_pipeline import LivePipeline
 from shared.model_store import ModelStore
 from shared.pipeline import Pipeline, scale_faces
@@ -29,15 +29,16 @@ class UploadRejected(ValueError):
         self.status = status
 
 
-def check_image(data: bytes, max_pixels: int, detect_pixels: int = DEFAULT_DETECT_PIXELS) -> int:
-    """The pixels decoding will cost, from the header; refuses non-images (415) and images that cannot be
-    decoded within the pixel budget (413)."""
+def check_image(data: bytes, max_pixels: int,
+                detect_pixels: int = DEFAULT_DETECT_PIXELS) -> tuple[ImageHeader, int]:
+    """The header and the pixels decoding will cost; refuses non-images (415) and images that cannot be
+    decoded within the pixel budget (413). Pass the header on to `PhotoDetector.detect`."""
     try:
         header = image_header(data)
         reduction = jpeg_reduction(header, max_pixels, detect_pixels)
     except ImageError as exc:
         raise _rejected(exc) from None
-    return -(-header.width // reduction) * -(-header.height // reduction)
+    return header, header.pixels_at(reduction)
 
 
 class PhotoDetector:
@@ -57,12 +58,13 @@ class PhotoDetector:
         """The promoted pipeline: loaded on first use, switched after a promote, kept after a broken one."""
         return self.models.current()
 
-    def detect(self, data: bytes, filename: str) -> FrameResult:
-        """The result for one encoded image, as `maskwatch detect --json` writes it (original pixels)."""
+    def detect(self, data: bytes, filename: str, header: ImageHeader | None = None) -> FrameResult:
+        """The result for one encoded image, as `maskwatch detect --json` writes it (original pixels);
+        `header`: the one `check_image` read (not read again)."""
         if not data:
             raise UploadRejected(400, "empty upload: the file field holds no bytes")
         try:
-            decoded = decode_within(data, self.max_pixels, self.detect_pixels)
+            decoded = decode_within(data, self.max_pixels, self.detect_pixels, header)
         except ImageError as exc:
             raise _rejected(exc) from None
         image, scale = decoded.image, decoded.scale
