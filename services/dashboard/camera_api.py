@@ -157,7 +157,7 @@ def router(settings: DashboardSettings) -> APIRouter:
         period_s = _period(period, window)
         redis_ = request.app.state.redis
         window_stats = await queries.window_stats(redis_, camera, window)
-        lines = [line["name"] for line in (await queries.zones(redis_, camera))["lines"]]
+        lines = await queries.line_names(redis_, camera)
         rows = export.entry_rows(camera, window_stats, period_s, lines)
         return _csv(export.to_csv(rows, export.ENTRY_EXPORT_COLUMNS), f"{camera}-entries-{window}-{period_s}s.csv")
 

@@ -93,11 +93,22 @@ async def zones(redis: aioredis.Redis, camera: str) -> dict:
         "camera": camera,
         "zones": [{**z, "occupancy": None if z.get("ignore") else present.get(z["name"], 0),
                    "people": {w: s.zones.get(z["name"], {}) for w, s in windows.items()}} for z in zone_list],
-        "lines": [line for line in geometry.get("lines", []) if isinstance(line, dict)],
+        "lines": _lines(geometry),
         "problem": geometry.get("problem"),
         "applied_at": geometry.get("applied_at"),
         "occupancy_time": occupancy.get("time"),
     }
+
+
+async def line_names(redis: aioredis.Redis, camera: str) -> list[str]:
+    """The names of the counting lines the tracker applies to a camera."""
+    geometry = _json_value(await redis.get(keys.camera_geometry(camera)), dict)
+    return [line["name"] for line in _lines(geometry) if isinstance(line.get("name"), str)]
+
+
+def _lines(geometry: dict) -> list[dict]:
+    lines = geometry.get("lines")
+    return [line for line in lines if isinstance(line, dict)] if isinstance(lines, list) else []
 
 
 async def static_faces(redis: aioredis.Redis, camera: str) -> list[dict]:
