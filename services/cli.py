@@ -179,8 +179,6 @@ def run_stack_up(args: argparse.Namespace) -> int:
 
 def _history_usable(config, config_path: str) -> bool:
     """Whether the history database URL is usable; if not, one warning line and the stack runs without the recorder."""
-    from pathlib import Path
-
     from shared.history.database import HistoryDatabaseError, database_url
 
     try:
