@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from services.dashboard.phone import pairing, stream
+from services.dashboard.results import wait_or_stop
 from services.dashboard.settings import DashboardSettings
 from shared.streams import REDIS_ERRORS
 
@@ -124,5 +124,4 @@ async def prune_loop(redis: aioredis.Redis, stop: asyncio.Event, every_s: float 
                 log.info("phone cameras gone after dashboard.phone.stopped_ttl_s: %s", ", ".join(gone))
         except REDIS_ERRORS:
             pass  # the results reader reports outages
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
+        await wait_or_stop(stop, every_s)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import secrets
@@ -23,12 +22,12 @@ from dataclasses import replace
 import anyio
 import redis
 from fastapi import WebSocket, WebSocketDisconnect
-from PIL import Image, UnidentifiedImageError
 
 from services.dashboard import queries, stats
 from services.dashboard.phone import pairing
 from shared import keys
 from shared.config import PhoneConfig
+from shared.imaging import ImageError, image_size
 from shared.schemas import CameraStatus
 from shared.stats import compliance_rate
 from shared.streams import REDIS_ERRORS, FrameMessage, add_frame_counted, decode_str, describe_redis_error, ensure_group
@@ -57,9 +56,8 @@ def frame_size(jpeg: bytes, max_side: int) -> tuple[int, int]:
     if not jpeg.startswith(b"\xff\xd8"):
         raise ValueError("not a JPEG frame")
     try:
-        with Image.open(io.BytesIO(jpeg)) as image:
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        width, height = image_size(jpeg)
+    except ImageError as exc:
         raise ValueError(f"unreadable JPEG frame: {exc}") from None
     if max(width, height) > max_side:
         raise ValueError(f"frame {width}x{height} is over dashboard.phone.max_side {max_side}")
