@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from shared.atomic_file import write_atomically
 from shared.config import CameraConfig, ConfigError, parse_config
 from shared.zones import geometry_problem
 
+_STR_TAG = "tag:yaml.org,2002:str"
 _SAVE_LOCK = threading.Lock()  # one read-modify-write of the file at a time in this process
 _FLAT_SEQUENCES = re.compile(r"^cameras:[ \t]*(#.*)?\n(?:[ \t]*#.*\n|[ \t]*\n)*- ", re.MULTILINE)
 
@@ -163,9 +166,17 @@ def _block_list(items: list[dict[str, Any]]) -> CommentedSeq:
                 points = CommentedSeq(_flow(p) if isinstance(p, list) else p for p in value)
                 points.fa.set_flow_style()
                 value = points
-            entry[key] = value
+            entry[key] = _as_loaded(value)
         out.append(entry)
     return out
+
+
+def _as_loaded(value: Any) -> Any:
+    """A string quoted where the services' YAML 1.1 loader would read it as something else (`on`, `no`, `1_0`):
+    ruamel writes YAML 1.2, where those are plain strings."""
+    if isinstance(value, str) and yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False)) != _STR_TAG:
+        return SingleQuotedScalarString(value)
+    return value
 
 
 def _flow(values: list) -> CommentedSeq:

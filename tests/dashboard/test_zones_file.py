@@ -99,6 +99,15 @@ def test_bad_geometry_is_refused_and_the_file_is_untouched(config: Path, zones, 
     assert config.read_text() == CONFIG
 
 
+def test_names_yaml_1_1_reads_otherwise_are_saved_as_strings(config: Path) -> None:
+    zones = [{"name": name, "points": ZONES[0]["points"]} for name in ("on", "No", "1_0", "y")]
+    lines = [{"name": "yes", "points": LINES[0]["points"], "in": "on"}]
+    saved = save_zones(config, "door-a", zones, lines)
+    assert [z["name"] for z in saved.zones] == ["on", "No", "1_0", "y"]
+    assert saved.lines == [{"name": "yes", "points": [[0.05, 0.6], [0.95, 0.6]], "in": "on"}]
+    assert read_zones(config, "door-a").zones == saved.zones and "name: 'on'" in config.read_text()
+
+
 def test_unknown_camera_stale_version_and_broken_file(config: Path) -> None:
     with pytest.raises(ZonesFileError) as caught:
         save_zones(config, "garage", ZONES, LINES)
