@@ -125,6 +125,16 @@ const Maskwatch = (() => {
     return ["labels changed", parts.length ? parts.join(", ") : "no faces"];
   }
 
+  // The text of a recorded alert (the history API's {kind, event}).
+  function describeAlert(alert) {
+    return describeEvent(Object.assign({ type: "alert" }, alert.event || {}, { kind: alert.kind }))[1];
+  }
+
+  // Count a finished load of the page's data on <body data-loaded> (what the page tests wait for).
+  function markLoaded() {
+    document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+  }
+
   // Face thumbnails of an event or alert (base64 JPEGs from the API) as <img> elements with data: URIs.
   const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
   function thumbnails(event) {
@@ -179,5 +189,5 @@ const Maskwatch = (() => {
   }
 
   return { LABELS, colors, api, withKey, loadColors, percent, el, drawChart, feed, refreshFrame, describeEvent,
-    thumbnails, peopleBlock, showPeople, timeOf, setConnection };
+    describeAlert, markLoaded, thumbnails, peopleBlock, showPeople, timeOf, setConnection };
 })();

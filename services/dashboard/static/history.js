@@ -152,7 +152,7 @@
     if (!body) return;
     const rows = body.items.map((a) => M.el("tr", { "data-kind": a.kind },
       M.el("td", { text: new Date(a.time * 1000).toLocaleString() }), M.el("td", { text: a.camera }),
-      M.el("td", { text: a.kind }), M.el("td", { text: M.describeEvent(Object.assign({ type: "alert" }, a.event || {}, { kind: a.kind }))[1] })));
+      M.el("td", { text: a.kind }), M.el("td", { text: M.describeAlert(a) })));
     if (!rows.length) rows.push(M.el("tr", {}, M.el("td", { colspan: "4", class: "muted", text: "none" })));
     $("alerts-table").querySelector("tbody").replaceChildren(...rows);
     $("alerts-info").textContent = body.total > body.items.length ? `the newest ${body.items.length} of ${body.total};` : "";
@@ -169,7 +169,7 @@
     const mine = ++state.reloads;
     try {
       await Promise.all([loadCounts(), loadPeople(), loadAlerts()]);
-      if (mine === state.reloads) document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+      if (mine === state.reloads) M.markLoaded();
     } catch (e) { fail(e); }
   }
 
@@ -178,9 +178,7 @@
     showFieldState();
     if (event.target.id === "label") {
       state.page = 0; remember();
-      Promise.all([loadCounts(), loadPeople()]).then(() => {
-        document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
-      }).catch(fail);
+      Promise.all([loadCounts(), loadPeople()]).then(M.markLoaded).catch(fail);
       return;
     }
     reload();
