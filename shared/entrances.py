@@ -220,7 +220,7 @@ class EntranceCounter:
         if not track.static and t - since >= self.static_after_s:
             track.static = True
             self._add_spot(_normalized(box, result), t, track_id)
-        elif track.is_static:
+        elif track.is_static and any(t - s["last_seen"] >= SPOT_REFRESH_S for s in self._spots):  # else none due
             spot = self._on_spot(_normalized(box, result))
             if spot is not None and t - spot["last_seen"] >= SPOT_REFRESH_S:
                 spot["last_seen"] = round(t, 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.entrances import EntranceCounter, end_tracks, track_frame
+from shared.entrances import SPOT_REFRESH_S, EntranceCounter, end_tracks, track_frame
 from shared.people import PeopleTracker
 from shared.schemas import Face, FrameResult, LineCrossing, PersonRecord
 from shared.tracker_config import TrackerConfig
@@ -130,6 +130,16 @@ def test_a_track_on_a_static_spot_that_moves_is_a_person() -> None:
     tracked, messages = run(still + [[] for _ in range(40)] + leaving, static_after_s=3.0)
     assert [r.static for r in people(messages)] == [True, False]
     assert tracked[80].faces[0].static and not tracked[99].faces[0].static
+
+
+def test_a_static_face_kept_in_view_keeps_its_spot_fresh() -> None:
+    counter = EntranceCounter("c", static_after_s=3.0, static_forget_s=100.0)
+    for t in range(250):  # 1 fps for 250 s, far past static_forget_s: the spot is refreshed while seen
+        poster = face(100, 250, size=SIZE).model_copy(update={"track_id": 1})
+        frame = counter.observe(FrameResult(source="c", frame=t, width=640, height=360, faces=[poster]), float(t))
+    assert frame.faces[0].static
+    [spot] = counter.static_faces()
+    assert 249 - SPOT_REFRESH_S <= spot["last_seen"] <= 249 and spot["first_seen"] == 0.0
 
 
 def test_zone_membership_and_occupancy() -> None:
