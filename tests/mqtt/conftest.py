@@ -57,3 +57,12 @@ def processes(tmp_path: Path) -> Iterator:
     runner = Services(tmp_path, env)
     yield runner
     runner.close()
+
+
+@pytest.fixture
+def password_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A running mosquitto of our own that accepts only USER with PASSWORD (tests/mqtt/broker.py)."""
+    server = Broker(tmp_path / "broker", password=True)
+    server.start()
+    yield server
+    server.stop()

@@ -49,58 +49,54 @@ def started(processes, config: Path, db: redis.Redis):
 
 
 @pytest.mark.slow
-def test_events_state_and_password_login(tmp_path: Path, mqtt_db: redis.Redis, processes, subscribe) -> None:
-    broker = Broker(tmp_path / "broker", password=True)
-    broker.start()
-    try:
-        (tmp_path / "pw").write_text(PASSWORD + "\n")
-        config = bridge_config(tmp_path, mqtt_db, broker, username=USER, password_file=str(tmp_path / "pw"),
-                               thumbnails=True)
-        mqtt_db.sadd(keys.CAMERAS_SET, "gate")
-        sub = subscribe(broker.port, ["mw/#"], username=USER, password=PASSWORD)
-        proc = started(processes, config, mqtt_db)
-        now = time.time()
-        publish(mqtt_db, person(1), person(2, static=True), person(3, "with_mask"),
-                LineCrossing(camera="gate", line="in-door", direction="in", track_id=3, label="with_mask", time=now),
-                AlertRecord(camera="gate", kind="person", time=now, event={"id": "a1", "kind": "person"}))
-        assert count_like_the_dashboard(mqtt_db) == 5  # the counts the state reads
-        wait_for(lambda: len(sub.on("mw/gate/events")) >= 4, 30, "the events")
-        wait_for(lambda: any(s["entries_total_today"] == 1 for s in sub.json_on("mw/gate/state")), 30, "the state")
-        events = sub.json_on("mw/gate/events")
-        assert [(e["type"], e.get("track_id")) for e in events] == [
-            ("person", 1), ("person", 3), ("crossing", 3), ("alert", None)]  # the static face is no person
-        assert "thumbnail" not in events[0] and events[3]["event"] == {"id": "a1", "kind": "person"}
-        thumbnails = sub.on("mw/gate/thumbnail")
-        assert len(thumbnails) == 2 and all(t.startswith(b"\xff\xd8") for t in thumbnails)
-        state = sub.json_on("mw/gate/state")[-1]
-        assert state["unmasked_last_minute"] is True and state["lines"] == ["in-door"]
-        assert state["people_today"] == {"with_mask": 1, "without_mask": 1, "mask_incorrect": 0}
-        assert sub.json_on("mw/gate/line/in-door/state")[-1]["entries_total_1h"] == 1
-        assert sub.on("mw/status")[-1] == b"online"
-        assert PASSWORD not in Path(f"/proc/{proc.pid}/cmdline").read_text()
-        assert PASSWORD not in Path(f"/proc/{proc.pid}/environ").read_bytes().decode(errors="replace")
-        assert processes.stop(proc) == 0
-        wait_for(lambda: sub.on("mw/status")[-1] == b"offline", 10, "offline on a clean stop")
-        log = processes.log(proc)
-        assert PASSWORD not in log and "Traceback" not in log
+def test_events_state_and_password_login(tmp_path: Path, mqtt_db: redis.Redis, password_broker: Broker, processes,
+                                         subscribe) -> None:
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    config = bridge_config(tmp_path, mqtt_db, password_broker, username=USER, password_file=str(tmp_path / "pw"),
+                           thumbnails=True)
+    mqtt_db.sadd(keys.CAMERAS_SET, "gate")
+    sub = subscribe(password_broker.port, ["mw/#"], username=USER, password=PASSWORD)
+    proc = started(processes, config, mqtt_db)
+    now = time.time()
+    publish(mqtt_db, person(1), person(2, static=True), person(3, "with_mask"),
+            LineCrossing(camera="gate", line="in-door", direction="in", track_id=3, label="with_mask", time=now),
+            AlertRecord(camera="gate", kind="person", time=now, event={"id": "a1", "kind": "person"}))
+    assert count_like_the_dashboard(mqtt_db) == 5  # the counts the state reads
+    wait_for(lambda: len(sub.on("mw/gate/events")) >= 4, 30, "the events")
+    wait_for(lambda: any(s["entries_total_today"] == 1 for s in sub.json_on("mw/gate/state")), 30, "the state")
+    events = sub.json_on("mw/gate/events")
+    assert [(e["type"], e.get("track_id")) for e in events] == [
+        ("person", 1), ("person", 3), ("crossing", 3), ("alert", None)]  # the static face is no person
+    assert "thumbnail" not in events[0] and events[3]["event"] == {"id": "a1", "kind": "person"}
+    thumbnails = sub.on("mw/gate/thumbnail")
+    assert len(thumbnails) == 2 and all(t.startswith(b"\xff\xd8") for t in thumbnails)
+    state = sub.json_on("mw/gate/state")[-1]
+    assert state["unmasked_last_minute"] is True and state["lines"] == ["in-door"]
+    assert state["people_today"] == {"with_mask": 1, "without_mask": 1, "mask_incorrect": 0}
+    assert sub.json_on("mw/gate/line/in-door/state")[-1]["entries_total_1h"] == 1
+    assert sub.on("mw/status")[-1] == b"online"
+    assert PASSWORD not in Path(f"/proc/{proc.pid}/cmdline").read_text()
+    assert PASSWORD not in Path(f"/proc/{proc.pid}/environ").read_bytes().decode(errors="replace")
+    assert processes.stop(proc) == 0
+    wait_for(lambda: sub.on("mw/status")[-1] == b"offline", 10, "offline on a clean stop")
+    log = processes.log(proc)
+    assert PASSWORD not in log and "Traceback" not in log
 
-        # killed, it cannot say goodbye: the broker publishes its last will
-        proc = started(processes, config, mqtt_db)
-        wait_for(lambda: sub.on("mw/status")[-1] == b"online", 10, "online again")
-        os.kill(proc.pid, signal.SIGKILL)
-        wait_for(lambda: sub.on("mw/status")[-1] == b"offline", 20, "the last will")
+    # killed, it cannot say goodbye: the broker publishes its last will
+    proc = started(processes, config, mqtt_db)
+    wait_for(lambda: sub.on("mw/status")[-1] == b"online", 10, "online again")
+    os.kill(proc.pid, signal.SIGKILL)
+    wait_for(lambda: sub.on("mw/status")[-1] == b"offline", 20, "the last will")
 
-        # a wrong password: one line, retried, never shown
-        (tmp_path / "pw").write_text("Wrong-pw-123")
-        proc = processes.start("mqtt", "--config", str(config), name="wrong")
-        wait_for(lambda: "refused the connection" in processes.log(proc), 30, "the refusal")
-        time.sleep(3)  # paho retries meanwhile
-        assert processes.stop(proc) == 0
-        log = processes.log(proc)
-        assert log.count("refused the connection (Not authorized)") == 1, log
-        assert "Wrong-pw-123" not in log and "Traceback" not in log
-    finally:
-        broker.stop()
+    # a wrong password: one line, retried, never shown
+    (tmp_path / "pw").write_text("Wrong-pw-123")
+    proc = processes.start("mqtt", "--config", str(config), name="wrong")
+    wait_for(lambda: "refused the connection" in processes.log(proc), 30, "the refusal")
+    time.sleep(3)  # paho retries meanwhile
+    assert processes.stop(proc) == 0
+    log = processes.log(proc)
+    assert log.count("refused the connection (Not authorized)") == 1, log
+    assert "Wrong-pw-123" not in log and "Traceback" not in log
 
 
 @pytest.mark.slow

@@ -36,35 +36,31 @@ def test_stack_runs_the_bridge_only_when_configured() -> None:
 
 
 @pytest.mark.slow
-def test_stack_up_publishes_people_and_keeps_the_password_secret(tmp_path: Path, mqtt_db: redis.Redis, services,
-                                                                 subscribe, faces_clip: Path) -> None:
-    broker = Broker(tmp_path / "broker", password=True)
-    broker.start()
-    try:
-        port = free_port(range(18900, 18950))
-        config = write_config(tmp_path / "cams.yaml", redis_url(mqtt_db),
-                              [{"id": "hall", "url": str(faces_clip), "fps": FPS, "loop": True}],
-                              detector={"max_frame_age": 30},
-                              mqtt={"url": broker.url, "username": USER, "topic_prefix": "mwstack",
-                                    "state_interval": 1})
-        services.env["MASKWATCH_MQTT_PASSWORD"] = PASSWORD
-        sub = subscribe(broker.port, ["mwstack/#", "homeassistant/+/maskwatch_hall/#"], username=USER,
-                        password=PASSWORD)
-        stack = services.start("stack", "up", "--config", str(config), "--port", str(port), name="stack")
-        wait_for(lambda: any(e["type"] == "person" for e in sub.json_on("mwstack/hall/events")), 180,
-                 "a person event from the stack")
-        wait_for(lambda: any(s["status"] == "live" and s["people_total_1h"] >= 1
-                             for s in sub.json_on("mwstack/hall/state")), 60, "the state with a person counted")
-        assert any(t.endswith("/unmasked_last_minute/config") for t in sub.topics())
-        pids = [int(p) for p in re.findall(r"started \S+ \(pid (\d+)\)", services.log(stack))]
-        services.extra_pids.update(pids)
-        ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, timeout=30).stdout
-        assert "maskwatch.cli mqtt --config" in ps and PASSWORD not in ps
-        api = [httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).text
-               for path in ("/api/v1/cameras", "/api/v1/cameras/hall", "/api/v1/health", "/metrics")]
-        assert "hall" in api[0] and not any(PASSWORD in body for body in api)
-        assert services.stop(stack, timeout=60) == 0
-        log = services.log(stack)
-        assert "started mqtt" in log and PASSWORD not in log and "Traceback" not in log
-    finally:
-        broker.stop()
+def test_stack_up_publishes_people_and_keeps_the_password_secret(tmp_path: Path, mqtt_db: redis.Redis,
+                                                                 password_broker: Broker, services, subscribe,
+                                                                 faces_clip: Path) -> None:
+    port = free_port(range(18900, 18950))
+    config = write_config(tmp_path / "cams.yaml", redis_url(mqtt_db),
+                          [{"id": "hall", "url": str(faces_clip), "fps": FPS, "loop": True}],
+                          detector={"max_frame_age": 30},
+                          mqtt={"url": password_broker.url, "username": USER, "topic_prefix": "mwstack",
+                                "state_interval": 1})
+    services.env["MASKWATCH_MQTT_PASSWORD"] = PASSWORD
+    sub = subscribe(password_broker.port, ["mwstack/#", "homeassistant/+/maskwatch_hall/#"], username=USER,
+                    password=PASSWORD)
+    stack = services.start("stack", "up", "--config", str(config), "--port", str(port), name="stack")
+    wait_for(lambda: any(e["type"] == "person" for e in sub.json_on("mwstack/hall/events")), 180,
+             "a person event from the stack")
+    wait_for(lambda: any(s["status"] == "live" and s["people_total_1h"] >= 1
+                         for s in sub.json_on("mwstack/hall/state")), 60, "the state with a person counted")
+    assert any(t.endswith("/unmasked_last_minute/config") for t in sub.topics())
+    pids = [int(p) for p in re.findall(r"started \S+ \(pid (\d+)\)", services.log(stack))]
+    services.extra_pids.update(pids)
+    ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, timeout=30).stdout
+    assert "maskwatch.cli mqtt --config" in ps and PASSWORD not in ps
+    api = [httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).text
+           for path in ("/api/v1/cameras", "/api/v1/cameras/hall", "/api/v1/health", "/metrics")]
+    assert "hall" in api[0] and not any(PASSWORD in body for body in api)
+    assert services.stop(stack, timeout=60) == 0
+    log = services.log(stack)
+    assert "started mqtt" in log and PASSWORD not in log and "Traceback" not in log
