@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from pydantic import StringConstraints
 from sqlalchemy import Connection, select
 
-from services.dashboard.export import EXPORT_COLUMNS
+from services.dashboard.export import EXPORT_COLUMNS, to_csv
 from services.dashboard.history import export, queries
 from services.dashboard.history.database import HistoryDb, HistoryUnavailable
 from services.dashboard.history.models import AlertsPage, Counts, Entries, PeoplePage, Report, Status
@@ -132,7 +132,7 @@ def router() -> APIRouter:
         """The counts as CSV, one row per period."""
         found = await counts_of(request, period, start, end, list(camera), line, direction)
         rows = export.count_rows(found, _db(request).config.zone)
-        return _csv(export.to_csv(export.COUNT_COLUMNS, rows), f"history-counts-{period.value}.csv")
+        return _csv(to_csv(rows, export.COUNT_COLUMNS), f"history-counts-{period.value}.csv")
 
     async def people_of(request: Request, start, end, camera, label, include_static, limit, offset, order,
                         with_total: bool = True) -> tuple[int | None, list[dict]]:
@@ -159,7 +159,7 @@ def router() -> APIRouter:
         _total, items = await people_of(request, start, end, camera, label, include_static, CSV_PEOPLE, 0, order,
                                         with_total=False)
         rows = export.people_rows(items, _db(request).config.zone)
-        return _csv(export.to_csv(export.PEOPLE_COLUMNS, rows), "history-people.csv")
+        return _csv(to_csv(rows, export.PEOPLE_COLUMNS), "history-people.csv")
 
     @api.get("/people/{person_id}/thumbnail.jpg", response_class=Response,
              responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "pruned, or never had one"}})
@@ -190,7 +190,7 @@ def router() -> APIRouter:
         """The alerts as CSV, their bodies as JSON."""
         _total, items = await alerts_of(request, start, end, camera, kind, CSV_PEOPLE, 0)
         rows = export.alert_rows(items, _db(request).config.zone)
-        return _csv(export.to_csv(export.ALERT_COLUMNS, rows), "history-alerts.csv")
+        return _csv(to_csv(rows, export.ALERT_COLUMNS), "history-alerts.csv")
 
 
     async def entries_of(request: Request, period, start, end, camera, line) -> dict:
@@ -210,7 +210,7 @@ def router() -> APIRouter:
         """The entries as CSV, one row per line and period."""
         found = await entries_of(request, period, start, end, camera, line)
         rows = export.entry_rows(found, _db(request).config.zone)
-        return _csv(export.to_csv(export.ENTRY_COLUMNS, rows), f"history-entries-{period.value}.csv")
+        return _csv(to_csv(rows, export.ENTRY_COLUMNS), f"history-entries-{period.value}.csv")
 
     @api.get("/report", response_model=Report)
     async def history_report(request: Request, span: SpanQuery = Period.DAY, date: DateQuery = None,
@@ -263,7 +263,7 @@ async def stats_csv(request: Request, camera: str, days: int, period: str | None
     found = await _read(request, lambda conn: queries.counts_series(conn, zone, unit, to - days * DAY_S, to,
                                                                     Scope((camera,))))
     rows = export.stats_rows(camera, found)
-    return _csv(export.to_csv(EXPORT_COLUMNS, rows), f"{camera}-{days}d-1{unit.value[0]}.csv")
+    return _csv(to_csv(rows, EXPORT_COLUMNS), f"{camera}-{days}d-1{unit.value[0]}.csv")
 
 
 def _status(conn: Connection) -> dict:

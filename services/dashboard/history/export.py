@@ -1,11 +1,8 @@
-"""CSV of every history view: counts, people, alerts, entries."""
+"""CSV rows of every history view: counts, people, alerts, entries (written by services.dashboard.export.to_csv)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from shared.history.periods import local_iso
@@ -19,15 +16,6 @@ ALERT_COLUMNS = ("id", "camera", "kind", "time", "time_iso", "event")
 ENTRY_COLUMNS = ("camera", "line", "period_start", "period_end", "period", "in_total",
                  *(f"in_{label}" for label in MASK_LABELS), "out_total", *(f"out_{label}" for label in MASK_LABELS),
                  "masked_share")
-
-
-def to_csv(columns: tuple[str, ...], rows: Iterable[dict]) -> str:
-    """Rows as CSV text with a header line."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def _share(value: float | None) -> str | float:
