@@ -6,7 +6,6 @@ whole periods: a series has one point for every period overlapping [start, end),
 
 from __future__ import annotations
 
-import base64
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ from sqlalchemy import Connection, and_, case, func, select
 
 from shared.history.periods import Period, next_start, period_name, period_start, period_starts
 from shared.history.schema import DAY, HOUR, IN, OUT, PEOPLE, alerts, counts, people, recorder_gaps, thumbnails
-from shared.schemas import COMPLIANT_LABELS, MASK_LABELS
+from shared.schemas import MASK_LABELS
+from shared.stats import compliance_rate
 
 MAX_PERIODS = 5000  # points of one series at most (e.g. 208 days of hours)
 # one column per mask label: a period comes back as one row, not three
@@ -47,18 +47,16 @@ def label_counts(values: dict[str, int] | None = None) -> dict[str, int]:
     return {label: int(values.get(label, 0)) for label in MASK_LABELS}
 
 
-def share(values: dict[str, int]) -> float | None:
-    """with_mask / total of the mask labels; None without people."""
-    total = sum(values.get(label, 0) for label in MASK_LABELS)
-    if not total:
-        return None
-    return round(sum(values.get(label, 0) for label in COMPLIANT_LABELS) / total, 4)
+def masked_share(counts: dict[str, int]) -> float | None:
+    """with_mask / total of label counts (as `label_counts` gives them), 4 decimals; None without people."""
+    rate = compliance_rate(counts)
+    return None if rate is None else round(rate, 4)
 
 
 def summary(values: dict[str, int]) -> dict:
     """{counts, total, masked_share} of label counts."""
     clean = label_counts(values)
-    return {"counts": clean, "total": sum(clean.values()), "masked_share": share(clean)}
+    return {"counts": clean, "total": sum(clean.values()), "masked_share": masked_share(clean)}
 
 
 def _in_cameras(column, cameras: Sequence[str]):
@@ -156,7 +154,7 @@ def crossing_summary(ins: dict[str, int], outs: dict[str, int]) -> dict:
     """{in, out, in_total, out_total, masked_share (of the entries)} of label counts."""
     in_counts, out_counts = label_counts(ins), label_counts(outs)
     return {"in": in_counts, "out": out_counts, "in_total": sum(in_counts.values()),
-            "out_total": sum(out_counts.values()), "masked_share": share(in_counts)}
+            "out_total": sum(out_counts.values()), "masked_share": masked_share(in_counts)}
 
 
 @dataclass(frozen=True)
@@ -203,11 +201,6 @@ def _person(row) -> dict:
 def thumbnail(conn: Connection, person_id: int) -> bytes | None:
     """A person's face JPEG, or None."""
     return conn.execute(select(thumbnails.c.jpeg).where(thumbnails.c.person_id == person_id)).scalar()
-
-
-def thumbnail_b64(jpeg: bytes | None) -> str | None:
-    """A JPEG as base64 text."""
-    return base64.b64encode(jpeg).decode() if jpeg else None
 
 
 def alerts_page(conn: Connection, start: float, end: float, cameras: Sequence[str], kinds: Sequence[str],
