@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
+
+from shared.schemas import PersonRecord
 
 LabelCounts = dict[str, int]
 
@@ -83,20 +85,16 @@ class Entries(BaseModel):
     lines: list[LineSeries]
 
 
-class Person(BaseModel):
-    """One recorded person."""
-
-    id: int
-    camera: str
-    track_id: int
-    label: str
-    first_seen: float
-    last_seen: float
-    frames: int
-    best_box: list[int]
-    zones: list[str]
-    static: bool = Field(description="a face that barely moved (poster, screen): never counted")
-    thumbnail_url: str | None = Field(description="the face JPEG; null once pruned or when there was none")
+# One recorded person: the PersonRecord the tracker published (less its type and inline thumbnail), with its row
+# id and the URL of its face thumbnail. Derived from the record, so the two never drift apart.
+Person = create_model(
+    "Person", __doc__="One recorded person.",
+    id=(int, ...),
+    **{name: (field.annotation, field) for name, field in PersonRecord.model_fields.items()
+       if name not in ("type", "thumbnail", "static")},
+    static=(bool, Field(description="a face that barely moved (poster, screen): never counted")),
+    thumbnail_url=(str | None, Field(description="the face JPEG; null once pruned or when there was none")),
+)
 
 
 class PeoplePage(BaseModel):
