@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from shared.history.periods import Period, period_start
-from shared.history.schema import DAY, HOUR, IN, OUT, PEOPLE
+from shared.history.schema import DAY, HOUR, IN, OUT, PEOPLE, people
 from shared.schemas import AlertRecord, FrameResult, LineCrossing, PersonRecord
 
 Message = FrameResult | PersonRecord | LineCrossing | AlertRecord
 CountKey = tuple[str, str, str, str, int, str]  # resolution, camera, kind, line, start, label
+PERSON_COLUMNS = frozenset(c.name for c in people.c if c.name != "id")
 
 
 @dataclass
@@ -55,9 +56,8 @@ def build_rows(entries: list[tuple[str, Message]], zone: ZoneInfo) -> Rows:
 
 
 def _person(record: PersonRecord) -> dict:
-    return {"camera": record.camera, "track_id": record.track_id, "label": record.label,
-            "first_seen": record.first_seen, "last_seen": record.last_seen, "frames": record.frames,
-            "best_box": list(record.best_box), "zones": list(record.zones), "static": record.static}
+    """The people row: the record's fields that the table has (the thumbnail is stored apart)."""
+    return record.model_dump(include=PERSON_COLUMNS)
 
 
 def _jpeg(thumbnail: str | None) -> bytes | None:

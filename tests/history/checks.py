@@ -40,7 +40,8 @@ def assert_matches(engine: Engine, published: Published, up_to: str | None = Non
     expected_people = published.people(up_to) if up_to else []
     with engine.connect() as conn:
         rows = conn.execute(select(people.c.camera, people.c.track_id, people.c.label, people.c.first_seen,
-                                   people.c.static, people.c.zones, thumbnails.c.jpeg)
+                                   people.c.last_seen, people.c.frames, people.c.best_box, people.c.static,
+                                   people.c.zones, thumbnails.c.jpeg)
                             .join_from(people, thumbnails, people.c.id == thumbnails.c.person_id, isouter=True)).all()
         got_crossings = conn.execute(select(crossings.c.camera, crossings.c.line, crossings.c.direction,
                                             crossings.c.track_id)).all()
@@ -50,9 +51,10 @@ def assert_matches(engine: Engine, published: Published, up_to: str | None = Non
                                                                           counts.c.label)).all()
         daily_total = conn.execute(select(func.coalesce(func.sum(counts.c.n), 0)).where(counts.c.resolution == DAY)
                                    ).scalar()
-    assert sorted((r.camera, r.track_id, r.label, r.first_seen, r.static, tuple(r.zones), r.jpeg) for r in rows) == \
-        sorted((p.camera, p.track_id, p.label, p.first_seen, p.static, tuple(p.zones), base64.b64decode(p.thumbnail))
-               for p in expected_people)
+    assert sorted((r.camera, r.track_id, r.label, r.first_seen, r.last_seen, r.frames, tuple(r.best_box), r.static,
+                   tuple(r.zones), r.jpeg) for r in rows) == \
+        sorted((p.camera, p.track_id, p.label, p.first_seen, p.last_seen, p.frames, tuple(p.best_box), p.static,
+                tuple(p.zones), base64.b64decode(p.thumbnail)) for p in expected_people)
     expected_crossings = published.of(LineCrossing, up_to) if up_to else []
     assert sorted(got_crossings) == sorted((c.camera, c.line, c.direction, c.track_id) for c in expected_crossings)
     expected_alerts = published.of(AlertRecord, up_to) if up_to else []
