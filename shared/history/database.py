@@ -44,7 +44,7 @@ def database_url(config: HistoryConfig, base_dir: Path | None = None) -> URL:
     try:
         url = make_url(raw)
     except ArgumentError:
-        raise HistoryDatabaseError(f"database URL {shown_text(raw)!r} is not a URL "
+        raise HistoryDatabaseError(f"database URL {redact_text(raw)!r} is not a URL "
                                    "(use sqlite:///path or postgresql://user@host/db)") from None
     backend = url.drivername.split("+", 1)[0]
     if backend not in BACKENDS:
@@ -114,13 +114,8 @@ def _sqlite_setup(engine: Engine, writer: bool) -> None:
 def shown_url(url: URL | str) -> str:
     """The URL with its password masked, as it may be logged or served."""
     if isinstance(url, str):
-        return shown_text(url)
+        return redact_text(url)
     return url.render_as_string(hide_password=True)
-
-
-def shown_text(text: str) -> str:
-    """Free text with any URL's credentials masked."""
-    return redact_text(text)
 
 
 def describe_db_error(exc: BaseException, url: URL | None = None) -> str:
