@@ -50,8 +50,6 @@ LABELS = ("with_mask", "without_mask", "mask_incorrect")
 WEIGHTS = (0.7, 0.2, 0.1)
 DAY = 86400
 UTC = ZoneInfo("UTC")
-PEOPLE_INDEXES = (("ix_people_camera_first_seen_static_label", "camera, first_seen, static, label"),
-                  ("ix_people_first_seen_static_label", "first_seen, static, label"))  # as migration 0003 makes them
 
 
 def face_jpegs(count: int, seed: int = 0) -> list[bytes]:
@@ -87,8 +85,8 @@ def bulk_load(engine: Engine, args: argparse.Namespace, end: float) -> dict:
     takes them; the people indexes are built after the load."""
     t0 = time.perf_counter()
     with engine.begin() as conn:
-        for name, _cols in PEOPLE_INDEXES:
-            conn.execute(text(f"DROP INDEX {name}"))
+        for index in people.indexes:  # the schema's (migration 0003's), built again after the load
+            index.drop(conn)
     rows = person_rows(args.cameras, args.per_day, args.days, end)
     n = 0
     raw = engine.raw_connection()
@@ -143,8 +141,8 @@ def bulk_load(engine: Engine, args: argparse.Namespace, end: float) -> dict:
     cbucket = (lambda s: f"CAST(floor(time / {s}) * {s} AS BIGINT)") if floor else \
         (lambda s: f"CAST(time / {s} AS INTEGER) * {s}")
     with engine.begin() as conn:
-        for name, cols in PEOPLE_INDEXES:
-            conn.execute(text(f"CREATE INDEX {name} ON people ({cols})"))
+        for index in people.indexes:
+            index.create(conn)
         for res, size in (("h", 3600), ("d", DAY)):
             conn.execute(text(f"INSERT INTO counts (resolution, camera, kind, line, start, label, n) "
                               f"SELECT '{res}', camera, 'people', '', {bucket(size)}, label, count(*) FROM people "
