@@ -54,29 +54,25 @@ class UploadQueue:
 
         Then `async with place.turn(pixels)` waits for a worker once the image's decode cost is known.
         """
-        small = declared_bytes is not None and declared_bytes <= self.small_bytes
-        if small and self.reading_bytes + declared_bytes <= self.small_reading:
-            self.reading_bytes += declared_bytes
-            place = Place(self, regular=False)
-            try:
-                yield place
-            finally:
-                self.reading_bytes -= declared_bytes
-                place.release()
-            return
-        place = Place(self, regular=False)
-        place.take_regular()
+        small = declared_bytes is not None and declared_bytes <= self.small_bytes and \
+            self.reading_bytes + declared_bytes <= self.small_reading  # read first, placed by its decode cost
+        reading = declared_bytes if small else 0
+        place = Place(self)
+        if not small:
+            place.take_regular()
+        self.reading_bytes += reading
         try:
             yield place
         finally:
+            self.reading_bytes -= reading
             place.release()
 
 
 class Place:
     """One admitted upload: a regular place (held until its answer) or a small body being read."""
 
-    def __init__(self, queue: UploadQueue, regular: bool) -> None:
-        self.queue, self.regular = queue, regular
+    def __init__(self, queue: UploadQueue) -> None:
+        self.queue, self.regular = queue, False
 
     def take_regular(self) -> None:
         """Take a regular place; raises `UploadBusy` when every one is taken."""
