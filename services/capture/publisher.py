@@ -37,6 +37,7 @@ from shared.streams import REDIS_ERRORS, FrameMessage, add_frame_counted, descri
 log = logging.getLogger(__name__)
 
 BATCH = 64  # cameras published per round trip
+IN_FLIGHT_WAIT_S = 5.0  # longest wait, when cameras are removed, for a publish round trip holding their frames
 HookFactory = Callable[[CameraConfig], FrameHook | None]
 
 
@@ -95,13 +96,17 @@ class Publisher:
         """The cameras whose frames are published; the others' waiting frames and hooks are forgotten."""
         with self._ready:
             self.options = options
-            for cam_id in set(self._cameras) - set(cameras):
+            removed = set(self._cameras) - set(cameras)
+            for cam_id in removed:
                 for table in (self._slots, self._dropped, self._hooks, self._counters, self._last):
                     table.pop(cam_id, None)
             for cam_id, camera in cameras.items():
                 if self._cameras.get(cam_id) != camera:
                     self._hooks.pop(cam_id, None)  # a changed camera gets a fresh hook
             self._cameras = dict(cameras)
+            # a batch in flight may still write a removed camera's frame: let it finish, so the keys capture
+            # removes next stay removed
+            self._ready.wait_for(lambda: not self._busy & removed, timeout=IN_FLIGHT_WAIT_S)
 
     def put(self, frame: SampledFrame) -> None:
         """Offer a camera's newest frame; an unpublished older one is replaced and counted as dropped."""
