@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.secrets import password_from
+
 PASSWORD_ENV = "MASKWATCH_MQTT_PASSWORD"
 PASSWORD_FILE_ENV = "MASKWATCH_MQTT_PASSWORD_FILE"
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
@@ -125,14 +127,7 @@ class MqttCredentials:
 def credentials(config: MqttConfig, env: Mapping[str, str] | None = None) -> MqttCredentials:
     """Username, password and TLS files for `config`; raises `MqttSettingsError` when a file cannot be read."""
     env = os.environ if env is None else env
-    password = env.get(PASSWORD_ENV) or None
-    password_file = env.get(PASSWORD_FILE_ENV) or config.password_file
-    if not password and password_file:
-        try:
-            password = Path(password_file).read_text().strip() or None
-        except OSError as exc:
-            raise MqttSettingsError(f"mqtt password file {password_file}: cannot read "
-                                    f"({exc.strerror or exc})") from None
+    password = password_from(env, PASSWORD_ENV, PASSWORD_FILE_ENV, config.password_file, "mqtt", MqttSettingsError)
     if password and not config.username:
         raise MqttSettingsError("mqtt: a password is set but no mqtt.username")
     files = {}

@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.secrets import password_from
+
 ENV = {
     "username": "MASKWATCH_REDIS_USERNAME",
     "password": "MASKWATCH_REDIS_PASSWORD",
@@ -62,10 +64,8 @@ def client_kwargs(url: str, options: RedisOptions | None = None, env: dict[str, 
     username = env.get(ENV["username"]) or options.username
     if username:
         kwargs["username"] = username
-    password = env.get(ENV["password"])
-    password_file = env.get(ENV["password_file"]) or options.password_file
-    if not password and password_file:
-        password = _read_secret(Path(password_file), "password file")
+    password = password_from(env, ENV["password"], ENV["password_file"], options.password_file, "redis",
+                             RedisSettingsError)
     if password:
         kwargs["password"] = password
     if url.startswith("rediss://"):
@@ -85,10 +85,3 @@ def client_kwargs(url: str, options: RedisOptions | None = None, env: dict[str, 
 def secrets_of(kwargs: dict[str, Any]) -> tuple[str, ...]:
     """The secret values among `client_kwargs` output, for `redact_text`."""
     return tuple(v for k, v in kwargs.items() if k == "password" and v)
-
-
-def _read_secret(path: Path, what: str) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        raise RedisSettingsError(f"redis {what} {path}: cannot read ({exc.strerror or exc})") from None

@@ -25,6 +25,7 @@ from shared.history.config import (
     HistoryConfig,
 )
 from shared.redaction import redact_text
+from shared.secrets import password_from
 
 BACKENDS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 CONNECT_TIMEOUT_S = 5
@@ -55,22 +56,12 @@ def database_url(config: HistoryConfig, base_dir: Path | None = None) -> URL:
     if backend == "sqlite" and url.database in (None, "", ":memory:"):
         raise HistoryDatabaseError("database URL: a SQLite database needs a file path (sqlite:///path/history.sqlite3)")
     if url.password is None and backend != "sqlite":
-        password = _password(config)
+        password = password_from(os.environ, DATABASE_PASSWORD_ENV, DATABASE_PASSWORD_FILE_ENV, config.password_file,
+                                 "database", HistoryDatabaseError)
         if password is not None:
             url = url.set(password=password)
     return url
 
-
-def _password(config: HistoryConfig) -> str | None:
-    if os.environ.get(DATABASE_PASSWORD_ENV):
-        return os.environ[DATABASE_PASSWORD_ENV]
-    path = os.environ.get(DATABASE_PASSWORD_FILE_ENV) or config.password_file
-    if not path:
-        return None
-    try:
-        return Path(path).read_text().strip()
-    except OSError as exc:
-        raise HistoryDatabaseError(f"database password file {path}: cannot read ({exc.strerror or exc})") from None
 
 
 def is_sqlite(url: URL) -> bool:
