@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.exit_codes import USAGE
+from shared.file_watch import FileWatch
 from shared.streams import Backoff
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class Child:
     proc: subprocess.Popen | None = None
     started: float = 0.0
     restart_at: float = 0.0
-    config_stamp: tuple | None = None  # set after an exit 2: restart when the config file no longer has this stamp
+    config_watch: FileWatch | None = None  # set after an exit 2: restart when the config file changes
     backoff: Backoff = field(default_factory=lambda: Backoff(base=1.0, cap=30.0))
 
     @property
@@ -112,9 +113,8 @@ class Stack:
         now = time.monotonic()
         for child in self.children:
             if child.proc is None:
-                if now >= child.restart_at or (child.config_stamp is not None
-                                               and _file_stamp(child.config_path) != child.config_stamp):
-                    child.config_stamp = None
+                if now >= child.restart_at or (child.config_watch is not None and child.config_watch.changed()):
+                    child.config_watch = None
                     child.start()
                 continue
             code = child.proc.poll()
@@ -124,7 +124,7 @@ class Stack:
                 child.backoff.reset()
             if code == USAGE:  # a bad config (or no usable model): restarting changes nothing until it is fixed
                 child.proc, child.restart_at = None, now + USAGE_RETRY_S
-                child.config_stamp = _file_stamp(child.config_path)
+                child.config_watch = FileWatch(child.config_path) if child.config_path else None
                 log.error("stack: %s cannot start as configured (exit %d, its error is above); starting it again "
                           "when %s changes", child.spec.name, code, child.config_path)
                 continue
@@ -149,15 +149,6 @@ class Stack:
                     proc.kill()
                     proc.wait()
             log.info("stack: %s stopped", stage)
-
-
-def _file_stamp(path: str | None) -> tuple | None:
-    """(mtime, size) of a file, None when it cannot be read: a change means the user edited it."""
-    try:
-        stat = Path(path).stat() if path else None
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size) if stat else None
 
 
 def stop_stages(specs: list[ServiceSpec]) -> list[str]:

@@ -26,6 +26,7 @@ from services.capture.publisher import HookFactory, Publisher, motion_hook
 from services.capture.readers import ReaderLoop
 from shared import keys
 from shared.config import CameraConfig, Config, ConfigError, load_config
+from shared.file_watch import FileWatch
 from shared.leases import Leases
 from shared.overrides import DISABLED_BY_COMMAND, switches_off
 from shared.schemas import CameraStatus
@@ -69,7 +70,7 @@ class CaptureService:
         self.owned: dict[str, CameraConfig] = {}
         self.switched_off: set[str] = set()  # cameras a command turned off (shared/overrides.py)
         self._running_options = config.capture
-        self._stamp = self._file_stamp()
+        self._watch = FileWatch(self.config_path)
         self._redis_down = False
         self._next_full = 0.0
         self._capacity_note: tuple[int, int] | None = None
@@ -103,11 +104,9 @@ class CaptureService:
         return 0
 
     def reload_if_changed(self) -> None:
-        """Re-read the config file when its size or modification time changed."""
-        stamp = self._file_stamp()
-        if stamp == self._stamp:
+        """Re-read the config file when it changed (see shared/file_watch.py)."""
+        if not self._watch.changed():
             return
-        self._stamp = stamp
         try:
             config = load_config(self.config_path)
         except ConfigError as exc:
@@ -304,13 +303,6 @@ class CaptureService:
     def _report_problems(self, config: Config) -> None:
         for problem in config.problems:
             log.error("config %s: %s (camera left out, the others run)", self.config_path, problem)
-
-    def _file_stamp(self) -> tuple[float, int] | None:
-        try:
-            stat = self.config_path.stat()
-        except OSError:
-            return None
-        return stat.st_mtime_ns, stat.st_size
 
 
 def _state(camera: CameraConfig, status: str, error: str) -> dict[str, str]:

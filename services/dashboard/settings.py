@@ -16,6 +16,7 @@ from shared.config import (
     PhoneConfig,
     load_config,
 )
+from shared.file_watch import FileWatch
 from shared.history.config import HistoryConfig
 from shared.redis_connection import RedisOptions
 
@@ -50,18 +51,15 @@ class DashboardSettings:
     history_base_dir: Path | None = None  # the camera file's folder: where a relative data_dir lies
     phone: PhoneConfig = field(default_factory=PhoneConfig)  # phone cameras (services/dashboard/phone/)
     _cameras: tuple[str, ...] = field(default=(), init=False, repr=False)
-    _config_mtime: float | None = field(default=None, init=False, repr=False)
+    _config_watch: FileWatch | None = field(default=None, init=False, repr=False)
 
     def cameras(self) -> tuple[str, ...]:
         """Camera ids in the config file, re-read when it changes (capture applies edits live, so do we)."""
         if self.config_path is None:
             return ()
-        try:
-            mtime = self.config_path.stat().st_mtime
-        except OSError:
-            return self._cameras
-        if mtime != self._config_mtime:
-            self._config_mtime = mtime
+        if self._config_watch is None or self._config_watch.path != self.config_path:
+            self._config_watch = FileWatch(self.config_path, seen=False)
+        if self._config_watch.changed():
             try:
                 self._cameras = tuple(cam.id for cam in load_config(self.config_path).cameras)
             except ConfigError as exc:

@@ -25,6 +25,7 @@ from shared.alert_log import MAX_ALERTS
 from shared.config import Config, ConfigError, load_config
 from shared.detections import Detection, StreamId, stream_id, with_crops
 from shared.entrances import EntranceCounter
+from shared.file_watch import FileWatch
 from shared.leases import Leases
 from shared.people import PeopleTracker
 from shared.schemas import AlertRecord
@@ -56,7 +57,7 @@ class TrackerService:
         self._next_refresh = 0.0
         self.tracked = self.late = 0
         self.config_path = config_path
-        self._stamp = self._file_stamp()
+        self._watch = FileWatch(config_path) if config_path is not None else None
         self._next_reload = 0.0
 
     # -- main loop -----------------------------------------------------------------------------------------
@@ -331,10 +332,8 @@ class TrackerService:
     # -- live zone and line edits --------------------------------------------------------------------------
     def reload_if_changed(self) -> None:
         """Re-read the config file when it changed and apply the cameras' new zones and lines."""
-        stamp = self._file_stamp()
-        if stamp == self._stamp or self.config_path is None:
+        if self._watch is None or not self._watch.changed():
             return
-        self._stamp = stamp
         try:
             config = load_config(self.config_path)
         except ConfigError as exc:
@@ -354,13 +353,6 @@ class TrackerService:
                 log.info("tracker %s: camera %s: %d zone(s) and %d line(s) applied", self.name, cam.id,
                          len(cam.zones), len(cam.lines))
             tracker.set_geometry(cam.geometry, problem)
-
-    def _file_stamp(self) -> tuple[float, int] | None:
-        try:
-            info = self.config_path.stat() if self.config_path is not None else None
-        except OSError:
-            return None
-        return (info.st_mtime, info.st_size) if info is not None else None
 
     def _live_trackers(self) -> list[str]:
         prefix = keys.tracker_instance("")
