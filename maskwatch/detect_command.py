@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from maskwatch.detect_outputs import AnnotatedSink, JsonLinesSink, LiveWindow, Summary, face_table
-from shared.config import ConfigError, load_config
+from shared.config import CameraConfig, ConfigError, load_config
 from shared.drawing import draw_faces
 from shared.entrances import EntranceCounter, end_tracks, track_frame
 from shared.imaging import DEFAULT_MAX_PIXELS
@@ -66,15 +67,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stats-period", type=float, default=60.0, metavar="S",
                    help="length of a --stats period in seconds (default 60)")
     p.add_argument("--config", type=Path, metavar="FILE",
-                   help="cameras.yaml whose tracker settings and --camera's zones and lines apply to the videos")
-    p.add_argument("--camera", metavar="ID", help="the camera of --config whose zones and lines to apply "
-                   "(default: its only camera)")
+                   help="cameras.yaml whose tracker settings and --camera's zones, lines and motion settings "
+                   "apply to the videos")
+    p.add_argument("--camera", metavar="ID", help="the camera of --config whose zones, lines and motion "
+                   "settings to apply (default: its only camera)")
     p.add_argument("--blur-faces", action="store_true",
                    help="blur faces in annotated images, videos, the window and saved person crops")
     p.add_argument("--full", action="store_true",
                    help="videos and cameras: run the face detector on every frame and classify every face "
-                   "(default: frames without motion keep the previous frame's faces, and faces of a track whose "
-                   "label is settled are re-classified only every few frames; docs/speed.md)")
+                   "(default: frames without motion keep the previous frame's faces, as --camera's motion: "
+                   "settings say, and faces of a track whose label is settled are re-classified only every few "
+                   "frames; docs/speed.md)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=run)
 
@@ -141,12 +144,31 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def tracking_setup(config_path: Path | None, camera: str | None) -> tuple[TrackerConfig, CameraGeometry]:
-    """The tracker settings and the zones and lines to apply; raises ValueError with a one-line reason."""
+@dataclass(frozen=True)
+class Tracking:
+    """What --config and --camera bring to a run: the tracker settings and the camera (zones, lines, motion)."""
+
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    camera: CameraConfig | None = None
+
+    @property
+    def geometry(self) -> CameraGeometry:
+        """The camera's zones and lines (none without --config)."""
+        return self.camera.geometry if self.camera is not None else CameraGeometry()
+
+    def motion_gate(self, full: bool) -> MotionGate:
+        """A source's motion gate: the camera's `motion:` settings, the defaults without one, off with --full."""
+        if full:
+            return MotionGate(MotionConfig(enabled=False))
+        return self.camera.motion_gate() if self.camera is not None else MotionGate()
+
+
+def tracking_setup(config_path: Path | None, camera: str | None) -> Tracking:
+    """The tracker settings and the camera to apply; raises ValueError with a one-line reason."""
     if config_path is None:
         if camera is not None:
             raise ValueError("--camera needs --config")
-        return TrackerConfig(), CameraGeometry()
+        return Tracking()
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -163,16 +185,15 @@ def tracking_setup(config_path: Path | None, camera: str | None) -> tuple[Tracke
     found = next((cam for cam in config.cameras if cam.id == camera), None)
     if found is None:
         raise ValueError(f"{config_path}: no camera {camera!r} (cameras: {', '.join(ids) or 'none'})")
-    return config.tracker, found.geometry
+    return Tracking(config.tracker, found)
 
 
 class DetectRun:
     """One `maskwatch detect` run: the pipeline and the outputs it feeds."""
 
-    def __init__(self, pipeline: Pipeline, args: argparse.Namespace,
-                 tracking: tuple[TrackerConfig, CameraGeometry] = (TrackerConfig(), CameraGeometry())) -> None:
+    def __init__(self, pipeline: Pipeline, args: argparse.Namespace, tracking: Tracking | None = None) -> None:
         self.pipeline = pipeline
-        self.tracker_config, self.geometry = tracking
+        self.tracking = tracking or Tracking()
         self.stride, self.max_pixels, self.timeout = args.stride, args.max_pixels, args.timeout
         self.progress = not args.no_progress
         self.print_tables = args.json != "-"
@@ -182,7 +203,7 @@ class DetectRun:
         self.show = args.show
         self.blur = args.blur_faces
         self.full = args.full
-        self.stats = StatsAccumulator(args.stats_period, lines=bool(self.geometry.lines))
+        self.stats = StatsAccumulator(args.stats_period, lines=bool(self.tracking.geometry.lines))
         self.summary = Summary()
 
     def process(self, source: Source) -> None:
@@ -196,7 +217,7 @@ class DetectRun:
         started_video = False
         people: PeopleTracker | None = None
         entrances: EntranceCounter | None = None
-        gate = MotionGate(MotionConfig(enabled=not self.full))
+        gate = self.tracking.motion_gate(self.full)
         try:
             for frame in frames:
                 h, w = frame.image.shape[:2]
@@ -216,9 +237,10 @@ class DetectRun:
                         from shared.people import PeopleTracker  # supervision is slow to import: only for videos
 
                         people = PeopleTracker(name, (frame.fps or 10.0) / self.stride,
-                                               **self.tracker_config.people_options(),
+                                               **self.tracking.tracker.people_options(),
                                                crop_size=PERSON_CROP_SIZE if self.saver else None)
-                        entrances = EntranceCounter(name, self.geometry, **self.tracker_config.entrance_options())
+                        entrances = EntranceCounter(name, self.tracking.geometry,
+                                                     **self.tracking.tracker.entrance_options())
                     result, ended = track_frame(people, entrances, result, frame.time,
                                                 frame.image if self.saver else None)
                     self.stats.observe(name, frame.time)

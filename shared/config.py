@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shared.alerts import AlertsConfig
 from shared.history.config import HistoryConfig
-from shared.motion import MotionConfig
+from shared.motion import MotionConfig, MotionGate
 from shared.mqtt_config import MqttConfig
 from shared.privacy import PrivacyConfig
 from shared.redis_connection import RedisOptions
@@ -87,6 +87,10 @@ class CameraConfig(_Strict):
     def geometry(self) -> CameraGeometry:
         """The camera's zones and lines."""
         return CameraGeometry(zones=self.zones, lines=self.lines)
+
+    def motion_gate(self) -> MotionGate:
+        """A fresh motion gate with this camera's `motion:` settings; change in its ignore zones is no motion."""
+        return MotionGate(self.motion, [zone.points for zone in self.zones if zone.ignore])
 
     def without_geometry(self) -> CameraConfig:
         """This camera without zones and lines (what capture depends on: editing them restarts nothing)."""

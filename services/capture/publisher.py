@@ -31,7 +31,6 @@ from services.capture.frames import FrameHook, SampledFrame
 from shared import keys
 from shared.config import CameraConfig, CaptureConfig
 from shared.motion import WIDTH as MOTION_WIDTH
-from shared.motion import MotionGate
 from shared.streams import REDIS_ERRORS, FrameMessage, add_frame_counted, describe_redis_error
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ def motion_hook(camera: CameraConfig) -> FrameHook | None:
     """
     if not camera.motion.enabled:
         return None
-    gate = MotionGate(camera.motion, [zone.points for zone in camera.zones if zone.ignore])
+    gate = camera.motion_gate()
 
     def needs_detector(frame: SampledFrame) -> bool:
         reduce = next((r for r in (8, 4, 2) if frame.width // r >= MOTION_WIDTH), 1)  # decode small: cheap

@@ -1,4 +1,5 @@
-"""`maskwatch detect --config --camera`: a camera's zones and lines applied to a file, crossings in --json, --stats."""
+"""`maskwatch detect --config --camera`: a camera's zones, lines and motion gating applied to a file, crossings in
+--json, --stats."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import csv
 import json
 from pathlib import Path
 
+import cv2
 import yaml
 
 from tests.core.test_detect_command import maskwatch
+from tests.media import write_clip
 from tests.tracking.test_detect_people import walkers_clip  # noqa: F401 - the shared clip fixture
 
 MIDDLE = {"name": "middle", "points": [[0.5, 0.02], [0.5, 0.98]], "in": "right"}
@@ -65,3 +68,44 @@ def test_bad_config_or_camera_is_one_error_line(tiny_store, walkers_clip, tmp_pa
         out = maskwatch(tiny_store, "detect", str(walkers_clip), *args, "--no-progress")
         assert out.returncode == 2 and message in out.stderr, out.stderr
         assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_the_cameras_motion_settings_gate_a_file_and_full_turns_them_off(tiny_store, scene_photos, tmp_path) -> None:
+    still = write_clip(tmp_path / "still.mp4", cv2.imread(str(scene_photos[4])), frames=30, fps=10, shift=0)
+
+    def unchanged(*args: str) -> int:
+        out = maskwatch(tiny_store, "detect", str(still), *args, "--json", "-", "--no-progress")
+        assert out.returncode == 0, out.stderr
+        frames = [json.loads(line) for line in out.stdout.splitlines() if '"type":"frame"' in line]
+        assert len(frames) == 30
+        return sum(bool(f.get("unchanged")) for f in frames)
+
+    # defaults: a full frame first and every 2 s (frames 0 and 20 of 3 s at 10 fps)
+    assert unchanged() == 28
+    often = cameras(tmp_path / "often.yaml", motion={"keyframe_s": 0.5})  # frames 0, 5, 10, ... 25
+    assert unchanged("--config", str(often), "--camera", "door-a") == 24
+    off = cameras(tmp_path / "off.yaml", motion={"enabled": False})
+    assert unchanged("--config", str(off), "--camera", "door-a") == 0
+    assert unchanged("--config", str(often), "--camera", "door-a", "--full") == 0
+
+
+def test_change_in_the_cameras_ignore_zone_is_no_motion_for_a_file(tiny_store, scene_photos, tmp_path) -> None:
+    image = cv2.imread(str(scene_photos[4]))
+    clip = tmp_path / "clock.mp4"
+    h, w = image.shape[:2]
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (w, h))
+    for i in range(20):  # a blinking "clock" in the top-left corner, the rest still
+        frame = image.copy()
+        frame[: h // 5, : w // 5] = 255 * (i % 2)
+        writer.write(frame)
+    writer.release()
+    corner = {"name": "clock", "points": [[0, 0], [0.25, 0], [0.25, 0.25], [0, 0.25]], "ignore": True}
+
+    def unchanged(config: Path) -> int:
+        out = maskwatch(tiny_store, "detect", str(clip), "--config", str(config), "--camera", "door-a",
+                        "--json", "-", "--no-progress")
+        assert out.returncode == 0, out.stderr
+        return sum('"unchanged":true' in line for line in out.stdout.splitlines())
+
+    assert unchanged(cameras(tmp_path / "plain.yaml")) == 0  # the blinking is motion
+    assert unchanged(cameras(tmp_path / "clock.yaml", zones=[corner])) == 19  # all but the first frame
