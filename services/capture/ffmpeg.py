@@ -6,7 +6,11 @@ Public API:
 
 Sampling uses a `select` filter that keeps the first frame of every 1/fps interval of the source's own
 timestamps: it drops frames but never duplicates them (ffmpeg's `fps` filter would repeat frames after a
-stall). Files play in real time (`-re`, as a camera delivers them) and loop by seeking (`-stream_loop -1`).
+stall). Files play in real time, as a camera delivers them: a `realtime` filter before `select` holds each
+decoded frame until its time, counted from the first frame, and files loop by seeking (`-stream_loop -1`).
+Not `-re`: newer FFmpeg reads a file's start in a burst (`-readrate_initial_burst`, 6.1+), so a static
+FFmpeg 9 sent the first two sampled frames 10 ms apart (capture's one-frame mailbox keeps only the newer)
+and ended a 2 s clip after 1.5 s, where Debian's 5.1 paced them; the filter paces both alike.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ def input_args(camera: CameraConfig, options: CaptureConfig) -> list[str]:
     if url.isdigit():
         return ["-f", "v4l2", "-i", f"/dev/video{url}"]
     if is_file_source(url):
-        return ["-re", *(["-stream_loop", "-1"] if camera.loop else []), "-i", url]
+        return [*(["-stream_loop", "-1"] if camera.loop else []), "-i", url]
     probe = ["-analyzeduration", "500000", "-probesize", "500000"]  # first frame in ~1 s, not ffmpeg's 3-5 s
     if url.lower().startswith(("rtsp://", "rtsps://")):
         return ["-rtsp_transport", options.rtsp_transport, *probe, "-i", url]
@@ -41,9 +45,10 @@ def reader_command(camera: CameraConfig, options: CaptureConfig) -> list[str]:
     fps, side = camera.fps, options.max_side
     bucket = f"floor(t*{fps!r}+1e-6)"
     select = f"select='isnan(prev_selected_t)+gt({bucket},floor(prev_selected_t*{fps!r}+1e-6))'"
+    pace = ["realtime"] if is_file_source(camera.url) else []  # live sources arrive in real time
     scale = f"scale='if(gt(iw,ih),min(iw,{side}),-1)':'if(gt(iw,ih),-1,min(ih,{side}))':flags=area"
     return [FFMPEG, "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
             "-threads", "1", "-max_pixels", str(options.max_pixels), *input_args(camera, options),
-            "-an", "-sn", "-dn", "-map", "0:v:0", "-vf", f"{select},{scale}", "-fps_mode", "passthrough",
+            "-an", "-sn", "-dn", "-map", "0:v:0", "-vf", ",".join([*pace, select, scale]), "-fps_mode", "passthrough",
             "-c:v", "mjpeg", "-q:v", str(jpeg_qscale(options.jpeg_quality)), "-flush_packets", "1",
             "-f", "image2pipe", "pipe:1"]
