@@ -9,6 +9,7 @@ REVIEW_ITEMS = f"{PREFIX}:review:items"  # hash id -> ReviewItem JSON (shared/re
 REVIEW_QUEUED = f"{PREFIX}:review:queued"  # sorted set id -> queue time, waiting for a label
 REVIEW_LABELLED = f"{PREFIX}:review:labelled"  # sorted set id -> queue time, labelled, waiting for export
 PHONE_CAMERAS = f"{PREFIX}:phone:cameras"  # camera ids streamed by phones (capture leaves them alone)
+RECORDERS = f"{PREFIX}:recorders"  # sorted set: recorder name -> expiry of its health hash (shared/recorder_health.py)
 DETECTIONS_MAXLEN = 600  # entries kept per camera's detections stream (about a minute at 10 fps)
 
 
@@ -151,6 +152,11 @@ def detector_worker(name: str) -> str:
     It expires when the worker dies.
     """
     return f"{PREFIX}:detector:{name}"
+
+
+def recorder_health(name: str) -> str:
+    """Hash of one recorder process's figures (rows written, lag, errors); it expires when the recorder dies."""
+    return f"{PREFIX}:recorder:{name}"
 
 
 def phone_pairing(token_digest: str) -> str:

@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from services.dashboard import cameras, queries, stats
 from shared import keys
+from shared.recorder_health import read_recorders
 from shared.schemas import CameraStatus
 from shared.streams import decode_str
 
@@ -123,7 +124,31 @@ class RedisCollector(Collector):
             if "model_version" in totals:
                 model.add_metric([cam], {"version": totals["model_version"]})
         return [*state_counters.values(), camera_up, status, faces, people, static, crossings, zone_people, occupancy,
-                compliance, unmasked, latency, model]
+                compliance, unmasked, latency, model, *self._recorder_families(now)]
+
+    def _recorder_families(self, now: float) -> list:
+        """The history recorders' figures (shared/recorder_health.py), one series per live recorder process."""
+        rows = CounterMetricFamily("maskwatch_recorder_rows", "Rows the recorder wrote to the history database, per "
+                                   "kind (people, crossings, alerts).", labels=["recorder", "kind"])
+        errors = CounterMetricFamily("maskwatch_recorder_errors", "Errors of the history database or Redis the "
+                                     "recorder met, each followed by a retry.", labels=["recorder", "source"])
+        writing = GaugeMetricFamily("maskwatch_recorder_writing", "1 for the recorder holding the writer lease "
+                                    "(the others stand by).", labels=["recorder"])
+        lag = GaugeMetricFamily("maskwatch_recorder_lag_entries", "Results-stream entries after the recorder's "
+                                "position: read from Redis but not yet written to the database.", labels=["recorder"])
+        last_write = GaugeMetricFamily("maskwatch_recorder_last_write_timestamp_seconds", "Unix time of the "
+                                       "recorder's last committed batch.", labels=["recorder"])
+        for name, figures in read_recorders(self.client, now).items():
+            for kind, n in figures.rows.items():
+                rows.add_metric([name, kind], n)
+            for source, n in figures.errors.items():
+                errors.add_metric([name, source], n)
+            writing.add_metric([name], 1 if figures.writing else 0)
+            if figures.lag is not None:
+                lag.add_metric([name], figures.lag)
+            if figures.last_write is not None:
+                last_write.add_metric([name], figures.last_write)
+        return [rows, errors, writing, lag, last_write]
 
 
 def _latency_buckets(totals: dict[str, str]) -> list[tuple[str, float]]:

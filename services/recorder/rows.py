@@ -31,6 +31,10 @@ class Rows:
     def __len__(self) -> int:
         return len(self.people) + len(self.crossings) + len(self.alerts)
 
+    def by_kind(self) -> dict[str, int]:
+        """Rows per history table: people, crossings, alerts."""
+        return {"people": len(self.people), "crossings": len(self.crossings), "alerts": len(self.alerts)}
+
 
 def build_rows(entries: list[tuple[str, Message]], zone: ZoneInfo) -> Rows:
     """Rows of the parsed entries (stream id, message), in stream order; frames add nothing."""

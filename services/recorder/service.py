@@ -26,12 +26,15 @@ from shared.exit_codes import USAGE
 from shared.history.config import HistoryConfig
 from shared.history.database import describe_db_error, shown_url
 from shared.history.migrate import head_revision, upgrade
+from shared.recorder_health import TTL_S as HEALTH_TTL_S
+from shared.recorder_health import RecorderHealth, entries_after
 from shared.schemas import parse_result
 from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error
 
 log = logging.getLogger(__name__)
 READ_BLOCK_MS = 1000
 PROGRESS_EVERY_S = 60.0
+HEALTH_EVERY_S = 1.0  # the health figures in Redis (/metrics) are at most this old
 
 
 class SchemaTooNew(Exception):
@@ -52,6 +55,10 @@ class RecorderService:
         self._standing_by: str | None = None
         self.written = self.entries = 0
         self._progress_at = time.monotonic() + PROGRESS_EVERY_S
+        self.health = RecorderHealth(name)
+        self._caught_up = False  # the last read returned less than a batch: nothing was waiting
+        self._health_at = 0.0
+        self._health_refused = False
 
     def prepare(self) -> tuple[str | None, str | None]:
         """Upgrade the schema to this code's head; raises SchemaTooNew for a database ahead of the code."""
@@ -79,6 +86,7 @@ class RecorderService:
                     log.info("recorder %s: %s is back; catching up from %s", self.name, failing, self.cursor or START)
                 failing = None
                 backoff.reset()
+                self._report_health()
                 continue
             except SchemaTooNew as exc:
                 log.error("%s", exc)
@@ -86,11 +94,17 @@ class RecorderService:
             except DBAPIError as exc:
                 failing, detail = "the history database", describe_db_error(exc, self.url)
                 self.lease = None  # unknown whether the last transaction committed: read the position again
+                self.health.failed("database")
             except REDIS_ERRORS as exc:
                 failing, detail = "redis", describe_redis_error(exc)
+                self.health.failed("redis")
+            self._caught_up = False
             wait = backoff.delay()
             log.warning("recorder %s: %s unavailable (%s); retrying in %.1fs", self.name, failing, detail, wait)
-            stop.wait(wait)
+            deadline = time.monotonic() + wait
+            while not stop.is_set() and time.monotonic() < deadline:  # the figures stay fresh while waiting
+                self._report_health(force=True)
+                stop.wait(min(HEALTH_TTL_S / 3, deadline - time.monotonic()))
         self._release()
         log.info("recorder %s: stopped after %d entries (%d rows) written", self.name, self.entries, self.written)
         return 0
@@ -113,9 +127,11 @@ class RecorderService:
             lease = self.writer.write([(i, _parse(i, f)) for i, f in entries], last_id, gap)
             self._took(lease, now)
             if lease.held:
-                written = lease.written
+                written = sum(lease.written.values())
                 self.entries += len(entries)
                 self.written += written
+                self.health.wrote(lease.written)
+        self._caught_up = len(entries) < self.history.batch
         if self.lease.held and self.pruner.due(time.time()):
             self.pruner.step()
         self._progress()
@@ -164,7 +180,35 @@ class RecorderService:
                 log.info("recorder %s: %d entries read, %d rows written; at results entry %s", self.name,
                          self.entries, self.written, self.cursor)
 
+    def _report_health(self, force: bool = False) -> None:
+        """Publish the health figures (at most every HEALTH_EVERY_S unless forced). An outage is left to the loop,
+        which logs and retries it; a refusal (an ACL without the commands) is logged once."""
+        now = time.monotonic()
+        if not force and now < self._health_at:
+            return
+        self._health_at = now + HEALTH_EVERY_S
+        self.health.writing = self.lease is not None and self.lease.held
+        try:
+            if self.cursor is None:  # standing by: the writer reports the lag
+                self.health.lag = None
+            elif self._caught_up:
+                self.health.lag = 0
+            else:
+                self.health.lag = entries_after(self.client, self.cursor)
+            self.health.publish(self.client)
+        except REDIS_ERRORS:
+            pass
+        except redis.RedisError as exc:
+            if not self._health_refused:
+                log.warning("recorder %s: cannot publish its health figures for /metrics (%s)", self.name,
+                            describe_redis_error(exc))
+                self._health_refused = True
+
     def _release(self) -> None:
+        try:
+            self.health.remove(self.client)
+        except redis.RedisError:
+            pass  # the figures expire by themselves
         if self.lease is not None and self.lease.held:
             try:
                 self.writer.release()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -31,7 +31,7 @@ class Lease:
     held: bool
     position: str | None
     owner: str | None = None
-    written: int = 0  # rows written by this call
+    written: dict[str, int] = field(default_factory=dict)  # rows written by this call, per kind
 
 
 class HistoryWriter:
@@ -66,7 +66,7 @@ class HistoryWriter:
                                                      "noticed_at": time.time()})
             conn.execute(update(recorder_state).where(recorder_state.c.stream == RESULTS)
                          .values(position=last_id, updated_at=time.time()))
-            return Lease(True, last_id, self.owner, len(rows))
+            return Lease(True, last_id, self.owner, rows.by_kind())
 
     def _claim(self, conn: Connection, now: float) -> Lease:
         row = conn.execute(select(recorder_state.c.position, recorder_state.c.owner, recorder_state.c.lease_until)
