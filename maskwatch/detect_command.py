@@ -15,6 +15,7 @@ from maskwatch.detect_outputs import AnnotatedSink, JsonLinesSink, LiveWindow, S
 from shared.config import CameraConfig, ConfigError, load_config
 from shared.drawing import draw_faces
 from shared.entrances import EntranceCounter, end_tracks, track_frame
+from shared.face_detector import load_detector
 from shared.imaging import DEFAULT_MAX_PIXELS
 from shared.model_store import ModelError, ModelStore
 from shared.motion import MotionConfig, MotionGate
@@ -108,15 +109,11 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
         sources.extend(found)
     try:
-        pipeline = load_pipeline(
-            ModelStore(args.models) if args.models else None, args.classifier, args.detector,
-            min_face=args.min_face, score_threshold=args.threshold, nms_threshold=args.nms,
-            max_pixels=args.upscale_pixels,
-        )
+        pipelines = policy_pipelines(args, streams=any(s.kind != SourceKind.IMAGE for s in sources))
     except ModelError as exc:
         print(f"error: no usable model: {exc}", file=sys.stderr)
         return 2
-    runner = DetectRun(pipeline, args, tracking)
+    runner = DetectRun(pipelines, args, tracking)
     try:
         for source in tqdm(sources, desc="sources", unit="src", file=sys.stderr,
                            disable=args.no_progress or len(sources) < 2):
@@ -142,6 +139,19 @@ def run(args: argparse.Namespace) -> int:
         runner.summary.failed = failed
         print(runner.summary.text(), file=sys.stderr)
     return 1 if failed else 0
+
+
+def policy_pipelines(args: argparse.Namespace, streams: bool) -> dict[str, Pipeline]:
+    """The pipeline for images (the detector version's photo policy) and, when `streams`, the one for videos,
+    cameras and streams (its stream policy; the same classifier). Options given on the command line win."""
+    store = ModelStore(args.models) if args.models else None
+    options = {"min_face": args.min_face, "score_threshold": args.threshold, "nms_threshold": args.nms,
+               "max_pixels": args.upscale_pixels}
+    photos = load_pipeline(store, args.classifier, args.detector, policy="photos", **options)
+    out = {"photos": photos}
+    if streams:
+        out["streams"] = Pipeline(load_detector(store, args.detector, policy="streams", **options), photos.classifier)
+    return out
 
 
 @dataclass(frozen=True)
@@ -191,8 +201,9 @@ def tracking_setup(config_path: Path | None, camera: str | None) -> Tracking:
 class DetectRun:
     """One `maskwatch detect` run: the pipeline and the outputs it feeds."""
 
-    def __init__(self, pipeline: Pipeline, args: argparse.Namespace, tracking: Tracking | None = None) -> None:
-        self.pipeline = pipeline
+    def __init__(self, pipelines: dict[str, Pipeline], args: argparse.Namespace,
+                 tracking: Tracking | None = None) -> None:
+        self.pipelines = pipelines  # per detector policy: photos (images), streams (videos, cameras, streams)
         self.tracking = tracking or Tracking()
         self.stride, self.max_pixels, self.timeout = args.stride, args.max_pixels, args.timeout
         self.progress = not args.no_progress
@@ -215,6 +226,7 @@ class DetectRun:
             frames = tqdm(frames, desc=Path(name).name[:40], unit="frame", file=sys.stderr,
                           total=-(-total // self.stride) if total else None, disable=not self.progress)
         started_video = False
+        pipeline = self.pipelines["photos" if source.kind == SourceKind.IMAGE else "streams"]
         people: PeopleTracker | None = None
         entrances: EntranceCounter | None = None
         gate = self.tracking.motion_gate(self.full)
@@ -224,13 +236,13 @@ class DetectRun:
                 video = source.kind != SourceKind.IMAGE
                 width, height = frame.size or (w, h)  # a huge JPEG, decoded smaller: answered in its pixels
                 result = FrameResult(source=name, frame=frame.index, time=frame.time, width=width, height=height,
-                                     model_version=self.pipeline.model_version)
+                                     model_version=pipeline.model_version)
                 faces = []  # in the decoded image's pixels
                 if video and not gate.needs_detector(frame.image, frame.time):  # never the first frame
                     result.unchanged = True  # no motion: the tracker gives it the previous frame's faces
                 else:
                     hints = FrameHints(people.settled(), frame.index) if people is not None and not self.full else None
-                    faces = self.pipeline.process(frame.image, hints)
+                    faces = pipeline.process(frame.image, hints)
                     result.faces = scale_faces(faces, 1 / frame.scale)
                 if video:
                     if people is None:

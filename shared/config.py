@@ -145,8 +145,10 @@ class DetectorConfig(_Strict):
                                  "to this long (s) before leaving")
 
     def detector_options(self) -> dict[str, Any]:
-        """Keyword options for `load_pipeline` / `load_detector` (None: the detector version's default)."""
-        return {"min_face": self.min_face, "score_threshold": self.score_threshold, "max_pixels": self.max_pixels,
+        """Keyword options for `load_pipeline` / `load_detector` (None: the detector version's default for
+        streams, the frames the tracker follows)."""
+        return {"policy": "streams", "min_face": self.min_face, "score_threshold": self.score_threshold,
+                "max_pixels": self.max_pixels,
                 "nms_threshold": self.nms_threshold, "threads": self.threads,
                 "classifier_threads": self.classifier_threads or None, "backend": self.detector_backend,
                 "classifier_backend": self.classifier_backend}

@@ -25,7 +25,9 @@ __all__ = ["ANCHOR_MIN_SIZE", "Detections", "FaceDetector", "RetinaFaceDetector"
            "YuNetDetector", "anchor_grid", "decode_boxes", "decode_landmarks", "encode_boxes", "load_detector"]
 
 
-def load_detector(store: ModelStore | None = None, version: str | None = None, **options: Any) -> FaceDetector:
-    """The detector of a store version (the promoted one when None), whatever its format; raises ModelError."""
+def load_detector(store: ModelStore | None = None, version: str | None = None, policy: str | None = None,
+                  **options: Any) -> FaceDetector:
+    """The detector of a store version (the promoted one when None), whatever its format, at the version's
+    defaults for `policy` ("photos", "streams"; options given win); raises ModelError."""
     store = store or ModelStore()
-    return detector_from_version(store.load("detector", version), **options)
+    return detector_from_version(store.load("detector", version), policy=policy, **options)

@@ -220,9 +220,10 @@ def _eval(args: argparse.Namespace) -> int:
             stems = set(read_list(args.photos)) if args.photos else None
             photos = load_voc(args.scenes, stems=stems, original_labels=args.original_labels)
             store = ModelStore(args.models)
-            detector = load_detector(store, args.detector, min_face=args.min_face, threads=args.threads)
-            floor = load_detector(store, args.detector, min_face=args.min_face, threads=args.threads,
-                                  score_threshold=0.05)
+            detector = load_detector(store, args.detector, policy="photos", min_face=args.min_face,
+                                     threads=args.threads)
+            floor = load_detector(store, args.detector, policy="photos", min_face=args.min_face,
+                                  threads=args.threads, score_threshold=0.05)
             reports = []
             for scale in args.scales:
                 report = evaluate_scenes(Pipeline(detector, classifier), photos, review, scale, floor)

@@ -51,7 +51,8 @@ class PhotoDetector:
     def __init__(self, store: ModelStore, max_pixels: int, interval: float = 2.0,
                  detect_pixels: int = DEFAULT_DETECT_PIXELS) -> None:
         self.store, self.max_pixels, self.detect_pixels = store, max_pixels, detect_pixels
-        self.models = LivePipeline(store, interval=interval, lazy=True)  # the detector's hot reload
+        # the detector's hot reload; uploads are one-off photos: the version's photo policy
+        self.models = LivePipeline(store, interval=interval, lazy=True, policy="photos")
         self._lock = threading.Lock()
 
     def pipeline(self) -> Pipeline:

@@ -5,7 +5,14 @@ Importing this package registers every built-in format (`retinaface-onnx`, `yune
 
 from shared.detectors import retinaface, yunet  # noqa: F401  (registers the formats)
 from shared.detectors.base import Detections, FaceDetector, ScaledOnnxDetector, ScalePolicy
-from shared.detectors.registry import FORMATS, detector_class, detector_from_version, register
+from shared.detectors.registry import (
+    FORMATS,
+    POLICIES,
+    detector_class,
+    detector_from_version,
+    policy_defaults,
+    register,
+)
 
-__all__ = ["FORMATS", "Detections", "FaceDetector", "ScalePolicy", "ScaledOnnxDetector", "detector_class",
-           "detector_from_version", "register"]
+__all__ = ["FORMATS", "POLICIES", "Detections", "FaceDetector", "ScalePolicy", "ScaledOnnxDetector",
+           "detector_class", "detector_from_version", "policy_defaults", "register"]

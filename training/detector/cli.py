@@ -11,6 +11,7 @@ from pathlib import Path
 from shared.exit_codes import USAGE, fail
 
 log = logging.getLogger("maskwatch.detector_training")
+CROWD_SPEC_PATH = Path(__file__).resolve().parent.parent / "splits" / "crowd_ilc2021.json"  # crowd.CROWD_SPEC
 BASE_VERSION = "retinaface-stock"
 
 
@@ -64,6 +65,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--scales", type=parse_scales, default=(1.0,), metavar="LIST",
                    help="also downscale the photos and boxes by these factors, e.g. 1,0.5,0.33 (default 1)")
     e.add_argument("--max-pixels", type=int, help="upscaling budget of the scale policy (default: the version's)")
+    e.add_argument("--crowd", nargs="?", type=Path, const=CROWD_SPEC_PATH, metavar="SPEC",
+                   help="also score the crowd-like frames made from the validation photos by the recipe SPEC "
+                   "(default training/splits/crowd_ilc2021.json): small faces in the mix crowd cameras see")
+    e.add_argument("--policy", choices=("photos", "streams"), default="photos",
+                   help="the version's serving defaults to use: photos (images, uploads; default) or streams "
+                   "(videos and cameras, where the tracker follows faces)")
+    e.add_argument("--labels", action="store_true",
+                   help="also the promoted classifier's label accuracy on matched faces, per face size")
     e.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     _common(e)
     e.set_defaults(func=eval_command)
@@ -79,13 +88,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--scales", type=parse_scales, default=(1.0, 0.5, 0.33), metavar="LIST")
     c.add_argument("--max-fp", type=float, help="false positives per image allowed at 1x (default: the "
                    "shipped retinaface-masked-ilc2021-640's, 0.45)")
-    c.add_argument("--budgets", type=lambda t: tuple(int(x) for x in t.split(",")), default=(640 * 480,),
-                   metavar="PX,PX", help="upscaling budgets to try, in pixels (default 307200 = 640x480: frames "
-                   "that size or larger are never upscaled, so the camera-speed cost is one pass)")
+    c.add_argument("--budgets", type=lambda t: tuple(int(x) for x in t.split(",")), metavar="PX,PX",
+                   help="upscaling budgets to try, in pixels (default 307200 = 640x480: frames that size or larger "
+                   "are never upscaled, so the camera-speed cost is one pass; with --crowd 307200,345600,368640)")
     c.add_argument("--min-faces", type=lambda t: tuple(float(x) for x in t.split(",")), metavar="PX,PX",
                    help="min_face values to try (default 5,6.5,8,10)")
+    c.add_argument("--crowd", nargs="?", type=Path, const=CROWD_SPEC_PATH, metavar="SPEC",
+                   help="choose the photo and stream policies on the crowd-like set of the recipe SPEC (default "
+                   "training/splits/crowd_ilc2021.json) under false-positive and cost budgets; see "
+                   "training/detector/policies.py")
+    c.add_argument("--stream-fp-factor", type=float, default=2.0,
+                   help="--crowd: streams may have this many times the current defaults' false positives per "
+                   "crowd frame (default 2; the tracker needs min_frames detections for a person)")
     c.add_argument("--json", type=Path, metavar="FILE", help="also write the whole sweep here")
-    c.add_argument("--write", action="store_true", help="store the chosen defaults in the version")
+    c.add_argument("--write", action="store_true", help="store the chosen defaults (with --crowd: policies) in "
+                   "the version")
     _common(c)
     c.set_defaults(func=calibrate_command)
 
@@ -108,26 +125,33 @@ def format_metrics(rows: dict[str, dict]) -> str:
     """A plain-text table: one row per detector version (and scale), then recall per face size."""
     lines = [f"{'version':<34} {'scale':>5} {'AP@0.5':>7} {'AP@thr':>7} {'masked':>7} {'bare':>7} "
              f"{'incorrect':>9} {'FP/img':>7} {'ms/img':>7}"]
-    sizes, looser = [], []
+    sizes, looser, accuracy = [], [], []
     for name, m in rows.items():
         r = m["recall"]
         version = name.split("@")[0]
+        where = "crowd" if m.get("dataset") == "crowd" else f"{m.get('scale', 1.0):g}"
         lines.append(
-            f"{version:<34} {m.get('scale', 1.0):>5g} {m['ap50']:>7.3f} {m.get('ap50_served', 0):>7.3f} "
+            f"{version:<34} {where:>5} {m['ap50']:>7.3f} {m.get('ap50_served', 0):>7.3f} "
             f"{r.get('with_mask', 0):>7.3f} {r.get('without_mask', 0):>7.3f} "
             f"{r.get('mask_incorrect', 0):>9.3f} {m['fp_per_image']:>7.2f} {m['ms_per_image']:>7.1f}"
         )
         if m.get("recall_by_size"):
             from training.scales import format_bins
 
-            sizes.append(f"{version} @{m.get('scale', 1.0):g}x: {format_bins(m['recall_by_size'])}")
+            sizes.append(f"{version} @{where}: {format_bins(m['recall_by_size'])}")
         if m.get("extra", {}).get("ap_looser_iou"):
             aps = "  ".join(f"AP@{iou} {ap:.3f}" for iou, ap in m["extra"]["ap_looser_iou"].items())
-            looser.append(f"{version} @{m.get('scale', 1.0):g}x: {aps}")
+            looser.append(f"{version} @{where}: {aps}")
+        if m.get("extra", {}).get("label_accuracy_by_size"):
+            cells = "  ".join(f"{k} {'-' if v['accuracy'] is None else format(v['accuracy'], '.2f')} ({v['faces']})"
+                              for k, v in m["extra"]["label_accuracy_by_size"].items())
+            accuracy.append(f"{version} @{where}: {cells}")
     if sizes:
         lines += ["recall per face size (px, sqrt of box area; faces in brackets):", *sizes]
     if looser:
         lines += ["face AP at looser box overlap (the gap to AP@0.5: faces found, boxed unlike the label):", *looser]
+    if accuracy:
+        lines += ["classifier label accuracy on matched faces per face size (faces in brackets):", *accuracy]
     return "\n".join(lines)
 
 
@@ -242,7 +266,7 @@ def _train_yunet(args: argparse.Namespace, base, train_set: list, workdir: Path,
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    """Score each named detector version on the held-out photos, at each scale."""
+    """Score each named detector version on the held-out photos, at each scale, and on the crowd-like set."""
     from shared.model_store import ModelError, ModelStore
     from training.detector.evaluate import evaluate_version
     from training.errors import TrainingError
@@ -255,11 +279,15 @@ def eval_command(args: argparse.Namespace) -> int:
     rows = {}
     options = {"max_pixels": args.max_pixels} if args.max_pixels else {}
     try:
+        crowd = _crowd_set(args.voc_dirs, args.crowd) if args.crowd else None
+        classifier = _classifier(store, args.threads) if args.labels else None
         for version in args.detector or [None]:
             for m in evaluate_version(store, version, args.voc_dirs, args.val_list, args.min_face, args.threshold,
-                                      args.threads, scales=args.scales, **options):
-                key = m.extra["version"] if m.scale == 1.0 and len(args.scales) == 1 else \
-                    f"{m.extra['version']}@{m.scale:g}"
+                                      args.threads, scales=args.scales, policy=args.policy, crowd=crowd,
+                                      classifier=classifier, **options):
+                name = m.extra["version"]
+                key = f"{name}@crowd" if m.dataset == "crowd" else \
+                    name if m.scale == 1.0 and len(args.scales) == 1 and crowd is None else f"{name}@{m.scale:g}"
                 rows[key] = m.as_dict()
     except (ModelError, TrainingError) as exc:
         return _fail(str(exc))
@@ -269,16 +297,37 @@ def eval_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crowd_set(voc_dirs: list[Path], spec: Path):
+    """The crowd-like frames of a recipe, with their size mix printed."""
+    from training.detector.crowd import build_crowd_set
+
+    crowd = build_crowd_set(voc_dirs, spec)
+    summary = crowd.summary()
+    mix = "  ".join(f"{k} {v['share']:.3f}/{v['target']:.2f}" for k, v in summary["size_mix"].items())
+    print(f"crowd-like set {summary['recipe']} (seed {summary['seed']}, photos of {summary['photos_list']}): "
+          f"{summary['frames']} frames, {summary['faces']} faces; share of faces per size (achieved/target): {mix}")
+    return crowd
+
+
+def _classifier(store, threads: int):
+    """The promoted classifier, for label accuracy on matched faces."""
+    from shared.classifier import FaceClassifier
+
+    return FaceClassifier.from_version(store.load("classifier", None), threads=threads)
+
+
 def calibrate_command(args: argparse.Namespace) -> int:
-    """Pick and optionally store a version's serving defaults."""
+    """Pick and optionally store a version's serving defaults (with --crowd: its photo and stream policies)."""
     from shared.model_store import ModelError, ModelStore
     from training.detector.calibrate import MIN_FACES, SHIPPED_FP_PER_IMAGE, calibrate, write_defaults
     from training.errors import TrainingError
 
+    if args.crowd:
+        return _calibrate_policies(args)
     store = ModelStore(args.models)
     try:
         result = calibrate(store, args.detector, args.voc_dirs, args.val_list, args.scales,
-                           min_faces=args.min_faces or MIN_FACES, budgets=args.budgets,
+                           min_faces=args.min_faces or MIN_FACES, budgets=args.budgets or (640 * 480,),
                            max_fp=args.max_fp if args.max_fp is not None else SHIPPED_FP_PER_IMAGE,
                            threads=args.threads)
         if args.write:
@@ -291,6 +340,48 @@ def calibrate_command(args: argparse.Namespace) -> int:
               f"mean {row['mean_ap50']:.3f}")
     print(f"chosen defaults for {args.detector}: {json.dumps(result['defaults'])}"
           + (" (written to meta.json)" if args.write else " (not written; --write stores them)"))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _calibrate_policies(args: argparse.Namespace) -> int:
+    """calibrate-detector --crowd: the photo and stream policies on the crowd-like set."""
+    from shared.model_store import ModelError, ModelStore
+    from training.detector.policies import POLICY_BUDGETS, POLICY_MIN_FACES, calibrate_policies, write_policies
+    from training.errors import TrainingError
+
+    if args.stream_fp_factor < 1:
+        return _fail("--stream-fp-factor must be at least 1")
+    store = ModelStore(args.models)
+    try:
+        crowd = _crowd_set(args.voc_dirs, args.crowd)
+        result = calibrate_policies(store, args.detector, args.voc_dirs, crowd, args.val_list,
+                                    min_faces=args.min_faces or POLICY_MIN_FACES,
+                                    budgets=args.budgets or POLICY_BUDGETS, stream_fp_factor=args.stream_fp_factor,
+                                    threads=args.threads)
+        if args.write:
+            write_policies(store, args.detector, result)
+    except (ModelError, TrainingError) as exc:
+        return _fail(str(exc))
+    ref = result["reference"]
+    print(f"current defaults: min_face {ref['min_face']:g}, max_pixels {ref['max_pixels']}, threshold "
+          f"{ref['score_threshold']:g}: crowd AP@0.5 {ref['crowd']['ap50']:.3f}, 1x AP@0.5 {ref['val_1x']['ap50']:.3f}")
+    for row in result["grid"]:
+        if "crowd" not in row:
+            print(f"min_face {row['min_face']:>4g}  max_pixels {row['max_pixels']:>7d}  cost {row['cost_640x480']:.2f}x"
+                  " at 640x480: over the cost budget")
+            continue
+        print(f"min_face {row['min_face']:>4g}  max_pixels {row['max_pixels']:>7d}  cost {row['cost_640x480']:.2f}x  "
+              f"crowd AP@0.5 {row['crowd']['ap50']:.3f}  1x AP@0.5 {row['val_1x']['ap50']:.3f}")
+    print(f"limits: {json.dumps(result['limits'])}")
+    for name, policy in result["policies"].items():
+        got = result["chosen"][name]
+        print(f"{name}: {json.dumps(policy)}: crowd recall {got['crowd']['recall_all']:.3f}, FP/frame "
+              f"{got['crowd']['fp_per_image']:.2f}; 1x FP/photo {got['val_1x']['fp_per_image']:.2f}, "
+              f"1x AP@0.5 {got['val_1x_ap50']:.3f}; cost {got['cost_640x480']:.2f}x")
+    print("written to meta.json (policies; the photo policy also as defaults)" if args.write
+          else "not written (--write stores them)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
