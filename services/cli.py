@@ -9,6 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from services.dashboard.cli import add_tls_arguments
 from shared.exit_codes import FAILED, USAGE, fail, warn
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--port", type=int, help="dashboard port (default: the config's dashboard.port)")
     up.add_argument("--workers", type=int, default=1, help="detector worker processes (default 1)")
     up.add_argument("--no-dashboard", action="store_true", help="run without the dashboard")
+    add_tls_arguments(up)
     up.set_defaults(func=run_stack_up)
     status = actions.add_parser("status", help="print every camera's state from Redis")
     status.add_argument("--config", help="cameras.yaml (for redis_url)")
@@ -147,6 +149,7 @@ def run_tracker(args: argparse.Namespace) -> int:
 
 def run_stack_up(args: argparse.Namespace) -> int:
     """`maskwatch stack up`."""
+    from services.dashboard.cli import tls_arguments, tls_choice
     from services.lifecycle import stop_on_signals
     from services.stack import Stack, stack_services
     from shared.redaction import redact_url
@@ -157,6 +160,10 @@ def run_stack_up(args: argparse.Namespace) -> int:
         return USAGE
     if args.workers < 1:
         return fail("--workers must be at least 1", USAGE)
+    try:
+        https = tls_choice(args) is not None or args.tls_self_signed
+    except ValueError as exc:
+        return fail(f"TLS: {exc}", USAGE)
     for problem in config.problems:
         warn(f"{args.config}: {problem} (camera left out, the others run)")
     for problem in config.geometry_problems.values():
@@ -171,9 +178,9 @@ def run_stack_up(args: argparse.Namespace) -> int:
     port = args.port or config.dashboard.port
     recorder = _history_usable(config, args.config)
     specs = stack_services(args.config, host, port, args.workers, dashboard, mqtt=config.mqtt is not None,
-                           recorder=recorder)
+                           recorder=recorder, dashboard_args=tls_arguments(args))
     if dashboard:
-        log.info("dashboard: http://%s:%d/", host, port)
+        log.info("dashboard: %s://%s:%d/", "https" if https else "http", host, port)
     return Stack(specs).run(stop_on_signals())
 
 

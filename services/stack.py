@@ -52,9 +52,11 @@ class ServiceSpec:
         return self.args[0]
 
 
-def stack_services(config: str | Path, host: str, port: int, workers: int = 1,
-                   dashboard: bool = True, mqtt: bool = False, recorder: bool = True) -> list[ServiceSpec]:
-    """The processes `stack up` runs (docker-compose.yml runs the same commands, one per service)."""
+def stack_services(config: str | Path, host: str, port: int, workers: int = 1, dashboard: bool = True,
+                   mqtt: bool = False, recorder: bool = True,
+                   dashboard_args: tuple[str, ...] = ()) -> list[ServiceSpec]:
+    """The processes `stack up` runs (docker-compose.yml runs the same commands, one per service);
+    `dashboard_args`: more options of the dashboard (HTTPS)."""
     config = str(config)
     specs = [ServiceSpec("capture", ("capture", "--config", config))]
     specs += [ServiceSpec(f"detector-{i + 1}", ("detector", "--config", config)) for i in range(workers)]
@@ -62,7 +64,8 @@ def stack_services(config: str | Path, host: str, port: int, workers: int = 1,
     if recorder:  # the history database (issue 25): people, crossings, alerts, counts
         specs.append(ServiceSpec("recorder", ("recorder", "--config", config)))
     if dashboard:
-        specs.append(ServiceSpec("dashboard", ("dashboard", "--host", host, "--port", str(port), "--config", config)))
+        specs.append(ServiceSpec("dashboard", ("dashboard", "--host", host, "--port", str(port), "--config", config,
+                                               *dashboard_args)))
     if mqtt:  # the config has an mqtt: section
         specs.append(ServiceSpec("mqtt", ("mqtt", "--config", config)))
     return specs

@@ -6,8 +6,10 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+from services.dashboard import TLS_CERT_ENV, TLS_KEY_ENV
 from services.dashboard.settings import DEFAULT_UPLOAD_PIXELS
 
 API_KEY_ENV, API_KEY_FILE_ENV = "MASKWATCH_API_KEY", "MASKWATCH_API_KEY_FILE"
@@ -38,16 +40,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="allow cross-origin API calls from ORIGIN (repeatable; CORS is off by default)")
     p.add_argument("--max-upload-mb", type=float, default=10.0,
                    help="largest accepted upload in MiB (default: %(default)g)")
+    add_tls_arguments(p)
+    p.add_argument("--no-aggregate", action="store_true",
+                   help="do not count results here (another replica does); pages and API still work")
+    p.set_defaults(func=run)
+
+
+def add_tls_arguments(p: argparse.ArgumentParser) -> None:
+    """The dashboard's HTTPS options (`maskwatch dashboard` and `maskwatch stack up`, which passes them on)."""
     p.add_argument("--tls-cert", type=Path, metavar="FILE", help="serve HTTPS with this PEM certificate "
-                   "(phones give the camera only to HTTPS pages; see docs/phone.md)")
-    p.add_argument("--tls-key", type=Path, metavar="FILE", help="the PEM private key of --tls-cert")
+                   f"(default: ${TLS_CERT_ENV}; phones give the camera only to HTTPS pages, see docs/phone.md)")
+    p.add_argument("--tls-key", type=Path, metavar="FILE",
+                   help=f"the PEM private key of --tls-cert (default: ${TLS_KEY_ENV})")
     p.add_argument("--tls-self-signed", action="store_true", help="serve HTTPS with a self-signed certificate "
                    "made once and kept in --tls-dir (its SHA-256 fingerprint is printed)")
     p.add_argument("--tls-dir", type=Path, metavar="DIR", help="where --tls-self-signed keeps its certificate "
                    "(default: $XDG_DATA_HOME/maskwatch/tls)")
-    p.add_argument("--no-aggregate", action="store_true",
-                   help="do not count results here (another replica does); pages and API still work")
-    p.set_defaults(func=run)
+
+
+def tls_choice(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> tuple[Path, Path] | None:
+    """The certificate and key to serve (the options, else $MASKWATCH_TLS_CERT/_KEY), None for a self-signed one
+    or plain HTTP; raises ValueError with a one-line reason."""
+    env = os.environ if env is None else env
+    cert, key, names = args.tls_cert, args.tls_key, ("--tls-cert", "--tls-key")
+    if not (cert or key or args.tls_self_signed):
+        cert, key = (Path(env[name]) if env.get(name) else None for name in (TLS_CERT_ENV, TLS_KEY_ENV))
+        names = (f"${TLS_CERT_ENV}", f"${TLS_KEY_ENV}")
+    if args.tls_self_signed and (cert or key):
+        raise ValueError("use either --tls-self-signed or --tls-cert/--tls-key")
+    if bool(cert) != bool(key):
+        raise ValueError(f"{names[0]} and {names[1]} go together")
+    if not cert:
+        return None
+    for path in (cert, key):
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file")
+    return cert, key
+
+
+def tls_arguments(args: argparse.Namespace) -> tuple[str, ...]:
+    """The TLS options given, as `maskwatch dashboard` arguments with absolute paths (what `stack up` passes)."""
+    out: list[str] = []
+    for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key), ("--tls-dir", args.tls_dir)):
+        if path and (flag != "--tls-dir" or args.tls_self_signed):
+            out += [flag, str(path.resolve())]
+    return (*out, "--tls-self-signed") if args.tls_self_signed else tuple(out)
 
 
 def _port(text: str) -> int:
@@ -131,15 +168,9 @@ def _tls_files(args: argparse.Namespace, host: str):
     """The certificate and key to serve HTTPS with, or None for plain HTTP; prints a self-signed one's fingerprint."""
     from services.dashboard import tls
 
-    if args.tls_self_signed and (args.tls_cert or args.tls_key):
-        raise ValueError("use either --tls-self-signed or --tls-cert/--tls-key")
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise ValueError("--tls-cert and --tls-key go together")
-    if args.tls_cert:
-        for path in (args.tls_cert, args.tls_key):
-            if not path.is_file():
-                raise ValueError(f"{path}: no such file")
-        files = tls.TlsFiles(args.tls_cert, args.tls_key)
+    chosen = tls_choice(args)
+    if chosen:
+        files = tls.TlsFiles(*chosen)
     elif args.tls_self_signed:
         files = tls.self_signed(args.tls_dir or tls.default_dir(), tls.local_addresses(host))
     else:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from maskwatch.cli import build_parser
+from services.dashboard import TLS_CERT_ENV, TLS_KEY_ENV
 from services.stack import stack_services
 from shared import keys
 from shared.config import parse_config
@@ -196,3 +197,28 @@ def test_the_mqtt_bridge_is_at_most_one_replica_with_its_password_from_a_secret(
     assert bridge["replicas"] <= 1 and bridge["strategy"]["type"] == "Recreate"  # a second would double events
     [password] = [e for e in _container("mqtt")["env"] if e["name"] == "MASKWATCH_MQTT_PASSWORD"]
     assert "value" not in password and password["valueFrom"]["secretKeyRef"]["optional"] is True
+
+
+def test_the_commented_https_setup_is_valid_and_wired_to_the_dashboards_variables() -> None:
+    text = (K8S / "dashboard.yaml").read_text()
+    shipped = [d for d in yaml.safe_load_all(text) if d]
+    names = {e["name"] for e in _container("dashboard")["env"]}
+    assert TLS_CERT_ENV not in names and TLS_KEY_ENV not in names  # off as shipped: plain http
+    assert text.count("#tls ") >= 10
+    enabled = [d for d in yaml.safe_load_all(text.replace("#tls ", "")) if d]
+    assert [d["kind"] for d in enabled] == [d["kind"] for d in shipped] == ["Deployment", "Service"]
+    for doc in enabled:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    deployment, service = enabled
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "tls"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "tls"]
+    assert volume["secret"]["secretName"] == "maskwatch-dashboard-tls" and mount["readOnly"]
+    # `kubectl create secret tls` stores the files as tls.crt and tls.key
+    assert env[TLS_CERT_ENV] == f"{mount['mountPath']}/tls.crt" and env[TLS_KEY_ENV] == f"{mount['mountPath']}/tls.key"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["scheme"] == "HTTPS"
+    for notes in (deployment["spec"]["template"]["metadata"]["annotations"], service["metadata"]["annotations"]):
+        assert notes["prometheus.io/scheme"] == "https"

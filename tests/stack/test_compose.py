@@ -223,3 +223,17 @@ def test_every_service_has_a_healthcheck_of_the_installed_command(name: str) -> 
     else:  # the heartbeat file the image names, touched by the service's loop
         assert DockerfileParser(str(DOCKERFILE)).envs["MASKWATCH_HEARTBEAT"].startswith("/tmp/")
     assert float(health["start_period"].removesuffix("s")) >= 30
+
+
+def test_dashboard_https_is_off_by_default_and_its_files_reach_only_the_dashboard() -> None:
+    from services.dashboard import TLS_CERT_ENV, TLS_KEY_ENV
+
+    dashboard = SERVICES["dashboard"]
+    env = dashboard["environment"]
+    assert {name: _as_cloned(env[name]) for name in (TLS_CERT_ENV, TLS_KEY_ENV)} == {TLS_CERT_ENV: "",
+                                                                                        TLS_KEY_ENV: ""}
+    assert env[TLS_CERT_ENV] == f"${{{TLS_CERT_ENV}:-}}"  # the user's setting, passed through
+    assert {k: v for k, v in env.items() if not k.startswith("MASKWATCH_TLS_")} == SERVICES["capture"]["environment"]
+    assert _mounts(dashboard)["/tls"] == "./tls" and (REPO / ".dockerignore").read_text().splitlines().count("tls")
+    assert {k: v for k, v in _mounts(dashboard).items() if k != "/tls"} == _mounts(SERVICES["capture"])
+    assert not [name for name, spec in SERVICES.items() if name != "dashboard" and "/tls" in _mounts(spec)]
