@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from shared.face_detector import RetinaFaceDetector, RetinaFaceSpec, anchor_grid
 from shared.imaging import ImageError, read_image
@@ -20,7 +17,9 @@ from training.detector.augment import SCALE_RANGE, augment
 from training.detector.data import Scene
 from training.detector.losses import detection_loss
 from training.detector.model import build_retinaface, load_onnx_weights
-from training.detector.targets import iou_matrix, match_anchors
+from training.detector.run_log import RunLog
+from training.detector.targets import match_anchors
+from training.detector.unlabelled import unlabelled_boxes
 
 log = logging.getLogger(__name__)
 UNLABELLED_SCORE = 0.8
@@ -46,22 +45,9 @@ class TrainConfig:
 def unlabelled_faces(
     scenes: list[Scene], base_onnx: Path, spec: RetinaFaceSpec, threshold: float = UNLABELLED_SCORE,
 ) -> list[np.ndarray]:
-    """Faces the base detector is sure of that no annotation covers (people the annotators skipped), per photo.
-
-    Training ignores these regions instead of teaching the model that they are background.
-    """
+    """Faces the base detector is sure of that no annotation covers, per photo (training/detector/unlabelled.py)."""
     detector = RetinaFaceDetector(base_onnx, spec, score_threshold=threshold, threads=2)
-    found = []
-    for scene in tqdm(scenes, desc="finding unlabelled faces", unit="photo", leave=False):
-        try:
-            boxes = detector.detect(read_image(scene.image)).boxes
-        except ImageError:
-            boxes = np.zeros((0, 4), np.float32)
-        if len(boxes) and len(scene.boxes):
-            boxes = boxes[iou_matrix(boxes, scene.boxes).max(1) < 0.3]
-        found.append(boxes.astype(np.float32).reshape(-1, 4))
-    log.info("%d unlabelled faces in %d photos will be ignored", sum(map(len, found)), len(scenes))
-    return found
+    return unlabelled_boxes(scenes, lambda image: detector.detect(image).boxes, progress=True)
 
 
 def training_examples(
@@ -139,39 +125,12 @@ def train(
 
     ckpt = workdir / "last.weights.h5"
     dataset = make_dataset(scenes, unlabelled_faces(scenes, base_onnx, spec), cfg, spec)
-    start = time.monotonic()
-    history, running = [], []
-    done = 0
-    stopped_early = False
+    run = RunLog(total, steps_per_epoch, ("box", "cls"), "pos", cfg.log_every, cfg.max_minutes)
     for x, loc_t, labels in dataset.take(total):
-        loss, box, cls, npos = (float(v) for v in step(x, loc_t, labels))
-        done += 1
-        running.append((loss, box, cls, npos))
-        if done % cfg.log_every == 0 or done == total:
-            mean = np.mean(running, axis=0)
-            elapsed = time.monotonic() - start
-            log.info(
-                "epoch %.2f step %d/%d loss %.3f (box %.3f cls %.3f, %.0f pos/batch) %.2f s/step, %.1f min",
-                done / steps_per_epoch, done, total, *mean, elapsed / done, elapsed / 60,
-            )
-            history.append({"step": done, "loss": float(mean[0]), "box": float(mean[1]), "cls": float(mean[2])})
-            running = []
-        if done % cfg.checkpoint_every == 0:
+        run.step(*(float(v) for v in step(x, loc_t, labels)))
+        if run.done % cfg.checkpoint_every == 0:
             model.save_weights(ckpt)
-        if not math.isfinite(loss):
-            raise RuntimeError(f"training diverged at step {done} (loss {loss})")
-        if cfg.max_minutes and time.monotonic() - start > cfg.max_minutes * 60:
-            log.info("time limit of %.1f min reached after %d of %d steps", cfg.max_minutes, done, total)
-            stopped_early = True
+        if run.time_up():
             break
     model.save_weights(ckpt)
-    summary = {
-        "config": asdict(cfg),
-        "steps": done,
-        "epochs_done": round(done / steps_per_epoch, 2),
-        "train_photos": len(scenes),
-        "minutes": round((time.monotonic() - start) / 60, 1),
-        "stopped_early": stopped_early,
-        "history": history,
-    }
-    return model, summary
+    return model, run.summary(cfg, len(scenes))

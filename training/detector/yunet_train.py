@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,9 @@ from shared.detectors.yunet import YuNetDetector, prior_points
 from shared.imaging import ImageError, read_image
 from training.detector.augment import augment
 from training.detector.data import Scene
+from training.detector.run_log import RunLog
 from training.detector.targets import iou_matrix
+from training.detector.unlabelled import unlabelled_boxes
 from training.detector.yunet_model import YuNetTorch
 
 log = logging.getLogger(__name__)
@@ -52,17 +53,7 @@ class YuNetTrainConfig:
 def unlabelled_faces(scenes: list[Scene], base_onnx: Path, threshold: float = UNLABELLED_SCORE) -> list[np.ndarray]:
     """Faces the base YuNet is sure of that no annotation covers, per photo (ignored in training)."""
     detector = YuNetDetector(base_onnx, score_threshold=threshold, min_face=10, threads=2)
-    found = []
-    for scene in scenes:
-        try:
-            boxes = detector.detect(read_image(scene.image)).boxes
-        except ImageError:
-            boxes = np.zeros((0, 4), np.float32)
-        if len(boxes) and len(scene.boxes):
-            boxes = boxes[iou_matrix(boxes, scene.boxes).max(1) < 0.3]
-        found.append(boxes.astype(np.float32).reshape(-1, 4))
-    log.info("%d unlabelled faces in %d photos will be ignored", sum(map(len, found)), len(scenes))
-    return found
+    return unlabelled_boxes(scenes, lambda image: detector.detect(image).boxes)
 
 
 def cached_unlabelled(scenes: list[Scene], base_onnx: Path, cache: Path) -> list[np.ndarray]:
@@ -207,20 +198,19 @@ def train_yunet(
     total = steps_per_epoch * cfg.epochs
     optimizer = torch.optim.AdamW(model.trainable(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warmup = min(50, max(1, total // 10))
-    start = time.monotonic()
+    run = RunLog(total, steps_per_epoch, ("obj", "cls", "box"), "fg", cfg.log_every, cfg.max_minutes)
 
     def progress(i: int) -> float:
         """Share of the run done: by steps, or by time when a time limit comes first (the lr still anneals)."""
-        by_time = (time.monotonic() - start) / (cfg.max_minutes * 60) if cfg.max_minutes else 0.0
+        by_time = run.elapsed() / (cfg.max_minutes * 60) if cfg.max_minutes else 0.0
         return min(1.0, max(i / total, by_time))
 
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda i: min(1.0, (i + 1) / warmup) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress(i)))))
     priors = torch.from_numpy(prior_points(tuple(model.strides), cfg.size, cfg.size))
     ckpt = workdir / "last.pt"
-    history, running, done, stopped_early = [], [], 0, False
     model.train()
-    while done < total:
+    while run.done < total:
         batch = [next(examples) for _ in range(cfg.batch)]
         images = torch.from_numpy(np.stack([b[0] for b in batch]).astype(np.float32)).permute(0, 3, 1, 2)
         loss, parts = batch_loss(model, images, [(b[1], b[2]) for b in batch], priors)
@@ -229,25 +219,10 @@ def train_yunet(
         torch.nn.utils.clip_grad_norm_(model.trainable(), 10.0)
         optimizer.step()
         schedule.step()
-        done += 1
-        if not math.isfinite(float(loss.detach())):
-            raise RuntimeError(f"training diverged at step {done} (loss {float(loss.detach())})")
-        running.append([float(loss.detach()), parts["obj"], parts["cls"], parts["box"], parts["fg"]])
-        if done % cfg.log_every == 0 or done == total:
-            mean = np.mean(running, axis=0)
-            elapsed = time.monotonic() - start
-            log.info("epoch %.2f step %d/%d loss %.3f (obj %.3f cls %.3f box %.3f, %.0f fg/batch) %.2f s/step, "
-                     "%.1f min", done / steps_per_epoch, done, total, *mean, elapsed / done, elapsed / 60)
-            history.append({"step": done, "loss": float(mean[0]), "box": float(mean[3])})
-            running = []
+        if run.step(float(loss.detach()), parts["obj"], parts["cls"], parts["box"], parts["fg"]):
             torch.save(model.state_dict(), ckpt)
-        if cfg.max_minutes and time.monotonic() - start > cfg.max_minutes * 60:
-            log.info("time limit of %.1f min reached after %d of %d steps", cfg.max_minutes, done, total)
-            stopped_early = True
+        if run.time_up():
             break
     torch.save(model.state_dict(), ckpt)
     model.eval()
-    summary = {"config": asdict(cfg), "steps": done, "epochs_done": round(done / steps_per_epoch, 2),
-               "train_photos": len(scenes), "minutes": round((time.monotonic() - start) / 60, 1),
-               "stopped_early": stopped_early, "history": history}
-    return model, summary
+    return model, run.summary(cfg, len(scenes))
