@@ -99,6 +99,30 @@ def retry_redis(
     return None
 
 
+def failure_kind(exc: redis.RedisError) -> str:
+    """"unavailable" for an outage (connection, timeout, loading), "error" for anything else Redis answered."""
+    return "unavailable" if isinstance(exc, REDIS_ERRORS) else "error"
+
+
+def run_steps(step: Callable[[], object], stop: threading.Event, who: str,
+              on_error: Callable[[redis.RedisError], bool | None] | None = None, cap: float = 5.0) -> None:
+    """A service's main loop: call `step` until `stop` is set. A Redis error is logged in one line
+    (`<who>: redis unavailable (...); retrying in 0.2s`) and retried with backoff up to `cap` seconds;
+    `on_error(exc)` runs first, and returning True retries at once without a line or a wait."""
+    backoff = Backoff(cap=cap)
+    while not stop.is_set():
+        try:
+            step()
+            backoff.reset()
+        except redis.RedisError as exc:
+            if on_error is not None and on_error(exc):
+                continue
+            wait = backoff.delay()
+            log.warning("%s: redis %s (%s); retrying in %.1fs", who, failure_kind(exc), describe_redis_error(exc),
+                        wait)
+            stop.wait(wait)
+
+
 @dataclass(frozen=True)
 class FrameMessage:
     """One captured frame as stored in a camera's frames stream.

@@ -38,9 +38,7 @@ from shared.schemas import Face, FrameResult
 from shared.settled import FrameHints, SettledTracks
 from shared.streams import (
     ACKED,
-    REDIS_ERRORS,
     AckedTransaction,
-    Backoff,
     FrameMessage,
     claim_stale,
     decode_str,
@@ -49,6 +47,7 @@ from shared.streams import (
     expires_in,
     remove_idle_consumers,
     retry_redis,
+    run_steps,
 )
 
 log = logging.getLogger(__name__)
@@ -97,27 +96,20 @@ class DetectorWorker:
     def run(self, stop: threading.Event) -> int:
         """Work until `stop` is set; the frame in hand is finished and acked before returning."""
         log.info("detector %s: started with %s", self.name, self.models.pipeline.model_version)
-        backoff = Backoff(cap=5.0)
-        while not stop.is_set():
-            try:
-                self.step()
-                backoff.reset()
-            except redis.RedisError as exc:
-                self._next_refresh = 0.0  # Redis may have come back empty: recreate the groups
-                if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
-                    log.info("detector %s: consumer group missing (stream removed or Redis restarted); "
-                             "recreating", self.name)
-                    continue
-                wait = backoff.delay()
-                what = "unavailable" if isinstance(exc, REDIS_ERRORS) else "error"
-                log.warning("detector %s: redis %s (%s); retrying in %.1fs", self.name, what,
-                            describe_redis_error(exc), wait)
-                stop.wait(wait)
+        run_steps(self.step, stop, f"detector {self.name}", on_error=self._redis_failed)
         self._drain_on_stop()
         self._leave()
         log.info("detector %s: stopped after %d processed, %d skipped frames", self.name, self.processed,
                  self.skipped)
         return 0
+
+    def _redis_failed(self, exc: redis.RedisError) -> bool:
+        """After a Redis error: recreate the groups on the next step; a missing group is retried at once."""
+        self._next_refresh = 0.0  # Redis may have come back empty
+        if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+            log.info("detector %s: consumer group missing (stream removed or Redis restarted); recreating", self.name)
+            return True
+        return False
 
     def _drain_on_stop(self) -> None:
         """Answer (or skip as too old) the frames already waiting, so a stopped stack leaves none unaccounted."""

@@ -29,7 +29,15 @@ from shared.file_watch import FileWatch
 from shared.leases import Leases
 from shared.people import PeopleTracker
 from shared.schemas import AlertRecord
-from shared.streams import REDIS_ERRORS, Backoff, decode_str, describe_redis_error, expires_in, retry_redis
+from shared.streams import (
+    REDIS_ERRORS,
+    decode_str,
+    describe_redis_error,
+    expires_in,
+    failure_kind,
+    retry_redis,
+    run_steps,
+)
 
 log = logging.getLogger(__name__)
 READ_COUNT = 500
@@ -64,18 +72,8 @@ class TrackerService:
     def run(self, stop: threading.Event) -> int:
         """Track until `stop` is set; then finish the buffered frames and hand over (or flush) the cameras."""
         log.info("tracker %s: started", self.name)
-        backoff = Backoff(cap=5.0)
-        while not stop.is_set():
-            try:
-                self.step()
-                backoff.reset()
-            except redis.RedisError as exc:
-                what = "unavailable" if isinstance(exc, REDIS_ERRORS) else "error"
-                self._drop_all(f"redis {what}")
-                wait = backoff.delay()
-                log.warning("tracker %s: redis %s (%s); retrying in %.1fs", self.name, what,
-                            describe_redis_error(exc), wait)
-                stop.wait(wait)
+        run_steps(self.step, stop, f"tracker {self.name}",
+                  on_error=lambda exc: self._drop_all(f"redis {failure_kind(exc)}"))
         retry_redis(self._drain, "tracker shutdown", stop=expires_in(DRAIN_S))
         retry_redis(self.shutdown, "tracker shutdown", stop=expires_in(10.0))
         log.info("tracker %s: stopped after %d tracked and %d late frames", self.name, self.tracked, self.late)
