@@ -18,21 +18,18 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the capture, detector, tracker and stack subcommands."""
     capture = sub.add_parser("capture", help="pull the configured cameras into Redis streams")
-    capture.add_argument("--config", required=True, help="cameras.yaml (edits are picked up live)")
-    capture.add_argument("--redis", help="Redis URL (overrides the config and $MASKWATCH_REDIS_URL)")
+    add_service_arguments(capture, "cameras.yaml (edits are picked up live)", required=True)
     capture.set_defaults(func=run_capture)
 
     detector = sub.add_parser("detector", help="consume camera streams, detect and classify faces, publish results")
-    detector.add_argument("--config", help="cameras.yaml (for redis_url and detector options)")
-    detector.add_argument("--redis", help="Redis URL (overrides the config and $MASKWATCH_REDIS_URL)")
+    add_service_arguments(detector, "cameras.yaml (for redis_url and detector options)",
+                          name_help="consumer name in the group (default host-pid)")
     detector.add_argument("--models", help="model store folder (default $MASKWATCH_MODELS or ./models)")
-    detector.add_argument("--name", help="consumer name in the group (default host-pid)")
     detector.set_defaults(func=run_detector)
 
     tracker = sub.add_parser("tracker", help="track the people of the cameras this replica owns, publish results")
-    tracker.add_argument("--config", help="cameras.yaml (for redis_url, tracker, alerts and camera fps)")
-    tracker.add_argument("--redis", help="Redis URL (overrides the config and $MASKWATCH_REDIS_URL)")
-    tracker.add_argument("--name", help="replica name in the camera leases (default tracker-host-pid)")
+    add_service_arguments(tracker, "cameras.yaml (for redis_url, tracker, alerts and camera fps)",
+                          name_help="replica name in the camera leases (default tracker-host-pid)")
     tracker.set_defaults(func=run_tracker)
 
     stack = sub.add_parser("stack", help="run the whole streaming stack as local processes")
@@ -50,6 +47,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.add_argument("--config", help="cameras.yaml (for redis_url)")
     status.add_argument("--redis", help="Redis URL")
     status.set_defaults(func=run_stack_status)
+
+
+def add_service_arguments(p: argparse.ArgumentParser, config_help: str, required: bool = False,
+                          name_help: str | None = None) -> None:
+    """--config, --redis and (with `name_help`) --name: the options of every service of the stack."""
+    p.add_argument("--config", required=required, help=config_help)
+    p.add_argument("--redis", help="Redis URL (overrides the config and $MASKWATCH_REDIS_URL)")
+    if name_help:
+        p.add_argument("--name", help=name_help)
+
+
+def connections(config, role: str, name: str):
+    """(main Redis, frames Redis or None) clients of one service process, named `role:name` in CLIENT LIST."""
+    from shared.streams import connect, connect_frames
+
+    label = f"{role}:{name}"
+    return (connect(config.redis_url, name=label, options=config.redis),
+            connect_frames(config.frames_redis_url, name=label, options=config.redis))
+
+
+def _unreachable(config, exc: Exception, hint: str = "") -> int:
+    """The one line (and exit status) for a Redis that does not answer."""
+    from shared.redaction import redact_url
+    from shared.streams import describe_redis_error
+
+    return fail(f"cannot reach Redis at {redact_url(config.redis_url)} ({describe_redis_error(exc)}){hint}", FAILED)
 
 
 def _config(args: argparse.Namespace):
@@ -96,7 +119,6 @@ def run_detector(args: argparse.Namespace) -> int:
     from services.lifecycle import stop_on_signals
     from shared.live_pipeline import LivePipeline
     from shared.model_store import ModelError, ModelStore
-    from shared.streams import connect, connect_frames
 
     config = _config(args)
     if config is None:
@@ -107,8 +129,7 @@ def run_detector(args: argparse.Namespace) -> int:
     except ModelError as exc:
         return fail(str(exc), USAGE)
     name = args.name or default_worker_name()
-    client = connect(config.redis_url, name=f"detector:{name}", options=config.redis)
-    frames = connect_frames(config.frames_redis_url, name=f"detector:{name}", options=config.redis)
+    client, frames = connections(config, "detector", name)
     return DetectorWorker(client, models, config.detector, name=name, blur=config.privacy.blur_faces,
                           frames=frames).run(stop)
 
@@ -122,14 +143,13 @@ def run_tracker(args: argparse.Namespace) -> int:
     from shared.alerts import AlertDispatcher
     from shared.overrides import AlertSwitch
     from shared.review.sampler import ReviewSampler
-    from shared.streams import connect, connect_frames
 
     config = _config(args)
     if config is None:
         return USAGE
     stop = stop_on_signals()
     name = args.name or f"tracker-{default_worker_name()}"
-    client = connect(config.redis_url, name=f"tracker:{name}", options=config.redis)
+    client, frames = connections(config, "tracker", name)
     alerts = AlertDispatcher(config.alerts)  # events go to the alerts list in the tracker's transactions
 
     def observers(camera: str) -> list:
@@ -139,7 +159,6 @@ def run_tracker(args: argparse.Namespace) -> int:
         return found
 
     path = Path(args.config) if args.config else None  # zone and line edits there apply live
-    frames = connect_frames(config.frames_redis_url, name=f"tracker:{name}", options=config.redis)
     service = TrackerService(client, config, name, observers=observers, config_path=path, frames=frames)
     try:
         return service.run(stop)
@@ -152,8 +171,7 @@ def run_stack_up(args: argparse.Namespace) -> int:
     from services.dashboard.cli import tls_arguments, tls_choice
     from services.lifecycle import stop_on_signals
     from services.stack import Stack, stack_services
-    from shared.redaction import redact_url
-    from shared.streams import REDIS_ERRORS, connect, describe_redis_error
+    from shared.streams import REDIS_ERRORS, connect
 
     config = _config(args)
     if config is None:
@@ -171,8 +189,7 @@ def run_stack_up(args: argparse.Namespace) -> int:
     try:
         connect(config.redis_url, options=config.redis).ping()
     except REDIS_ERRORS as exc:
-        return fail(f"cannot reach Redis at {redact_url(config.redis_url)} ({describe_redis_error(exc)}); "
-                    "start redis-server or set redis_url / MASKWATCH_REDIS_URL", FAILED)
+        return _unreachable(config, exc, "; start redis-server or set redis_url / MASKWATCH_REDIS_URL")
     dashboard = not args.no_dashboard
     host = args.host or config.dashboard.host
     port = args.port or config.dashboard.port
@@ -199,8 +216,7 @@ def _history_usable(config, config_path: str) -> bool:
 def run_stack_status(args: argparse.Namespace) -> int:
     """`maskwatch stack status`: one line per camera from the state hashes."""
     from shared import keys
-    from shared.redaction import redact_url
-    from shared.streams import REDIS_ERRORS, connect, decode_str, describe_redis_error
+    from shared.streams import REDIS_ERRORS, connect, decode_str
 
     config = _config(args)
     if config is None:
@@ -211,7 +227,7 @@ def run_stack_status(args: argparse.Namespace) -> int:
         states = {c: {decode_str(k): decode_str(v) for k, v in client.hgetall(keys.camera_state(c)).items()}
                   for c in cameras}
     except REDIS_ERRORS as exc:
-        return fail(f"cannot reach Redis at {redact_url(config.redis_url)} ({describe_redis_error(exc)})", FAILED)
+        return _unreachable(config, exc)
     if not cameras:
         print("no cameras (is `maskwatch capture` running?)")
     for cam in cameras:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from services.cli import add_service_arguments
 from shared.exit_codes import USAGE, fail
 
 log = logging.getLogger(__name__)
@@ -13,8 +14,7 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the mqtt subcommand."""
     mqtt = sub.add_parser("mqtt", help="publish counts, people and alerts on MQTT (config section mqtt:)")
-    mqtt.add_argument("--config", required=True, help="cameras.yaml with an mqtt: section")
-    mqtt.add_argument("--redis", help="Redis URL (overrides the config and $MASKWATCH_REDIS_URL)")
+    add_service_arguments(mqtt, "cameras.yaml with an mqtt: section", required=True)
     mqtt.set_defaults(func=run_mqtt)
 
 

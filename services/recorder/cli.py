@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from services.cli import add_service_arguments
 from shared.exit_codes import FAILED, USAGE, fail
 
 log = logging.getLogger(__name__)
@@ -14,9 +15,8 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the recorder and db subcommands."""
     recorder = sub.add_parser("recorder", help="record people, crossings, alerts and counts in the history database")
-    recorder.add_argument("--config", help="cameras.yaml (redis_url and the history: section)")
-    recorder.add_argument("--redis", help="Redis URL (overrides the config and $MASKWATCH_REDIS_URL)")
-    recorder.add_argument("--name", help="replica name in the writer lease (default recorder-host-pid)")
+    add_service_arguments(recorder, "cameras.yaml (redis_url and the history: section)",
+                          name_help="replica name in the writer lease (default recorder-host-pid)")
     recorder.add_argument("--upgrade-only", action="store_true",
                           help="upgrade the database schema and exit (the same as `maskwatch db upgrade`)")
     recorder.set_defaults(func=run_recorder)
