@@ -124,7 +124,10 @@ def test_airport_clip_people_and_stats_agree(tiny_store, airport_video, tmp_path
     frames, people = read_lines(tmp_path / "o.jsonl")
     assert len(frames) == 133 and len(people) >= 5
     tracked = [face for f in frames for face in f.faces if face.track_id is not None]
-    assert len(tracked) > 0.9 * sum(len(f.faces) for f in frames)
+    # every face that can start a track (score >= the tracker's activation score, 0.6) is tracked; the stream
+    # policy's lower detector threshold adds faces that only continue tracks (or stay untracked)
+    strong = [face for f in frames for face in f.faces if face.score >= 0.6]
+    assert sum(face.track_id is not None for face in strong) > 0.9 * len(strong)
     for person in people:
         assert person.frames >= 3 and 0 <= person.first_seen <= person.last_seen <= 26.5
     # Voting steadies the labels: far fewer changes along each track than the per-frame labels make.
