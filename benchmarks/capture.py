@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -35,7 +34,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.stack import DEFAULT_VIDEO, cpu_seconds, start_redis  # noqa: E402
+from benchmarks.stack import (  # noqa: E402
+    cpu_seconds,
+    machine,
+    parse_stack_arguments,
+    private_redis,
+    stack_arguments,
+)
 from shared import keys  # noqa: E402
 from shared.streams import FrameMessage  # noqa: E402
 
@@ -178,18 +183,13 @@ def measure_capacity(args: argparse.Namespace, url: str, client: redis.Redis, fo
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser = stack_arguments(__doc__, "capture", 6398)
     parser.add_argument("--many", type=int, default=200, help="file cameras at 1 fps beside the healthy one")
     parser.add_argument("--capacity", default="10,25,50,100", help="camera counts at 10 fps to try")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--redis-port", type=int, default=6398)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "capture.json")
-    args = parser.parse_args()
-    logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
-    if not args.video.is_file():
-        print(f"error: video {args.video} not found", file=sys.stderr)
+    args = parse_stack_arguments(parser)
+    if args is None:
         return 2
     url = f"redis://127.0.0.1:{args.redis_port}/0"
     load_at_start = round(os.getloadavg()[0], 2)
@@ -197,9 +197,8 @@ def main() -> int:
         folder = Path(tmp)
         one_fps = reencode(args.video, 1, folder / "one_fps.mp4")
         ten_fps = reencode(args.video, 10, folder / "ten_fps.mp4")
-        server = start_redis(args.redis_port, folder)
-        client = redis.Redis(port=args.redis_port)
-        try:
+        with private_redis(args.redis_port, folder):
+            client = redis.Redis(port=args.redis_port)
             healthy = []
             for many in (0, args.many):
                 healthy.append(measure_healthy(args, url, client, folder, one_fps, many))
@@ -208,14 +207,10 @@ def main() -> int:
             for n in (int(v) for v in args.capacity.split(",")):
                 capacity.append(measure_capacity(args, url, client, folder, ten_fps, n))
                 log.info("capacity: %s", capacity[-1])
-        finally:
-            server.terminate()
-            server.wait(10)
     held = [row["cameras"] for row in capacity if row["holds"]]
     report = {
         "benchmark": "capture", "video": args.video.name, "duration_s": args.duration,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_avg_1m_at_start": load_at_start, "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
+        "machine": machine(load_avg_1m_at_start=load_at_start),
         "healthy": healthy,
         "healthy_rate_ratio": round(healthy[1]["healthy_fps"] / max(0.01, healthy[0]["healthy_fps"]), 3),
         "capacity_at_10fps": capacity,

@@ -14,8 +14,6 @@ import argparse
 import json
 import logging
 import os
-import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +29,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.stack import DEFAULT_VIDEO, start_redis  # noqa: E402
+from benchmarks.stack import (  # noqa: E402
+    machine,
+    parse_stack_arguments,
+    private_redis,
+    stack_arguments,
+    stop_processes,
+)
 from shared import keys  # noqa: E402
 from shared.streams import ensure_group  # noqa: E402
 
@@ -101,12 +105,7 @@ def run(args: argparse.Namespace, clip: Path, workers: int, folder: Path) -> dic
         wait(lambda: state(client).get("frames_tracked", 0) + state(client).get("frames_late", 0)
              >= state(client).get("frames_processed", 0), 60, "the tracker")
     finally:
-        for proc in [p for p in (capture, tracker, *procs) if p is not None]:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes([p for p in (capture, tracker, *procs) if p is not None], timeout=30)
     people = [json.loads(f[b"data"]) for _id, f in client.xrange(keys.RESULTS_STREAM)]
     people = [p for p in people if p["type"] == "person"]
     twice = sum(n - 1 for n in Counter(p["track_id"] for p in people).values())
@@ -120,34 +119,24 @@ def run(args: argparse.Namespace, clip: Path, workers: int, folder: Path) -> dic
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser = stack_arguments(__doc__, "people_stack", 6398)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--models", type=Path)
-    parser.add_argument("--redis-port", type=int, default=6398)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "people_stack.json")
-    args = parser.parse_args()
-    logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
-    if not args.video.is_file():
-        print(f"error: video {args.video} not found", file=sys.stderr)
+    args = parse_stack_arguments(parser)
+    if args is None:
         return 2
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = cut(args.video, args.seconds, Path(tmp) / "clip.avi")
-        server = start_redis(args.redis_port, Path(tmp))
-        try:
+        with private_redis(args.redis_port, Path(tmp)):
             for workers in (int(w) for w in args.workers.split(",")):
                 log.info("%d worker(s) ...", workers)
                 rows.append(run(args, clip, workers, Path(tmp)))
                 log.info("  %s", rows[-1])
-        finally:
-            server.terminate()
-            server.wait(10)
     report = {"benchmark": "people_stack", "video": args.video.name, "seconds": args.seconds, "fps": args.fps,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                          "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
+              "machine": machine(),
               "runs": rows, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     write_report(args.out, report)
     return 0

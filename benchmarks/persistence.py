@@ -16,9 +16,9 @@ captured/tracked per second, and the size of the tracker checkpoint. Two cases:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -32,7 +32,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.stack import DEFAULT_VIDEO, counters, start_redis, stop_processes  # noqa: E402
+from benchmarks.stack import (  # noqa: E402
+    counters,
+    machine,
+    parse_stack_arguments,
+    private_redis,
+    stack_arguments,
+    stop_processes,
+)
 from shared import keys  # noqa: E402
 
 log = logging.getLogger("benchmarks.persistence")
@@ -51,9 +58,16 @@ def run_case(args: argparse.Namespace, name: str, code: Path, split: bool, folde
     data = folder / name
     data.mkdir()
     main_port, frames_port = args.redis_port, args.redis_port + 1
-    servers = [start_redis(main_port, data, AOF)]  # an AOF fsynced every second, never rewritten
-    if split:
-        servers.append(start_redis(frames_port, data))
+    with contextlib.ExitStack() as servers:
+        servers.enter_context(private_redis(main_port, data, AOF))  # an AOF fsynced every second, never rewritten
+        if split:
+            servers.enter_context(private_redis(frames_port, data))
+        return _measure(args, name, code, split, data, main_port, frames_port)
+
+
+def _measure(args: argparse.Namespace, name: str, code: Path, split: bool, data: Path, main_port: int,
+             frames_port: int) -> dict:
+    """The stack of `code` against the running servers: AOF growth and frame rates over --duration."""
     client = redis.Redis(port=main_port)
     config = data / "cams.yaml"
     settings = {"redis_url": f"redis://127.0.0.1:{main_port}/0",
@@ -78,9 +92,6 @@ def run_case(args: argparse.Namespace, name: str, code: Path, split: bool, folde
         checkpoint = client.strlen(keys.tracker_checkpoint("cam1"))
     finally:
         stop_processes(procs)
-        for server in servers:
-            server.terminate()
-            server.wait(10)
     elapsed = t1 - t0
     delta = {k: after[k] - before[k] for k in after}
     return {"case": name, "code": str(code), "frames_redis": split,
@@ -92,18 +103,13 @@ def run_case(args: argparse.Namespace, name: str, code: Path, split: bool, folde
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stack_arguments(__doc__, "persistence", 6397)
     parser.add_argument("--baseline", type=Path, required=True, help="checkout of the revision to compare with")
-    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--redis-port", type=int, default=6397)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "persistence.json")
-    args = parser.parse_args()
-    logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
-    if not args.video.is_file():
-        print(f"error: video {args.video} not found", file=sys.stderr)
+    args = parse_stack_arguments(parser)
+    if args is None:
         return 2
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,8 +121,7 @@ def main() -> int:
     report = {
         "benchmark": "persistence", "video": args.video.name, "fps": args.fps, "duration_s": args.duration,
         "aof": "appendonly yes, appendfsync everysec, automatic rewrites off (the file grows by what is appended)",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
+        "machine": machine(),
         "runs": rows,
         "reduction_per_s": round(before["aof_bytes_per_s"] / max(1, after["aof_bytes_per_s"]), 1),
         "reduction_per_tracked_frame": round(before["aof_bytes_per_tracked_frame"]

@@ -13,6 +13,7 @@ reordering and tracking included).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +75,44 @@ def start_redis(port: int, folder: Path, persistence: tuple[str, ...] = ("--appe
             time.sleep(0.05)
     proc.kill()
     raise SystemExit(f"error: redis-server did not start on port {port}")
+
+
+@contextlib.contextmanager
+def private_redis(port: int, folder: Path, persistence: tuple[str, ...] = ("--appendonly", "no")
+                  ) -> Iterator[subprocess.Popen]:
+    """`start_redis` for the length of a `with` block; the server is stopped at its end."""
+    proc = start_redis(port, folder, persistence)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def stack_arguments(doc: str, name: str, redis_port: int) -> argparse.ArgumentParser:
+    """The parser of a stack benchmark: --video (default the airport clip), --redis-port (its private
+    redis-server) and --out (default benchmarks/results/NAME.json)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser.add_argument("--redis-port", type=int, default=redis_port)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / f"{name}.json")
+    return parser
+
+
+def parse_stack_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace | None:
+    """The parsed arguments with INFO logging set up; None, after one error line, when the video is missing."""
+    args = parser.parse_args()
+    logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
+    if not args.video.is_file():
+        print(f"error: video {args.video} not found", file=sys.stderr)
+        return None
+    return args
+
+
+def machine(**extra: object) -> dict:
+    """The report's machine: CPUs, platform, Python, the 1-minute load average now, and `extra`."""
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            **extra, "load_avg_1m_at_end": round(os.getloadavg()[0], 2)}
 
 
 def stop_processes(procs: list[subprocess.Popen], timeout: float = 20) -> None:
@@ -188,8 +228,7 @@ def run_case(args: argparse.Namespace, n_cameras: int, n_workers: int, folder: P
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser = stack_arguments(__doc__, "stack", 6399)
     parser.add_argument("--cameras", default="1,2,4", help="comma-separated camera counts")
     parser.add_argument("--workers", default="1,2,4", help="comma-separated detector worker counts")
     parser.add_argument("--fps", type=float, default=10.0, help="sampling rate per camera")
@@ -201,12 +240,8 @@ def main() -> int:
                         help="detect while classifying (the service default; --no-overlap: one after the other)")
     parser.add_argument("--max-frame-age", type=float, default=2.0)
     parser.add_argument("--models", type=Path, help="model store (default $MASKWATCH_MODELS or the repo's models)")
-    parser.add_argument("--redis-port", type=int, default=6399)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "stack.json")
-    args = parser.parse_args()
-    logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
-    if not args.video.is_file():
-        print(f"error: video {args.video} not found", file=sys.stderr)
+    args = parse_stack_arguments(parser)
+    if args is None:
         return 2
     try:
         store = ModelStore(args.models) if args.models else ModelStore()
@@ -216,24 +251,18 @@ def main() -> int:
         return 2
     cases = [(int(c), int(w)) for c in args.cameras.split(",") for w in args.workers.split(",")]
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        redis_proc = start_redis(args.redis_port, Path(tmp))
-        try:
-            for i, (n_cameras, n_workers) in enumerate(cases, 1):
-                log.info("case %d/%d: %d camera(s) x %.0f fps, %d worker(s), %.0fs ...", i, len(cases), n_cameras,
-                         args.fps, n_workers, args.duration)
-                row = run_case(args, n_cameras, n_workers, Path(tmp))
-                log.info("  processed %.1f/s of %.1f/s captured, skipped %.1f/s, latency p50 %s ms p95 %s ms",
-                         row["processed_fps"], row["captured_fps"], row["skipped_fps"], row["latency_ms"]["p50"],
-                         row["latency_ms"]["p95"])
-                rows.append(row)
-        finally:
-            redis_proc.terminate()
-            redis_proc.wait(10)
+    with tempfile.TemporaryDirectory() as tmp, private_redis(args.redis_port, Path(tmp)):
+        for i, (n_cameras, n_workers) in enumerate(cases, 1):
+            log.info("case %d/%d: %d camera(s) x %.0f fps, %d worker(s), %.0fs ...", i, len(cases), n_cameras,
+                     args.fps, n_workers, args.duration)
+            row = run_case(args, n_cameras, n_workers, Path(tmp))
+            log.info("  processed %.1f/s of %.1f/s captured, skipped %.1f/s, latency p50 %s ms p95 %s ms",
+                     row["processed_fps"], row["captured_fps"], row["skipped_fps"], row["latency_ms"]["p50"],
+                     row["latency_ms"]["p95"])
+            rows.append(row)
     report = {
         "benchmark": "stack", "video": args.video.name, "classifier": classifier,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
+        "machine": machine(),
         "settings": {"fps_per_camera": args.fps, "duration_s": args.duration, "warmup_s": args.warmup,
                      "onnx_threads_per_worker": args.threads, "max_frame_age_s": args.max_frame_age,
                      "classifier_threads_per_worker": args.classifier_threads, "overlap": args.overlap},
