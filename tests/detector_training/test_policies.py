@@ -48,10 +48,11 @@ def test_policies_are_written_and_read_back(policy_store: ModelStore) -> None:
 
 
 def test_versions_without_policies_keep_their_defaults(tiny_store: ModelStore) -> None:
-    version = tiny_store.load("detector", "retinaface-masked-ilc2021-small")
-    assert "policies" not in version.meta
+    version = tiny_store.load("detector", "retinaface-masked-ilc2021")  # the stage-1 model: never calibrated
+    assert "policies" not in version.meta and "defaults" not in version.meta
     for policy in ("photos", "streams"):
-        assert detector_from_version(version, policy=policy, threads=1).score_threshold == 0.5
+        detector = detector_from_version(version, policy=policy, threads=1)
+        assert (detector.score_threshold, detector.min_face) == (0.5, 16.0)  # the class defaults
 
 
 def test_stream_services_use_the_stream_policy(policy_store: ModelStore) -> None:
