@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -75,6 +76,15 @@ def tls_choice(args: argparse.Namespace, env: Mapping[str, str] | None = None) -
     for path in (cert, key):
         if not path.is_file():
             raise ValueError(f"{path}: no such file")
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        detail = f" ({exc.reason})" if exc.reason and exc.reason != "PEM lib" else ""
+        raise ValueError(f"{cert} and {key}: not a PEM certificate and its private key{detail}") from None
     return cert, key
 
 

@@ -81,10 +81,16 @@ def test_the_dashboard_reads_its_certificate_from_the_environment_and_empty_mean
     (["--tls-cert", "missing.pem", "--tls-key", "missing.key"], {}, "TLS: missing.pem: no such file"),
     (["--tls-self-signed", "--tls-key", "k.pem"], {}, "TLS: use either --tls-self-signed or --tls-cert/--tls-key"),
     ([], {TLS_CERT_ENV: "c.pem"}, f"TLS: ${TLS_CERT_ENV} and ${TLS_KEY_ENV} go together"),
+    (["--tls-cert", "text.pem", "--tls-key", "text.pem"], {},
+     "TLS: text.pem and text.pem: not a PEM certificate and its private key"),
 ])
 def test_bad_tls_options_are_one_line_before_anything_starts(tmp_path: Path, stack_db: redis.Redis, services,
                                                              args: list[str], env: dict, message: str) -> None:
     config = write_config(tmp_path / "cams.yaml", redis_url(stack_db), [])
+    if "text.pem" in args:
+        (tmp_path / "text.pem").write_text("not a certificate\n")
+        args = [str(tmp_path / a) if a == "text.pem" else a for a in args]
+        message = message.replace("text.pem", str(tmp_path / "text.pem"))
     services.env.update(env)
     proc = services.start("stack", "up", "--config", str(config), *args, name="bad")
     assert proc.wait(60) == 2
