@@ -156,6 +156,9 @@ def test_prometheus_stores_the_stack_series_and_alerts_reach_the_webhook(monitor
     assert alert["status"] == "firing" and alert["labels"]["camera"] == "gone"
     assert alert["labels"]["severity"] == "warning" and alert["annotations"]["summary"] == "camera gone sends no frames"
     assert not [a for a in m.query('ALERTS{alertname="MaskwatchRedisUnreachable"}')]  # Redis is fine
+    # the recorder of `stack up` writes the history and its figures reach Prometheus through the dashboard
+    wait_for(lambda: m.query("maskwatch_recorder_writing == 1"), 60, "the recorder's figures in Prometheus")
+    wait_for(lambda: m.query("maskwatch_recorder_lag_entries == 0"), 60, "the recorder to keep up")
 
     # every query of every Grafana panel returns series (the camera variable at "All")
     wait_for(lambda: m.query("maskwatch_people_total"), 90, "a person record counted")
