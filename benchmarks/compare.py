@@ -9,6 +9,9 @@ held-out ilc2021 photos; all as JPEG bytes, so every pipeline decodes them too),
 - `current`: this checkout with its promoted models, one frame after the other;
 - `current-overlap`: the same with `shared.overlap` (detection of the next frames on a second thread
   while this one is classified, ready frames classified in one batch);
+- `current-tracked`: the same models the way `maskwatch detect` runs a video (issue 30): motion gate,
+  faces of settled tracks reuse their label, people tracker; each timed batch of frames starts with fresh
+  tracks, so the first votes of every track are paid for again in every round (`tracked_fps_vs_seed`);
 - `current-float` (when the promoted classifier is quantized): the same code with the float classifier
   it came from (`source_version`), to separate the code's gain from the model's;
 - `current+VERSION` for each `--also VERSION`: the same code with another classifier (an int8 build's
@@ -124,7 +127,9 @@ def summarize(rows: list[dict]) -> dict:
     return {"frames": frames, "faces_per_frame": round(faces / frames, 2), "frames_per_s": round(frames / total, 2),
             "frames_per_s_per_round": [round(r["frames"] / r["total_s"], 2) for r in rows], "ms_per_frame": ms,
             "crops_per_frame": round(crops / frames, 2),
-            "classify_ms_per_face": round(1000 * sum(r["classify_s"] for r in rows) / max(crops, 1), 3)}
+            "classify_ms_per_face": round(1000 * sum(r["classify_s"] for r in rows) / max(crops, 1), 3),
+            **{f"{k}_per_frame": round(sum(r[k] for r in rows) / frames, 2) for k in ("reused", "unchanged")
+               if k in rows[0]}}
 
 
 def model_macs(store: ModelStore, classifier: str | None = None) -> dict:
@@ -186,6 +191,7 @@ def main() -> int:
         rev = subprocess.run(["git", "-C", str(base_tree), "log", "-1", "--format=%h %cI %s"], check=True,
                              capture_output=True, text=True).stdout.strip()
         plans = [("current", REPO, ["--models", str(REPO / "models")]),
+                 ("current-tracked", REPO, ["--kind", "tracked", "--models", str(REPO / "models")]),
                  ("current-overlap", REPO, ["--models", str(REPO / "models"), "--overlap",
                                      "--detector-threads", "1", "--classifier-threads", "1"])]
         source = promoted.meta.get("source_version")
@@ -236,6 +242,8 @@ def main() -> int:
             ratios[s]["fps_at_matmul_peak"] = round(gflops * 1e9 / (2 * macs), 1)
         if "seed" in results:
             ratios[s]["fps_vs_seed"] = round(results[b][s]["frames_per_s"] / results["seed"][s]["frames_per_s"], 1)
+            ratios[s]["tracked_fps_vs_seed"] = round(results["current-tracked"][s]["frames_per_s"]
+                                                     / results["seed"][s]["frames_per_s"], 1)
     report = {
         "benchmark": "compare", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "baseline_revision": rev,

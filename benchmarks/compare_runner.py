@@ -4,8 +4,10 @@ Started by compare.py with PYTHONPATH pointing at the checkout whose `shared` pa
 file only uses `load_pipeline`, `Pipeline.process` and `Pipeline.times`, which the baseline revision has
 too). It reads the frame sets (JPEG bytes) from a pickle, prints `ready`, then answers each stdin line
 `SET N` with one JSON line: seconds spent decoding, detecting and classifying N frames of that set, and
-the faces found. Kinds: `maskwatch` (the checkout's pipeline, optionally overlapped) and `seed` (the same
-face detector at 2x upscale, Keras MobileNetV2 224 with `model.predict` per frame).
+the faces found. Kinds: `maskwatch` (the checkout's pipeline, optionally overlapped), `tracked` (the same
+pipeline as `maskwatch detect` runs a video: motion gate, classify-once, people tracker; the faces that reused a
+track's label and the frames the gate answered as unchanged are counted too) and `seed` (the same face detector
+at 2x upscale, Keras MobileNetV2 224 with `model.predict` per frame).
 """
 
 from __future__ import annotations
@@ -59,9 +61,56 @@ class SeedPipeline:
         return len(found)
 
 
+class TrackedPipeline:
+    """Today's video path, as `maskwatch detect` runs a clip: the motion gate decides whether a frame needs the
+    detector, faces continuing a settled track reuse its label (shared/settled.py), and the people tracker follows
+    every frame. Each timed request starts afresh (new gate and tracks), as a new clip would; frames are
+    `fps` apart."""
+
+    def __init__(self, pipe: object, fps: float) -> None:
+        self.pipe, self.fps = pipe, fps
+        self.unchanged = self.reused = 0
+        self.reset()
+
+    @property
+    def times(self) -> object:
+        return self.pipe.times
+
+    @property
+    def crops(self) -> int:
+        return self.pipe.crops
+
+    @property
+    def model_version(self) -> str:
+        return self.pipe.model_version
+
+    def reset(self) -> None:
+        from shared.motion import MotionGate
+        from shared.people import PeopleTracker
+
+        self.gate, self.people, self.index = MotionGate(), PeopleTracker("clip", self.fps), 0
+
+    def process(self, image: np.ndarray) -> int:
+        from shared.schemas import FrameResult
+        from shared.settled import FrameHints
+
+        t, h, w = self.index / self.fps, *image.shape[:2]
+        result = FrameResult(source="clip", frame=self.index, time=t, width=w, height=h)
+        if self.index and not self.gate.needs_detector(image, t):
+            result.unchanged = True
+            self.unchanged += 1
+        else:
+            result.faces = self.pipe.process(image, FrameHints(self.people.settled(), self.index))
+            self.reused += sum(bool(f.reused) for f in result.faces)
+        tracked, _ended = self.people.update(result, t)
+        self.index += 1
+        return len(tracked.faces)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--kind", choices=("maskwatch", "seed"), default="maskwatch")
+    parser.add_argument("--kind", choices=("maskwatch", "tracked", "seed"), default="maskwatch")
+    parser.add_argument("--fps", type=float, default=12.5, help="tracked: frames per second of the clip frames")
     parser.add_argument("--frames", type=Path, required=True)
     parser.add_argument("--models", type=Path, required=True)
     parser.add_argument("--classifier", default=None)
@@ -86,6 +135,8 @@ def main() -> int:
         pipe.crops = 0
     else:
         count_crops(pipe)
+    if args.kind == "tracked":
+        pipe = TrackedPipeline(pipe, args.fps)
     overlap = None
     if args.overlap:
         from shared.overlap import OverlappedPipeline
@@ -101,6 +152,8 @@ def main() -> int:
     print(json.dumps(ready), flush=True)
     for line in sys.stdin:
         name, count = line.split()
+        if isinstance(pipe, TrackedPipeline):
+            pipe.reset()
         print(json.dumps(process(pipe, overlap, sets[name][: int(count)])), flush=True)
     return 0
 
@@ -122,6 +175,7 @@ def process(pipe: object, overlap: object, frames: list[bytes]) -> dict:
     """Decode and process the frames; seconds per stage (decode, detect, classify, total) and faces."""
     detect0, classify0 = _stage_times(pipe)
     crops0 = pipe.crops
+    counted0 = {k: getattr(pipe, k) for k in ("reused", "unchanged") if hasattr(pipe, k)}
     decode = 0.0
     faces = 0
     start = time.perf_counter()
@@ -138,7 +192,8 @@ def process(pipe: object, overlap: object, frames: list[bytes]) -> dict:
     total = time.perf_counter() - start
     detect1, classify1 = _stage_times(pipe)
     return {"frames": len(frames), "faces": faces, "crops": pipe.crops - crops0, "total_s": total, "decode_s": decode,
-            "detect_s": detect1 - detect0, "classify_s": classify1 - classify0}
+            "detect_s": detect1 - detect0, "classify_s": classify1 - classify0,
+            **{k: getattr(pipe, k) - v for k, v in counted0.items()}}
 
 
 def _stage_times(pipe: object) -> tuple[float, float]:

@@ -2,20 +2,22 @@
 
 Back ends: the detector runs in ONNX Runtime (`onnxruntime`) or OpenVINO; the classifier in TFLite
 (`tflite`) or OpenVINO; OpenVINO in fp32 (`openvino-fp32`) or with bf16 inference precision
-(`openvino-bf16`, on CPUs with AVX512-BF16 or AMX). OpenVINO reads the ONNX detector and the TFLite
-classifier as they are.
+(`openvino-bf16`, on CPUs with AVX512-BF16 or AMX), or int8 (`openvino-int8`, on CPUs with VNNI or AMX).
+OpenVINO reads the ONNX detector and the TFLite classifier as they are; the int8 back end reads the int8 model
+committed beside them (`int8_file`, made by `python -m training.quantize_openvino`).
 
 `auto` (the default) picks the fastest back end that is allowed for the model version: the runtime's
 own default always is; another one only when the version's committed calibration (`backends.json` in
 the version's folder, written by `python benchmarks/backends.py`) says it passed the accuracy guard
 (face AP within 0.005, label accuracy within 0.5 point of fp32), and only where the CPU has the
-instructions it needs. Speed is measured once per CPU model, model version and OpenVINO version at the
-first load, and the decision is cached (`$MASKWATCH_CACHE_DIR`, else ~/.cache/maskwatch/backends.json).
+instructions it needs. Speed is measured once per CPU model, model version, OpenVINO version and set of
+allowed back ends at the first load, and the decision is cached (`$MASKWATCH_CACHE_DIR`, else
+~/.cache/maskwatch/backends.json).
 One log line says what was chosen and why. `detector.detector_backend` / `detector.classifier_backend`
 in the config override it.
 
 Public API: `BACKENDS`, `DEFAULTS`, `cpu_info()`, `choose(kind, version, requested, build) -> Choice`,
-`time_calls(runs, rounds)`, `OpenVinoModel`.
+`time_calls(runs, rounds)`, `OpenVinoModel`, `model_for(backend, path)`.
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from shared.model_store import ModelError, ModelVersion
 
 log = logging.getLogger(__name__)
 
-BACKENDS = {"detector": ("onnxruntime", "openvino-fp32", "openvino-bf16"),
-            "classifier": ("tflite", "openvino-fp32", "openvino-bf16")}
+BACKENDS = {"detector": ("onnxruntime", "openvino-fp32", "openvino-bf16", "openvino-int8"),
+            "classifier": ("tflite", "openvino-fp32", "openvino-bf16", "openvino-int8")}
 DEFAULTS = {"detector": "onnxruntime", "classifier": "tflite"}
 CALIBRATION_FILE = "backends.json"
-NEEDS = {"openvino-bf16": ({"avx512_bf16", "amx_bf16"}, "AVX512-BF16 or AMX")}  # any of these CPU flags
+NEEDS = {"openvino-bf16": ({"avx512_bf16", "amx_bf16"}, "AVX512-BF16 or AMX"),  # any of these CPU flags
+         "openvino-int8": ({"avx512_vnni", "avx_vnni", "amx_int8"}, "AVX512-VNNI, AVX-VNNI or AMX")}
 TIMING_RUNS = 9
 ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
@@ -120,11 +123,21 @@ def choose(kind: str, version: ModelVersion, requested: str,
     if len(allowed) == 1:
         return Choice(default, "no other back end passed this version's accuracy calibration on a CPU like this")
     model, _flags = cpu_info()
-    key = f"{kind}|{version.name}|{model}|openvino {openvino_version()}"
+    key = f"{kind}|{version.name}|{model}|openvino {openvino_version()}|{','.join(allowed)}"  # new candidates: timed
     cached = _read_cache(cache).get(key)
     if cached and cached.get("backend") in allowed:
         return Choice(cached["backend"], cached["reason"] + " (cached)")
-    timings = time_calls({backend: build(backend) for backend in allowed})
+    runs = {}
+    for backend in allowed:
+        try:
+            runs[backend] = build(backend)
+        except ModelError as exc:  # e.g. a calibrated int8 file missing from this copy of the models
+            if backend == default:
+                raise
+            log.warning("%s %s: back end %s left out: %s", kind, version.name, backend, exc)
+    if len(runs) == 1:
+        return Choice(default, "no other calibrated back end could be loaded")
+    timings = time_calls(runs)
     best = min(timings, key=timings.__getitem__)
     shown = ", ".join(f"{b} {ms:.1f} ms" for b, ms in sorted(timings.items(), key=lambda item: item[1]))
     details = guard.get(best, {}).get("summary", "")
@@ -211,5 +224,24 @@ class OpenVinoModel:
 
 
 def precision_of(backend: str) -> str:
-    """OpenVINO's inference precision hint of an `openvino-*` back end."""
-    return {"openvino-fp32": "f32", "openvino-bf16": "bf16"}[backend]
+    """OpenVINO's inference precision hint of an `openvino-*` back end (int8: the layers left in float run in f32)."""
+    return {"openvino-fp32": "f32", "openvino-bf16": "bf16", "openvino-int8": "f32"}[backend]
+
+
+def int8_file(path: str | Path) -> Path:
+    """Where the int8 OpenVINO model of a model file is kept: beside it, `<stem>-int8.xml` (and `.bin`)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-int8.xml")
+
+
+def model_for(backend: str, path: str | Path) -> Path:
+    """The file an `openvino-*` back end loads for the model file `path` (its int8 model for `openvino-int8`).
+
+    Raises ModelError when the int8 model is missing."""
+    if backend != "openvino-int8":
+        return Path(path)
+    int8 = int8_file(path)
+    if not int8.is_file() or not int8.with_suffix(".bin").is_file():
+        raise ModelError(f"no int8 model {int8.name} beside {Path(path).name} "
+                         "(python -m training.quantize_openvino makes it)")
+    return int8

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from shared.backends import OpenVinoModel, choose, precision_of
+from shared.backends import OpenVinoModel, choose, model_for, precision_of
 from shared.crops import DEFAULT_MARGIN
 from shared.model_store import ModelError, ModelVersion
 
@@ -119,7 +119,7 @@ class FaceClassifier:
         self.runners: list[Callable[[np.ndarray], np.ndarray]] = []
         for path in paths:
             if backend.startswith("openvino"):  # shared/backends.py: any batch size in one compiled model
-                model = OpenVinoModel(path, precision_of(backend), threads, batch_dynamic=True)
+                model = OpenVinoModel(model_for(backend, path), precision_of(backend), threads, batch_dynamic=True)
                 self.runners.append(lambda batch, model=model: model.run([batch])[0])
                 continue
             try:

@@ -134,10 +134,10 @@ class DetectorConfig(_Strict):
     classifier_threads: int = Field(0, ge=0, description="TFLite threads of the classifier (0 = the cores, at most 4)")
     overlap: bool = Field(True, description="detect the next frames on a second thread while these are classified "
                           "(1 worker, 4 cameras: 22 instead of 18 frames/s answered here; see docs/speed.md)")
-    detector_backend: Literal["auto", "onnxruntime", "openvino-fp32", "openvino-bf16"] = Field(
+    detector_backend: Literal["auto", "onnxruntime", "openvino-fp32", "openvino-bf16", "openvino-int8"] = Field(
         "auto", description="runtime and precision of the face detector; auto: the fastest that passed the "
         "version's accuracy calibration on this CPU (docs/speed.md)")
-    classifier_backend: Literal["auto", "tflite", "openvino-fp32", "openvino-bf16"] = Field(
+    classifier_backend: Literal["auto", "tflite", "openvino-fp32", "openvino-bf16", "openvino-int8"] = Field(
         "auto", description="runtime and precision of the classifier (as detector_backend)")
     claim_idle: float = Field(10.0, gt=0, description="pending frames idle this long (s) are claimed from dead workers")
     results_maxlen: int = Field(10_000, ge=10, description="results stream length (MAXLEN ~)")

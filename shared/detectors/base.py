@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from shared.backends import OpenVinoModel, choose, precision_of
+from shared.backends import OpenVinoModel, choose, model_for, precision_of
 from shared.detectors.onnx_input import with_image_input
 from shared.detectors.tiling import cut_by_tile, merge_boxes, tile_grid
 
@@ -119,10 +119,13 @@ class ScaledOnnxDetector:
         self.min_face, self.max_side, self.tile, self.tile_overlap = min_face, max_side, tile, tile_overlap
         self.policy = ScalePolicy(float(min_face), float(self.native_min_face), int(max_pixels), float(max_upscale))
         self.name = name or Path(model_path).stem
-        graph = with_image_input(model_path, self.input_mean())  # OSError, ValueError: callers report one line
         self.backend = backend
-        if backend.startswith("openvino"):  # shared/backends.py
-            self._openvino: OpenVinoModel | None = OpenVinoModel(graph, precision_of(backend), threads)
+        if backend == "openvino-int8":  # shared/backends.py: the int8 model of the same serving graph
+            self._openvino: OpenVinoModel | None = OpenVinoModel(model_for(backend, model_path), "f32", threads)
+            return
+        graph = with_image_input(model_path, self.input_mean())  # OSError, ValueError: callers report one line
+        if backend.startswith("openvino"):
+            self._openvino = OpenVinoModel(graph, precision_of(backend), threads)
             return
         self._openvino = None
         options = ort.SessionOptions()

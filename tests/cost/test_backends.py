@@ -58,6 +58,16 @@ def test_the_fastest_calibrated_back_end_is_chosen_once_and_cached(tmp_path: Pat
     assert again.backend == "openvino-bf16" and again.reason.endswith("(cached)") and len(built) == 3
 
 
+def test_a_newly_calibrated_back_end_is_timed_again_despite_the_cache(tmp_path: Path, cpu) -> None:
+    v, cache, built = version(tmp_path / "v", {"openvino-fp32": {"passed": True}}), tmp_path / "cache.json", []
+    ms = {"tflite": 12, "openvino-fp32": 8, "openvino-bf16": 3}
+    assert choose("classifier", v, "auto", timed(ms, built), cache).backend == "openvino-fp32"
+    (v.path / CALIBRATION_FILE).write_text(json.dumps({"backends": {"openvino-fp32": {"passed": True},
+                                                                    "openvino-bf16": {"passed": True}}}))
+    choice = choose("classifier", v, "auto", timed(ms, built), cache)
+    assert choice.backend == "openvino-bf16" and not choice.reason.endswith("(cached)") and len(built) == 5
+
+
 def test_back_ends_that_failed_the_guard_or_lack_cpu_support_are_never_picked(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     calibration = {"openvino-fp32": {"passed": False}, "openvino-bf16": {"passed": True}}
@@ -67,6 +77,42 @@ def test_back_ends_that_failed_the_guard_or_lack_cpu_support_are_never_picked(tm
     assert choice.backend == "tflite" and built == []  # bf16 needs AVX512-BF16 or AMX, fp32 failed its guard
     with pytest.raises(ModelError, match="AVX512-BF16 or AMX"):
         choose("classifier", version(tmp_path / "v", calibration), "openvino-bf16", timed({}, built))
+
+
+def test_int8_is_picked_only_where_its_guard_passed_and_the_cpu_has_vnni_or_amx(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vnni = frozenset({"avx2", "avx512f", "avx512_vnni"})
+    monkeypatch.setattr(backends, "cpu_info", lambda: ("VNNI CPU", vnni))
+    fast_int8 = {"tflite": 12, "openvino-fp32": 14, "openvino-int8": 2}
+    failed = version(tmp_path / "failed", {"openvino-fp32": {"passed": True},
+                                           "openvino-int8": {"passed": False, "label_accuracy_change_points": -0.8}})
+    built: list[str] = []
+    choice = choose("classifier", failed, "auto", timed(fast_int8, built), tmp_path / "c1.json")
+    assert choice.backend == "tflite" and sorted(built) == ["openvino-fp32", "tflite"]  # int8 never even loaded
+    passed = version(tmp_path / "passed", {"openvino-int8": {"passed": True, "summary": "label accuracy -0.1"}})
+    built = []
+    choice = choose("classifier", passed, "auto", timed(fast_int8, built), tmp_path / "c2.json")
+    assert choice.backend == "openvino-int8" and "label accuracy -0.1" in choice.reason
+    monkeypatch.setattr(backends, "cpu_info", lambda: ("AVX2 CPU", frozenset({"avx2"})))
+    built = []
+    choice = choose("classifier", passed, "auto", timed(fast_int8, built), tmp_path / "c3.json")
+    assert choice.backend == "tflite" and built == []  # no VNNI, no AMX
+
+
+def test_a_calibrated_back_end_that_cannot_load_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(backends, "cpu_info", lambda: ("AMX CPU", frozenset({"amx_int8", "amx_bf16"})))
+    v = version(tmp_path / "v", {"openvino-int8": {"passed": True}, "openvino-bf16": {"passed": True}})
+
+    def build(name: str):
+        if name == "openvino-int8":  # the int8 model is not in this copy of the models
+            backends.model_for(name, tmp_path / "v" / "model.tflite")
+        return lambda: time.sleep({"tflite": 0.010, "openvino-bf16": 0.002}[name])
+
+    with caplog.at_level(logging.WARNING):
+        choice = choose("classifier", v, "auto", build, tmp_path / "c.json")
+    assert choice.backend == "openvino-bf16"
+    assert any("openvino-int8 left out: no int8 model model-int8.xml" in r.getMessage() for r in caplog.records)
 
 
 def test_a_back_end_set_in_the_config_wins_and_an_unknown_one_is_refused(tmp_path: Path, cpu) -> None:
