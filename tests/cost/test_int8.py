@@ -49,7 +49,7 @@ def test_the_shipped_int8_detector_finds_the_float_detectors_faces_on_a_real_pho
     assert len(reference.scores) >= 4 and abs(len(found.scores) - len(reference.scores)) <= 1
     for box, score in zip(found.boxes, found.scores):
         best = int(np.argmax([_iou(box, other) for other in reference.boxes]))
-        assert _iou(box, reference.boxes[best]) > 0.85 and abs(score - reference.scores[best]) < 0.05
+        assert _iou(box, reference.boxes[best]) > 0.85 and abs(score - reference.scores[best]) < 0.1
     for height in (480, 544, 736):  # heights at which int8 depthwise convolutions crashed OpenVINO 2026.4
         int8.forward(int8.network_input(np.zeros((height, 640, 3), np.uint8)))
 
