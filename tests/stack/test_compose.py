@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import importlib.util
 import json
 import re
 import subprocess
@@ -237,3 +238,14 @@ def test_dashboard_https_is_off_by_default_and_its_files_reach_only_the_dashboar
     assert _mounts(dashboard)["/tls"] == "./tls" and (REPO / ".dockerignore").read_text().splitlines().count("tls")
     assert {k: v for k, v in _mounts(dashboard).items() if k != "/tls"} == _mounts(SERVICES["capture"])
     assert not [name for name, spec in SERVICES.items() if name != "dashboard" and "/tls" in _mounts(spec)]
+
+
+def test_the_image_keeps_the_bytecode_of_modules_that_exist() -> None:
+    """deploy/image_imports.py names modules of the installed dependencies (a typo would silently cost start-up)."""
+    spec = importlib.util.spec_from_file_location("image_imports", REPO / "deploy" / "image_imports.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    missing = [name for name in module.SERVICES + module.RUNTIME if importlib.util.find_spec(name) is None]
+    assert missing == []
+    runs = [i["value"] for i in DockerfileParser(str(DOCKERFILE)).structure if i["instruction"] == "RUN"]
+    assert any("/src/deploy/image_imports.py" in run for run in runs)
