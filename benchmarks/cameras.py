@@ -19,7 +19,8 @@ case passes when every frame is answered (processed >= 99 % of captured: nothing
 noise) with a p95 latency under 1 s — on a shared, loaded machine even N=1 can fail this, which is why
 capacity is the default. The earlier revision runs from a `git worktree` of --rev with its own code and models.
 Last, the accuracy guard: people counted by `maskwatch detect` on the airport clip with and without motion
-gating and classify-once. Writes benchmarks/results/cameras.json.
+gating and classify-once, and entries/exits on the generated door clip of benchmarks/entrances.py (a line and
+a zone) the same way. Writes benchmarks/results/cameras.json.
 """
 
 from __future__ import annotations
@@ -217,22 +218,30 @@ def capacity(revs: list[Revision], clips: dict[str, tuple[list[Path], int, float
     return out
 
 
-def people_guard(video: Path) -> dict:
-    """People counted by `maskwatch detect` on the clip, gated (default) and with --full."""
+def detect_runs(video: Path, extra: list[str]) -> dict[str, tuple[list[dict], float]]:
+    """The JSON lines of `maskwatch detect` on a clip and its seconds, gated (the default) and with --full."""
     out = {}
     for mode in ("gated", "full"):
         with tempfile.NamedTemporaryFile(suffix=".jsonl") as tmp:
-            args = [sys.executable, "-m", "maskwatch.cli", "detect", str(video), "--json", tmp.name, "--no-progress"]
+            args = [sys.executable, "-m", "maskwatch.cli", "detect", str(video), *extra, "--json", tmp.name,
+                    "--no-progress", *(["--full"] if mode == "full" else [])]
             t0 = time.perf_counter()
-            subprocess.run([*args, *(["--full"] if mode == "full" else [])], cwd=REPO, check=True,
-                           capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-            seconds = time.perf_counter() - t0
+            subprocess.run(args, cwd=REPO, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
             lines = [json.loads(line) for line in Path(tmp.name).read_text().splitlines()]
+        out[mode] = lines, round(time.perf_counter() - t0, 1)
+        log.info("detect %s %s: %d lines in %.1f s", video.name, mode, len(lines), out[mode][1])
+    return out
+
+
+def people_guard(video: Path) -> dict:
+    """People counted by `maskwatch detect` on the clip, gated (default) and with --full."""
+    out: dict = {}
+    for mode, (lines, seconds) in detect_runs(video, []).items():
         people = [r for r in lines if r.get("type") == "person"]
         frames = [r for r in lines if r.get("type", "frame") == "frame"]
         out[mode] = {"people": len(people), "labels": {k: sum(p["label"] == k for p in people)
                                                        for k in sorted({p["label"] for p in people})},
-                     "frames": len(frames), "seconds": round(seconds, 1),
+                     "frames": len(frames), "seconds": seconds,
                      "faces_reused": sum(f.get("reused", False) for r in frames for f in r["faces"]),
                      "faces": sum(len(r["faces"]) for r in frames),
                      "unchanged_frames": sum(r.get("unchanged", False) for r in frames)}
@@ -242,26 +251,28 @@ def people_guard(video: Path) -> dict:
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rev", default="94393b6", help="the earlier revision to compare with")
-    parser.add_argument("--ladder", action="store_true", help="find the largest N with every frame answered")
-    parser.add_argument("--entrance", default="1,2,3,4,6,8,12,16", help="ladder: camera counts to try")
-    parser.add_argument("--airport", default="1,2,3,4", help="ladder: camera counts to try on the crowd clip")
-    parser.add_argument("--capacity-entrance", type=int, default=16, help="cameras of the entrance clip")
-    parser.add_argument("--capacity-airport", type=int, default=4, help="cameras of the crowd clip")
-    parser.add_argument("--rounds", type=int, default=2, help="capacity rounds per clip and revision")
-    parser.add_argument("--airport-duration", type=float, default=20.0)
-    parser.add_argument("--no-people", action="store_true", help="skip the people-count guard")
-    parser.add_argument("--redis-port", type=int, default=6419)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "cameras.json")
-    args = parser.parse_args()
-    logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
-    if not VIDEO.is_file():
-        print(f"error: {VIDEO} not found", file=sys.stderr)
-        return 2
-    model, flags = cpu_info()
-    rows: list[dict] = []
+def crossings_guard(folder: Path) -> dict:
+    """Entries and exits on the generated door clip of benchmarks/entrances.py (5 in, 3 out by its script),
+    counted by `maskwatch detect --config --camera` gated and with --full: they must be the same."""
+    from benchmarks.entrances import DOOR, DOOR_TRUTH, INSIDE, render_door
+
+    clip = render_door(folder / "door.avi")
+    config = folder / "door.yaml"
+    config.write_text(yaml.safe_dump({"cameras": [{"id": "door", "url": str(clip), "zones": [INSIDE],
+                                                   "lines": [DOOR]}]}))
+    out: dict = {"truth": {k: DOOR_TRUTH[k] for k in ("entries", "exits", "people")}}
+    for mode, (lines, _seconds) in detect_runs(clip, ["--config", str(config), "--camera", "door"]).items():
+        crossings = [r for r in lines if r.get("type") == "crossing"]
+        out[mode] = {"entries": sum(r["direction"] == "in" for r in crossings),
+                     "exits": sum(r["direction"] == "out" for r in crossings),
+                     "people": sum(r.get("type") == "person" and not r.get("static", False) for r in lines),
+                     "crossings": sorted((r["direction"], r["label"]) for r in crossings)}
+    out["guard_passed"] = out["gated"]["crossings"] == out["full"]["crossings"]
+    return out
+
+
+def stack_runs(args: argparse.Namespace, rows: list[dict]) -> dict:
+    """The capacity or ladder runs of both revisions (rows appended to `rows`)."""
     with tempfile.TemporaryDirectory(prefix="maskwatch-cameras-") as tmp:
         folder = Path(tmp)
         baseline = folder / "baseline"
@@ -287,15 +298,47 @@ def main() -> int:
             redis_proc.wait(10)
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline)],
                            capture_output=True)
-    people = None if args.no_people else people_guard(VIDEO)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rev", default="94393b6", help="the earlier revision to compare with")
+    parser.add_argument("--ladder", action="store_true", help="find the largest N with every frame answered")
+    parser.add_argument("--entrance", default="1,2,3,4,6,8,12,16", help="ladder: camera counts to try")
+    parser.add_argument("--airport", default="1,2,3,4", help="ladder: camera counts to try on the crowd clip")
+    parser.add_argument("--capacity-entrance", type=int, default=16, help="cameras of the entrance clip")
+    parser.add_argument("--capacity-airport", type=int, default=4, help="cameras of the crowd clip")
+    parser.add_argument("--rounds", type=int, default=2, help="capacity rounds per clip and revision")
+    parser.add_argument("--airport-duration", type=float, default=20.0)
+    parser.add_argument("--no-people", action="store_true", help="skip the accuracy guards (people, crossings)")
+    parser.add_argument("--guards-only", action="store_true", help="only the accuracy guards, no stack runs")
+    parser.add_argument("--redis-port", type=int, default=6419)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "cameras.json")
+    args = parser.parse_args()
+    logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
+    if not VIDEO.is_file():
+        print(f"error: {VIDEO} not found", file=sys.stderr)
+        return 2
+    model, flags = cpu_info()
+    rows: list[dict] = []
+    result = None if args.guards_only else stack_runs(args, rows)
+    if args.no_people:
+        people = crossings = None
+    else:
+        people = people_guard(VIDEO)
+        with tempfile.TemporaryDirectory(prefix="maskwatch-door-") as tmp:
+            crossings = crossings_guard(Path(tmp))
     report = {
         "benchmark": "cameras", "cpu": model, "isa": sorted(f for f in flags if f in ISA_FLAGS),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
         "settings": {"fps_per_camera": FPS, "size": SIZE, "entrance_cycle_s": CYCLE_S, "burst_s": BURST_S,
-                     "phases": PHASES, "workers": 1, "mode": "ladder" if args.ladder else "capacity",
+                     "phases": PHASES, "workers": 1,
+                     "mode": "guards only" if args.guards_only else "ladder" if args.ladder else "capacity",
                      "ladder_pass": "processed >= 99 % of captured and p95 latency < 1 s"},
-        "baseline": args.rev, "result": result, "people_guard": people, "runs": rows,
+        "baseline": args.rev, "result": result, "people_guard": people,
+        "crossings_guard": crossings, "runs": rows,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_report(args.out, report)

@@ -203,7 +203,7 @@ def messages(count: int, t0: float, first_track: int = 0, cameras: tuple[str, ..
     for k in range(count):
         n = first_track + k
         camera = cameras[n % len(cameras)]
-        when = t0 + n * 7.0
+        when = t0 + k * 7.0  # the first message at t0, whatever its track numbers
         kind = n % 10
         if kind in (0, 3, 6):
             out.append(FrameResult(source=camera, camera=camera, frame=n, width=640, height=360, captured_at=when))

@@ -53,9 +53,27 @@ def crowd_clip(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> P
     return write_clip(tmp_path_factory.mktemp("crowd") / "crowd.mp4", walkers, frames=70, fps=FPS)
 
 
+ATTEMPTS = 3  # a run that lost frames (a busy machine) is repeated: counts are compared on complete runs only
+
+
 def run_stack(db: redis.Redis, services, tmp_path: Path, clip: Path, workers: int, kill_tracker: bool = False
               ) -> list[PersonRecord]:
-    """Play the clip once through `workers` detectors and one or two trackers; return the person records."""
+    """Play the clip once through `workers` detectors and one or two trackers; return the person records.
+
+    Repeated (up to ATTEMPTS runs) while a run loses frames: capture replaces a frame it could not publish in
+    time, or a worker skips one, only when the machine is starved, and a lost frame may change the people."""
+    for attempt in range(1, ATTEMPTS + 1):
+        people, final = _run_once(db, services, tmp_path, clip, workers, kill_tracker)
+        lost = int(final.get("frames_skipped", 0)) + int(final.get("frames_dropped", 0))
+        if lost == 0:
+            return people
+        print(f"attempt {attempt} with {workers} workers lost {lost} frames (busy machine): {final}")
+    raise AssertionError(f"frames were skipped or dropped in {ATTEMPTS} runs: the machine is too busy: {final}")
+
+
+def _run_once(db: redis.Redis, services, tmp_path: Path, clip: Path, workers: int, kill_tracker: bool
+              ) -> tuple[list[PersonRecord], dict[str, str]]:
+    """One run of the clip: the person records and the camera's final counters."""
     db.flushdb()
     config = write_config(tmp_path / f"cams-{workers}-{kill_tracker}.yaml", redis_url(db),
                           [{"id": CAMERA, "url": str(clip), "fps": FPS}],
@@ -89,8 +107,6 @@ def run_stack(db: redis.Redis, services, tmp_path: Path, clip: Path, workers: in
     wait_for(lambda: int(state().get("frames_tracked", 0)) + int(state().get("frames_late", 0))
              >= int(state()["frames_processed"]), 30, "the tracker to publish every detection")
     final = state()
-    lost = int(final.get("frames_skipped", 0)) + int(final.get("frames_dropped", 0))
-    assert lost == 0, f"frames were skipped or dropped: the machine is too busy for this test: {final}"
     for proc in [capture, *detectors, *trackers.values()]:
         assert services.stop(proc) == 0
     assert not any("Traceback" in services.log(p) for p in [*detectors, *trackers.values()])
@@ -99,7 +115,7 @@ def run_stack(db: redis.Redis, services, tmp_path: Path, clip: Path, workers: in
         data = json.loads(fields[b"data"])
         if data["type"] == "person":
             people.append(PersonRecord.model_validate(data))
-    return people
+    return people, final
 
 
 def _reading(client: redis.Redis, names: list[str]) -> bool:
