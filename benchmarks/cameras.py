@@ -2,6 +2,8 @@
 
     python benchmarks/cameras.py [--rev 94393b6] [--rounds 2] [--capacity-entrance 16] [--capacity-airport 4]
     python benchmarks/cameras.py --ladder [--entrance 1,2,3,4,6,8,12,16] [--airport 1,2,3,4]
+    python benchmarks/cameras.py --clips airport --capacity-airport 10 --rounds 1 --no-people \
+        [--detector-option classifier_threads=1] [--detector-option overlap=false]
 
 Runs the real stack (private redis-server, `maskwatch capture`, 1 `maskwatch detector`, `maskwatch tracker`,
 `maskwatch dashboard`) with N file cameras at 10 fps, for two clips made from ../shared/data/video/airport.mp4,
@@ -18,9 +20,11 @@ worker keeps up with. Ladder (--ladder): for each clip and revision, N goes up t
 case passes when every frame is answered (processed >= 99 % of captured: nothing skipped or dropped beyond
 noise) with a p95 latency under 1 s — on a shared, loaded machine even N=1 can fail this, which is why
 capacity is the default. The earlier revision runs from a `git worktree` of --rev with its own code and models.
-Last, the accuracy guard: people counted by `maskwatch detect` on the airport clip with and without motion
-gating and classify-once, and entries/exits on the generated door clip of benchmarks/entrances.py (a line and
-a zone) the same way. Writes benchmarks/results/cameras.json.
+Each run also records the CPU cores each service used (capture's ffmpeg readers apart, from /proc) and the share
+of faces that took a settled track's label (`faces_reused_share`); --detector-option sets `detector:` options of
+this checkout's camera file. Last, the accuracy guard: people counted by `maskwatch detect` on the airport clip
+with and without motion gating and classify-once, and entries/exits on the generated door clip of
+benchmarks/entrances.py (a line and a zone) the same way. Writes benchmarks/results/cameras.json.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_report  # noqa: E402
-from benchmarks.stack import ResultReader, start_redis, stop_processes  # noqa: E402
+from benchmarks.stack import ResultReader, cpu_seconds, process_tree, start_redis, stop_processes  # noqa: E402
 from shared import keys  # noqa: E402
 from shared.backends import ISA_FLAGS, cpu_info  # noqa: E402
 
@@ -101,10 +105,10 @@ def entrance_phases(frames: list[np.ndarray], fps: float, folder: Path) -> list[
 
 
 class Revision:
-    """One checkout to run the services from."""
+    """One checkout to run the services from, with extra `detector:` settings for its camera file."""
 
-    def __init__(self, name: str, root: Path) -> None:
-        self.name, self.root = name, root
+    def __init__(self, name: str, root: Path, detector: dict | None = None) -> None:
+        self.name, self.root, self.detector = name, root, detector or {}
         self.failed: dict[str, int] = {}  # clip -> the first N that failed
 
 
@@ -119,15 +123,16 @@ def run_case(rev: Revision, clips: list[Path], n: int, duration: float, port: in
         "cameras": [{"id": c, "url": str(clips[i % len(clips)]), "fps": FPS, "loop": True}
                     for i, c in enumerate(cameras)],
         "dashboard": {"port": port + 1000},
+        **({"detector": rev.detector} if rev.detector else {}),
     }))
     env = {**os.environ, "MASKWATCH_LOG_LEVEL": "WARNING", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(rev.root)}
     env.pop("MASKWATCH_MODELS", None)
     cmd = [sys.executable, "-m", "maskwatch.cli"]
     logs = (folder / f"{rev.name}-{n}.log").open("wb")
-    procs = [subprocess.Popen([*cmd, service, "--config", str(config)], env=env, cwd=rev.root, stdout=logs,
-                              stderr=subprocess.STDOUT) for service in ("detector", "tracker", "dashboard")]
-    procs.append(subprocess.Popen([*cmd, "capture", "--config", str(config)], env=env, cwd=rev.root, stdout=logs,
-                                  stderr=subprocess.STDOUT))
+    services = {service: subprocess.Popen([*cmd, service, "--config", str(config)], env=env, cwd=rev.root,
+                                          stdout=logs, stderr=subprocess.STDOUT)
+                for service in ("detector", "tracker", "dashboard", "capture")}
+    procs = list(services.values())
     reader = ResultReader(redis.Redis(port=port))
     try:
         deadline = time.monotonic() + 180
@@ -137,9 +142,9 @@ def run_case(rev: Revision, clips: list[Path], n: int, duration: float, port: in
             time.sleep(0.2)
         time.sleep(5.0)
         reader.start()
-        before, t0 = _counters(client, cameras), time.time()
+        before, t0, cpu0 = _counters(client, cameras), time.time(), _cpu(services)
         time.sleep(duration)
-        after, t1 = _counters(client, cameras), time.time()
+        after, t1, cpu1 = _counters(client, cameras), time.time(), _cpu(services)
         time.sleep(1.5)
         reader.stop.set()
         reader.join(5)
@@ -160,8 +165,18 @@ def run_case(rev: Revision, clips: list[Path], n: int, duration: float, port: in
             "latency_ms": {"p50": round(float(np.percentile(latency, 50)), 1) if latency.size else None, "p95": p95,
                            "results": int(latency.size)},
             "faces_per_frame": round(float(np.mean([len(r["faces"]) for _a, r in window])), 2) if window else None,
+            "faces_reused_share": round(sum(bool(f.get("reused")) for _a, r in window for f in r["faces"])
+                                        / max(1, sum(len(r["faces"]) for _a, r in window)), 3),
+            "cpu_cores": {name: round((cpu1[name] - cpu0.get(name, 0.0)) / elapsed, 2) for name in cpu1},
             "load_avg_1m": round(os.getloadavg()[0], 2),
             "passed": bool(share >= 0.99 and p95 is not None and p95 < 1000)}
+
+
+def _cpu(services: dict[str, subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds so far of each service, and of capture's ffmpeg readers together (those alive now)."""
+    out = {name: cpu_seconds([proc.pid]) for name, proc in services.items()}
+    out["ffmpeg"] = cpu_seconds(process_tree(services["capture"].pid)[1:])
+    return out
 
 
 def _counters(client: redis.Redis, cameras: list[str]) -> dict[str, int]:
@@ -284,9 +299,10 @@ def stack_runs(args: argparse.Namespace, rows: list[dict]) -> dict:
             entrance = entrance_phases(frames, fps, folder)
             airport = [write_video(folder / "airport480.mp4", frames, fps)]
             del frames
-            revs = [Revision(args.rev, baseline), Revision("current", REPO)]
+            revs = [Revision(args.rev, baseline), Revision("current", REPO, dict(args.detector_option))]
             clips = {"entrance": (entrance, args.capacity_entrance, CYCLE_S),
                      "airport": (airport, args.capacity_airport, args.airport_duration)}
+            clips = {name: clip for name, clip in clips.items() if name in args.clips.split(",")}
             if args.ladder:
                 result = {clip: ladder(revs, clip, files, [int(n) for n in getattr(args, clip).split(",")],
                                        duration, args.redis_port, folder, rows)
@@ -301,6 +317,14 @@ def stack_runs(args: argparse.Namespace, rows: list[dict]) -> dict:
     return result
 
 
+def _option(text: str) -> tuple[str, object]:
+    """KEY=VALUE of --detector-option, the value read as YAML (`overlap=false` -> False)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE")
+    return key, yaml.safe_load(value)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rev", default="94393b6", help="the earlier revision to compare with")
@@ -313,6 +337,9 @@ def main() -> int:
     parser.add_argument("--airport-duration", type=float, default=20.0)
     parser.add_argument("--no-people", action="store_true", help="skip the accuracy guards (people, crossings)")
     parser.add_argument("--guards-only", action="store_true", help="only the accuracy guards, no stack runs")
+    parser.add_argument("--clips", default="entrance,airport", help="which clips to run")
+    parser.add_argument("--detector-option", action="append", default=[], type=_option, metavar="KEY=VALUE",
+                        help="a `detector:` setting for this checkout's runs (repeatable; the value is YAML)")
     parser.add_argument("--redis-port", type=int, default=6419)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "cameras.json")
     args = parser.parse_args()
@@ -337,7 +364,7 @@ def main() -> int:
                      "phases": PHASES, "workers": 1,
                      "mode": "guards only" if args.guards_only else "ladder" if args.ladder else "capacity",
                      "ladder_pass": "processed >= 99 % of captured and p95 latency < 1 s"},
-        "baseline": args.rev, "result": result, "people_guard": people,
+        "baseline": args.rev, "detector_options": dict(args.detector_option), "result": result, "people_guard": people,
         "crossings_guard": crossings, "runs": rows,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -39,6 +39,7 @@ from benchmarks.stack import (  # noqa: E402
     machine,
     parse_stack_arguments,
     private_redis,
+    process_tree,
     stack_arguments,
 )
 from shared import keys  # noqa: E402
@@ -52,17 +53,6 @@ def reencode(video: Path, fps: float, out: Path) -> Path:
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(video), "-an", "-vf", f"fps={fps}",
                     "-c:v", "libx264", "-preset", "veryfast", "-g", str(max(1, int(fps * 2))), str(out)], check=True)
     return out
-
-
-def tree(pid: int) -> list[int]:
-    """A process and its children (the ffmpeg readers)."""
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            children += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return [pid, *children]
 
 
 def pss_mb(pids: list[int]) -> float:
@@ -146,7 +136,7 @@ def measure_healthy(args: argparse.Namespace, url: str, client: redis.Redis, fol
     with Capture(folder, url, cameras, max_cameras=many + 1) as capture:
         startup = wait_live(client, ids, 180)
         time.sleep(args.warmup)
-        pids = tree(capture.proc.pid)
+        pids = process_tree(capture.proc.pid)
         cpu0, count0, t0 = cpu_seconds(pids), captured(client, ids), time.monotonic()
         _read_fps, max_gap = healthy_gaps(client, args.duration)
         cpu1, count1, t1 = cpu_seconds(pids), captured(client, ids), time.monotonic()
@@ -170,7 +160,7 @@ def measure_capacity(args: argparse.Namespace, url: str, client: redis.Redis, fo
     with Capture(folder, url, cameras, max_cameras=n) as capture:
         wait_live(client, ids, 180)
         time.sleep(args.warmup)
-        pids = tree(capture.proc.pid)
+        pids = process_tree(capture.proc.pid)
         cpu0, py0, count0, t0 = cpu_seconds(pids), cpu_seconds(pids[:1]), captured(client, ids), time.monotonic()
         time.sleep(args.duration)
         cpu1, py1, count1, t1 = cpu_seconds(pids), cpu_seconds(pids[:1]), captured(client, ids), time.monotonic()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.detector import video_frames  # noqa: E402
 from benchmarks.report import write_report  # noqa: E402
+from shared.backends import cpu_info  # noqa: E402
 from shared.detectors import detector_from_version  # noqa: E402
 from shared.model_store import ModelStore  # noqa: E402
 from training.detector.crowd import build_crowd_set  # noqa: E402
@@ -102,7 +102,7 @@ def main() -> int:
 
         classifier = FaceClassifier.from_version(store.load("classifier", None), threads=args.threads)
     results: dict[str, Any] = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+        "machine": {"cpu": cpu_info()[0], "threads": args.threads,
                     "load_average_1m": round(os.getloadavg()[0], 2)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "promoted": promoted,
         "crowd": crowd.summary() if crowd else None, "versions": {}}

@@ -145,6 +145,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """A process and its children (capture's ffmpeg readers)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return [pid, *children]
+
+
 def counters(client: redis.Redis, cameras: list[str], workers: list[str]) -> dict[str, int]:
     """Summed frame counters of the cameras and per-worker processed counts."""
     totals = {"frames_captured": 0, "frames_processed": 0, "frames_tracked": 0, "frames_late": 0, "frames_skipped": 0,
