@@ -20,10 +20,10 @@ worker keeps up with. Ladder (--ladder): for each clip and revision, N goes up t
 case passes when every frame is answered (processed >= 99 % of captured: nothing skipped or dropped beyond
 noise) with a p95 latency under 1 s — on a shared, loaded machine even N=1 can fail this, which is why
 capacity is the default. The earlier revision runs from a `git worktree` of --rev with its own code and models.
-Each run also records the CPU cores each service used (capture's ffmpeg readers apart, from /proc) and the share
-of faces that took a settled track's label (`faces_reused_share`); --detector-option sets `detector:` options of
-this checkout's camera file. Last, the accuracy guard: people counted by `maskwatch detect` on the airport clip
-with and without motion gating and classify-once, and entries/exits on the generated door clip of
+Each run also records the CPU cores each service used (capture's ffmpeg readers and Redis apart, from /proc) and
+the share of faces that took a settled track's label (`faces_reused_share`); --detector-option sets `detector:`
+options of this checkout's camera file. Last, the accuracy guard: people counted by `maskwatch detect` on the
+airport clip with and without motion gating and classify-once, and entries/exits on the generated door clip of
 benchmarks/entrances.py (a line and a zone) the same way. Writes benchmarks/results/cameras.json.
 """
 
@@ -142,9 +142,10 @@ def run_case(rev: Revision, clips: list[Path], n: int, duration: float, port: in
             time.sleep(0.2)
         time.sleep(5.0)
         reader.start()
-        before, t0, cpu0 = _counters(client, cameras), time.time(), _cpu(services)
+        redis_pid = int(client.info("server")["process_id"])
+        before, t0, cpu0 = _counters(client, cameras), time.time(), _cpu(services, redis_pid)
         time.sleep(duration)
-        after, t1, cpu1 = _counters(client, cameras), time.time(), _cpu(services)
+        after, t1, cpu1 = _counters(client, cameras), time.time(), _cpu(services, redis_pid)
         time.sleep(1.5)
         reader.stop.set()
         reader.join(5)
@@ -172,10 +173,11 @@ def run_case(rev: Revision, clips: list[Path], n: int, duration: float, port: in
             "passed": bool(share >= 0.99 and p95 is not None and p95 < 1000)}
 
 
-def _cpu(services: dict[str, subprocess.Popen]) -> dict[str, float]:
-    """CPU seconds so far of each service, and of capture's ffmpeg readers together (those alive now)."""
+def _cpu(services: dict[str, subprocess.Popen], redis_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each service, of capture's ffmpeg readers together (those alive now) and of Redis."""
     out = {name: cpu_seconds([proc.pid]) for name, proc in services.items()}
     out["ffmpeg"] = cpu_seconds(process_tree(services["capture"].pid)[1:])
+    out["redis"] = cpu_seconds([redis_pid])
     return out
 
 

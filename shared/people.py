@@ -59,6 +59,7 @@ class _Track:
     checked_frame: int | None = None  # the last frame whose face was classified (not reused)
     checked_area: int = 0
     checked_label: str | None = None
+    since_checked: int = 0  # frames since then whose face took the track's label (reused)
 
     def add(self, face: Face, t: float, image: np.ndarray | None, crop_size: int | None,
             frame: int | None = None) -> str:
@@ -66,9 +67,10 @@ class _Track:
         self.frames += 1
         self.last_seen = t
         if face.reused and self.vote.label is not None:  # its label came from this track: no vote of its own
+            self.since_checked += 1
             self._keep_best(face, image, crop_size)
             return self.vote.label
-        self.checked_frame, self.checked_label = frame, face.label
+        self.checked_frame, self.checked_label, self.since_checked = frame, face.label, 0
         self.checked_area = (face.box[2] - face.box[0]) * (face.box[3] - face.box[1])
         self._keep_best(face, image, crop_size)
         return self.vote.add(face.label, face.confidence)
@@ -97,7 +99,7 @@ class _Track:
         return {"label": self.vote.label, "votes": self.vote.frames, "evidence": dict(self.vote.evidence),
                 "first_seen": self.first_seen, "last_seen": self.last_seen, "best_box": self.best_box,
                 "best_key": list(self.best_key), "frames": self.frames,
-                "checked": [self.checked_frame, self.checked_area, self.checked_label]}
+                "checked": [self.checked_frame, self.checked_area, self.checked_label, self.since_checked]}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], switch_margin: float) -> _Track:
@@ -105,12 +107,13 @@ class _Track:
         vote = LabelVote(switch_margin, label=state["label"], frames=int(state["votes"]))
         vote.evidence.update({str(k): float(v) for k, v in state["evidence"].items()})
         score, area = state["best_key"]
-        checked_frame, checked_area, checked_label = state.get("checked", [None, 0, None])  # older checkpoints
+        checked_frame, checked_area, checked_label, *since = state.get("checked", [None, 0, None])  # older ones
         return cls(vote, first_seen=float(state["first_seen"]), last_seen=float(state["last_seen"]),
                    best_box=[int(v) for v in state["best_box"]], best_key=(float(score), int(area)),
                    best_jpeg=state.get("best_jpeg"), frames=int(state["frames"]),  # older checkpoints had it
                    checked_frame=None if checked_frame is None else int(checked_frame),
-                   checked_area=int(checked_area), checked_label=checked_label)
+                   checked_area=int(checked_area), checked_label=checked_label,
+                   since_checked=int(since[0]) if since else 0)
 
 
 class PeopleTracker:
@@ -183,7 +186,8 @@ class PeopleTracker:
             probs = {label: round(value / total, 4) for label, value in track.vote.evidence.items()}
             tracks.append(SettledTrack(id=face.track_id, box=face.box, label=track.vote.label,
                                        confidence=probs[track.vote.label], probs=probs,
-                                       checked=track.checked_frame, area=track.checked_area))
+                                       checked=track.checked_frame, area=track.checked_area,
+                                       seen=track.since_checked))
         return SettledTracks(frame=self._last_frame if self._last_frame is not None else -1, tracks=tracks)
 
     def expire(self, t: float) -> list[PersonRecord]:

@@ -1,9 +1,11 @@
 """Classify each person a few times, not every frame: the settled tracks of a camera and the faces they cover.
 
 A track whose label is settled (enough agreeing votes, the last classified face agreeing too) lends its
-label to the faces that continue it, so the classifier runs on them only every `RECHECK_FRAMES` frames
-or when the face has grown (a better view). A re-check that disagrees unsettles the track, and its faces
-are classified on every frame again until the vote settles, so a mask pulled down is still seen.
+label to the faces that continue it, so the classifier runs on them only every `RECHECK_FRAMES` frames the
+detector answered for the camera (an overloaded worker that skips frames does not re-check more often), at
+the latest every `RECHECK_MAX_FRAMES` frames captured, or when the face has grown (a better view). A re-check
+that disagrees unsettles the track, and its faces are classified on every frame again until the vote settles,
+so a mask pulled down is still seen.
 
 In `maskwatch detect` the people tracker is in the same process; in the stack the tracker publishes each
 camera's `SettledTracks` to Redis (`keys.settled_tracks`, short-lived) and the detector workers read them.
@@ -24,7 +26,8 @@ from pydantic import BaseModel, ValidationError
 
 from shared.zones import box_iou
 
-RECHECK_FRAMES = 10  # a settled track's face is classified again after this many frames
+RECHECK_FRAMES = 10  # a settled track's face is classified again after this many answered frames
+RECHECK_MAX_FRAMES = 30  # ... and at the latest after this many frames (captured or read: the frame numbers)
 GROWTH = 1.5  # ... or when its area grew by this factor since it was last classified
 MATCH_IOU = 0.4  # a detected face continues a track when its box overlaps the track's last box this much
 MAX_AGE_FRAMES = 15  # state older than this (in frames) lends nothing
@@ -41,6 +44,7 @@ class SettledTrack(BaseModel):
     probs: dict[str, float]
     checked: int  # the last frame whose face of this track was classified
     area: int  # that face's box area
+    seen: int = 0  # frames of this track answered since then (its faces took this label)
 
 
 class SettledTracks(BaseModel):
@@ -88,7 +92,8 @@ class FrameHints:
             tracks_done.add(j)
             track = self.tracks.tracks[j]
             x1, y1, x2, y2 = boxes[i]
-            if self.frame - track.checked < RECHECK_FRAMES and (x2 - x1) * (y2 - y1) <= GROWTH * track.area:
+            due = track.seen + 1 >= RECHECK_FRAMES or self.frame - track.checked >= RECHECK_MAX_FRAMES
+            if not due and (x2 - x1) * (y2 - y1) <= GROWTH * track.area:
                 out[int(i)] = track
         return out
 

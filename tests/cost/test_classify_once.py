@@ -12,23 +12,36 @@ from shared.model_store import ModelStore
 from shared.people import PeopleTracker
 from shared.pipeline import load_pipeline
 from shared.schemas import FrameResult
-from shared.settled import GROWTH, MAX_AGE_FRAMES, RECHECK_FRAMES, FrameHints, SettledTrack, SettledTracks
+from shared.settled import (
+    GROWTH,
+    MAX_AGE_FRAMES,
+    RECHECK_FRAMES,
+    RECHECK_MAX_FRAMES,
+    FrameHints,
+    SettledTrack,
+    SettledTracks,
+)
 from tests.tracking.synthetic import face
 
 
-def settled(frame: int, box: list[int], checked: int | None = None, label: str = "with_mask") -> SettledTracks:
+def settled(frame: int, box: list[int], checked: int | None = None, label: str = "with_mask",
+            seen: int = 0) -> SettledTracks:
     area = (box[2] - box[0]) * (box[3] - box[1])
     return SettledTracks(frame=frame, tracks=[SettledTrack(id=1, box=box, label=label, confidence=0.95,
                                                            probs={label: 0.95}, checked=frame if checked is None
-                                                           else checked, area=area)])
+                                                           else checked, area=area, seen=seen)])
 
 
 def test_a_face_continuing_a_settled_track_takes_its_label_until_the_recheck() -> None:
-    state = settled(20, [100, 100, 160, 160])
+    box = [100, 100, 160, 160]
     moved = np.array([[104, 102, 164, 162]], np.float32)
-    assert FrameHints(state, 21).match(moved)[0].id == 1
-    assert FrameHints(state, 20 + RECHECK_FRAMES - 1).match(moved)[0] is not None
-    assert FrameHints(state, 20 + RECHECK_FRAMES).match(moved) == [None]  # re-checked every RECHECK_FRAMES
+    assert FrameHints(settled(20, box), 21).match(moved)[0].id == 1
+    assert FrameHints(settled(28, box, checked=20, seen=RECHECK_FRAMES - 2), 29).match(moved)[0] is not None
+    assert FrameHints(settled(29, box, checked=20, seen=RECHECK_FRAMES - 1), 30).match(moved) == [None]
+    # the frames answered count, not the frames numbered (a worker skipping frames), up to RECHECK_MAX_FRAMES
+    late = 20 + RECHECK_MAX_FRAMES
+    assert FrameHints(settled(late - 2, box, checked=20, seen=3), late - 1).match(moved)[0] is not None
+    assert FrameHints(settled(late - 1, box, checked=20, seen=3), late).match(moved) == [None]
 
 
 def test_a_grown_face_far_face_and_stale_or_missing_state_are_classified() -> None:
@@ -50,10 +63,12 @@ def test_two_faces_never_take_the_same_track() -> None:
     assert sum(track is not None for track in FrameHints(state, 21).match(both)) == 1
 
 
-def run_clip(people: PeopleTracker, labels: list[str], full: bool = False) -> tuple[list[FrameResult], list[int]]:
-    """A face walking slowly, its true label per frame; the classifier runs only where no settled track lends one."""
+def run_clip(people: PeopleTracker, labels: list[str], full: bool = False,
+             every: int = 1) -> tuple[list[FrameResult], list[int]]:
+    """A face walking slowly, its true label per frame; the classifier runs only where no settled track lends one.
+    With `every` > 1 only every so many frames are answered (an overloaded worker skips the others)."""
     out, classified = [], []
-    for i, true_label in enumerate(labels):
+    for i, true_label in list(enumerate(labels))[::every]:
         box = face(100 + 2 * i, 100, label=true_label, confidence=0.9)
         track = None if full else FrameHints(people.settled(), i).match(np.array([box.box], np.float32))[0]
         if track is None:
@@ -76,6 +91,13 @@ def test_settled_tracks_are_not_reclassified_every_frame() -> None:
     assert record.frames == 40 and record.label == "with_mask"  # reused faces count as seen, not as votes
 
 
+def test_rechecks_count_the_frames_answered_up_to_a_limit() -> None:
+    _results, classified = run_clip(PeopleTracker("c", 10.0), ["with_mask"] * 80, every=2)
+    assert classified == [0, 2, 4, 24, 44, 64]  # every RECHECK_FRAMES answered frames, not every 10 numbered
+    _results, classified = run_clip(PeopleTracker("c", 10.0), ["with_mask"] * 80, every=4)
+    assert classified == [0, 4, 8, 40, 72]  # at the latest RECHECK_MAX_FRAMES after the last check
+
+
 def test_a_mask_pulled_down_is_still_seen() -> None:
     labels = ["with_mask"] * 20 + ["without_mask"] * 30
     results, classified = run_clip(PeopleTracker("c", 10.0), labels)
@@ -94,6 +116,7 @@ def test_settled_state_survives_a_checkpoint() -> None:
     copy = PeopleTracker("c", 10.0)
     copy.restore(people.state())
     assert copy.settled() == people.settled() and copy.settled().tracks[0].checked == 2
+    assert copy.settled().tracks[0].seen == 3
 
 
 def test_the_pipeline_reuses_labels_and_classifies_the_rest(tiny_store: ModelStore, scene_photos) -> None:
