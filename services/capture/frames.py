@@ -1,97 +1,134 @@
-"""Sampled frames as the capture readers deliver them: JPEG bytes split from a reader's pipe.
+"""Sampled frames as the capture readers deliver them: raw pictures split from a reader's YUV4MPEG2 pipe.
+
+ffmpeg writes each sampled frame uncompressed (I420), so capture looks at every frame for the price of a copy
+and encodes a JPEG only for the frames it publishes with their picture: a still frame (motion gating) costs
+neither ffmpeg's JPEG encoder nor a decode in capture.
 
 Public API:
-- `SampledFrame(camera, jpeg, ts, width, height)`: one frame; `.image(reduce, gray)` decodes it (reduced
-  sizes 2, 4, 8 decode much faster: what a per-frame hook such as motion gating wants).
-- `FrameHook`: `hook(frame) -> bool`, called once per sampled frame before it is published (False: skip it).
-- `JpegSplitter(max_bytes)`: `.feed(data) -> list[bytes]` splits a byte stream of concatenated JPEGs.
-- `jpeg_size(jpeg) -> (width, height)`: read from the frame header, without decoding.
+- `SampledFrame(camera, yuv, ts, jpeg_quality=85)`: one frame as I420 (the Y plane, then U and V: an array of
+  `height * 3 // 2` rows of `width`); `.width`, `.height`, `.gray()` (the Y plane, no copy), `.image()` (BGR)
+  and `.jpeg` (encoded when first asked for, once).
+- `FrameHook`: `hook(frame) -> bool`, called once per sampled frame before it is published (False: still).
+- `Y4mSplitter(max_bytes)`: `.feed(data) -> list[np.ndarray]` splits a YUV4MPEG2 byte stream (ffmpeg's
+  `yuv4mpegpipe`, 4:2:0, even sizes) into I420 frames; raises `BadStream` (or its `FrameTooLarge`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
 
-SOI, EOI = b"\xff\xd8", b"\xff\xd9"
-_REDUCED = {1: (cv2.IMREAD_COLOR, cv2.IMREAD_GRAYSCALE),
-            2: (cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
-            4: (cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
-            8: (cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_GRAYSCALE_8)}
-# start-of-frame markers (baseline, extended, progressive, lossless, ...): they carry height and width
-_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+from shared.imaging import encode_jpeg
+
+MAGIC = b"YUV4MPEG2"
+LINE_MAX = 1024  # a stream header or FRAME line is far shorter
 
 
-class FrameTooLarge(ValueError):
-    """A reader sent more bytes than `max_bytes` without ending a frame."""
+class BadStream(ValueError):
+    """A reader's output is not a YUV4MPEG2 stream of 4:2:0 frames."""
 
 
-@dataclass(frozen=True)
+class FrameTooLarge(BadStream):
+    """A reader announced frames over `max_bytes`."""
+
+
+@dataclass(frozen=True, eq=False)
 class SampledFrame:
     """One frame of one camera, sampled to the camera's fps and scaled to `capture.max_side`."""
 
     camera: str
-    jpeg: bytes
+    yuv: np.ndarray  # I420, height * 3 // 2 rows of width bytes
     ts: float  # wall-clock time it arrived from the reader
-    width: int
-    height: int
+    jpeg_quality: int = 85
 
-    def image(self, reduce: int = 1, gray: bool = False) -> np.ndarray | None:
-        """The decoded frame (BGR or gray), `reduce` (1, 2, 4 or 8) times smaller; None if undecodable."""
-        flags = _REDUCED[reduce][1 if gray else 0]
-        return cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), flags)
+    @property
+    def width(self) -> int:
+        """Width in pixels."""
+        return int(self.yuv.shape[1])
+
+    @property
+    def height(self) -> int:
+        """Height in pixels."""
+        return int(self.yuv.shape[0] * 2 // 3)
+
+    def gray(self) -> np.ndarray:
+        """The luma plane (height x width), a view: what a per-frame hook such as motion gating wants."""
+        return self.yuv[:self.height]
+
+    def image(self) -> np.ndarray:
+        """The frame as BGR."""
+        return cv2.cvtColor(self.yuv, cv2.COLOR_YUV2BGR_I420)
+
+    @cached_property
+    def jpeg(self) -> bytes:
+        """The frame as JPEG (`jpeg_quality`), encoded on first use."""
+        return encode_jpeg(self.image(), self.jpeg_quality)
 
 
 FrameHook = Callable[[SampledFrame], bool]
 
 
-class JpegSplitter:
-    """Splits a stream of concatenated JPEG images (ffmpeg's image2pipe output) into whole images.
-
-    An image ends at the first EOI marker after its SOI: JPEG entropy-coded data never contains one
-    (0xFF is always stuffed), and the encoder writes no embedded thumbnails.
-    """
+class Y4mSplitter:
+    """Splits a YUV4MPEG2 stream (a header line, then `FRAME` lines each followed by one raw picture)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._buffer = bytearray()
+        self._shape: tuple[int, int] | None = None  # rows and columns of one I420 frame, from the header
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add bytes read from the pipe; returns the images completed by them (raises FrameTooLarge)."""
+    def feed(self, data: bytes) -> list[np.ndarray]:
+        """Add bytes read from the pipe; returns the frames completed by them (I420 arrays)."""
         self._buffer += data
-        images: list[bytes] = []
+        frames: list[np.ndarray] = []
+        if self._shape is None:
+            header = self._line()
+            if header is None:
+                return frames
+            self._shape = self._parse_header(header)
+        rows, width = self._shape
+        size = rows * width
         while True:
-            start = self._buffer.find(SOI)
-            if start < 0:
-                del self._buffer[:max(0, len(self._buffer) - 1)]  # keep a possible half marker
-                break
-            end = self._buffer.find(EOI, start + 2)
+            end = self._buffer.find(b"\n", 0, LINE_MAX)
             if end < 0:
-                del self._buffer[:start]
-                break
-            images.append(bytes(self._buffer[start:end + 2]))
-            del self._buffer[:end + 2]
-        if len(self._buffer) > self.max_bytes:
-            self._buffer.clear()
-            raise FrameTooLarge(f"a frame over {self.max_bytes} bytes")
-        return images
+                if len(self._buffer) >= LINE_MAX:
+                    raise BadStream("a frame does not start with a FRAME line")
+                return frames
+            if not self._buffer.startswith(b"FRAME"):
+                raise BadStream("a frame does not start with a FRAME line")
+            if len(self._buffer) < end + 1 + size:
+                return frames
+            picture = bytes(self._buffer[end + 1:end + 1 + size])
+            del self._buffer[:end + 1 + size]
+            frames.append(np.frombuffer(picture, np.uint8).reshape(rows, width))
 
+    def _line(self) -> bytes | None:
+        """The first line of the buffer, removed from it (None while incomplete)."""
+        end = self._buffer.find(b"\n", 0, LINE_MAX)
+        if end < 0:
+            if len(self._buffer) >= LINE_MAX:
+                raise BadStream("no YUV4MPEG2 stream header")
+            return None
+        line = bytes(self._buffer[:end])
+        del self._buffer[:end + 1]
+        return line
 
-def jpeg_size(jpeg: bytes) -> tuple[int, int]:
-    """(width, height) from a JPEG's start-of-frame segment; (0, 0) when there is none."""
-    i = 2
-    while i + 9 < len(jpeg):
-        if jpeg[i] != 0xFF:
-            return 0, 0
-        marker = jpeg[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        length = int.from_bytes(jpeg[i + 2:i + 4], "big")
-        if marker in _SOF:
-            return int.from_bytes(jpeg[i + 7:i + 9], "big"), int.from_bytes(jpeg[i + 5:i + 7], "big")
-        i += 2 + length
-    return 0, 0
+    def _parse_header(self, header: bytes) -> tuple[int, int]:
+        tokens = header.split()
+        if not tokens or tokens[0] != MAGIC:
+            raise BadStream("not a YUV4MPEG2 stream")
+        tags = {t[:1]: t[1:].decode(errors="replace") for t in tokens[1:] if t}
+        try:
+            width, height = int(tags.get(b"W", "")), int(tags.get(b"H", ""))
+        except ValueError:
+            raise BadStream("the YUV4MPEG2 header has no frame size") from None
+        if not tags.get(b"C", "420").startswith("420"):
+            raise BadStream(f"colour space {tags[b'C']} (4:2:0 expected)")
+        if width <= 0 or height <= 0 or width % 2 or height % 2:
+            raise BadStream(f"frame size {width}x{height} (even sizes expected)")
+        if width * height * 3 // 2 > self.max_bytes:
+            raise FrameTooLarge(f"{width}x{height} frames are over {self.max_bytes} bytes")
+        return height * 3 // 2, width

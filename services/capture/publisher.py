@@ -30,7 +30,6 @@ import redis
 from services.capture.frames import FrameHook, SampledFrame
 from shared import keys
 from shared.config import CameraConfig, CaptureConfig
-from shared.motion import WIDTH as MOTION_WIDTH
 from shared.streams import REDIS_ERRORS, FrameMessage, add_frame_counted, describe_redis_error
 
 log = logging.getLogger(__name__)
@@ -43,16 +42,14 @@ HookFactory = Callable[[CameraConfig], FrameHook | None]
 def motion_hook(camera: CameraConfig) -> FrameHook | None:
     """The camera's motion gate (its ignore zones masked) as a frame hook: False for a frame without motion.
 
-    None when the camera's motion gating is off: its frames are then never decoded in capture.
+    None when the camera's motion gating is off.
     """
     if not camera.motion.enabled:
         return None
     gate = camera.motion_gate()
 
     def needs_detector(frame: SampledFrame) -> bool:
-        reduce = next((r for r in (8, 4, 2) if frame.width // r >= MOTION_WIDTH), 1)  # decode small: cheap
-        image = frame.image(reduce=reduce, gray=True)
-        return image is None or gate.needs_detector(image, frame.ts)
+        return gate.needs_detector(frame.gray(), frame.ts)
 
     return needs_detector
 

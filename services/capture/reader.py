@@ -12,14 +12,17 @@ are read by `ReaderLoop` when they have data, and a camera that does not answer 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shutil
 import subprocess
 from collections import deque
 from pathlib import Path
 
+import numpy as np
+
 from services.capture.ffmpeg import FFMPEG, reader_command
-from services.capture.frames import FrameTooLarge, JpegSplitter
+from services.capture.frames import BadStream, Y4mSplitter
 from shared.config import CameraConfig, CaptureConfig, is_file_source
 from shared.redaction import redact_text
 from shared.schemas import CameraStatus
@@ -28,7 +31,8 @@ from shared.streams import Backoff
 
 log = logging.getLogger(__name__)
 
-MAX_FRAME_BYTES = 32 * 1024 * 1024  # one JPEG of a max_side frame is far smaller
+MAX_FRAME_BYTES = 32 * 1024 * 1024  # one raw frame of max_side is far smaller (1920x1080: 3 MiB)
+PIPE_BYTES = 1 << 20  # the stdout pipe holds a whole raw frame: one wake-up a frame, not one per 64 KiB
 # util-linux's setpriv sets PDEATHSIG and execs ffmpeg: a reader dies with capture, even by SIGKILL. (Not a
 # preexec_fn: forking a threaded process that runs Python in the child can deadlock before the exec.)
 SETPRIV = shutil.which("setpriv")
@@ -52,7 +56,7 @@ class Reader:
         self.restart_at = 0.0
         self.finished = False  # a file that ended (no loop): not started again
         self.backoff = Backoff(base=0.5, cap=options.reconnect_max)
-        self._splitter = JpegSplitter(MAX_FRAME_BYTES)
+        self._splitter = Y4mSplitter(MAX_FRAME_BYTES)
         self._stderr: deque[str] = deque(maxlen=4)
         self._partial = b""
         self._frames = 0
@@ -71,7 +75,7 @@ class Reader:
 
     def spawn(self, now: float) -> None:
         """Start the reader process (does not wait for the camera); sets a failed status when it cannot."""
-        self._splitter = JpegSplitter(MAX_FRAME_BYTES)
+        self._splitter = Y4mSplitter(MAX_FRAME_BYTES)
         self._stderr.clear()
         self._partial, self._frames, self._killed_for = b"", 0, ""
         if self.is_file and not Path(self.camera.url).is_file():
@@ -85,6 +89,10 @@ class Reader:
         except OSError as exc:
             self._failed(f"cannot start {FFMPEG} ({exc.strerror or exc}): is ffmpeg installed?", now)
             return
+        try:
+            fcntl.fcntl(self.proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:  # over /proc/sys/fs/pipe-max-size: the default 64 KiB works too, with more wake-ups
+            pass
         self._deadline = now + self.options.open_timeout
 
     def kill(self) -> None:
@@ -95,11 +103,11 @@ class Reader:
             except ProcessLookupError:
                 pass
 
-    def feed(self, data: bytes, now: float) -> list[bytes]:
-        """Bytes from stdout; returns the whole JPEGs completed (a first one makes the camera live)."""
+    def feed(self, data: bytes, now: float) -> list[np.ndarray]:
+        """Bytes from stdout; returns the whole frames completed, I420 (a first one makes the camera live)."""
         try:
             images = self._splitter.feed(data)
-        except FrameTooLarge as exc:
+        except BadStream as exc:
             self._kill_for(f"{self.name}: {exc}")
             return []
         if images:

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from subprocess import Popen
 
-from services.capture.frames import SampledFrame, jpeg_size
-from services.capture.reader import Reader
+from services.capture.frames import SampledFrame
+from services.capture.reader import PIPE_BYTES, Reader
 from shared.config import CameraConfig, CaptureConfig
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ SPAWNS_PER_TICK = 25  # readers started per tick at most: thousands of cameras s
 # readers probing their source at once at most: starting costs CPU, and a start-up storm would make them miss
 # their open_timeout, be killed and start again, over and over
 MAX_STARTING = 32
-READ_BYTES = 1 << 16  # a pipe holds 64 KiB: a larger buffer is only allocated and zeroed for nothing
+READ_BYTES = PIPE_BYTES  # as much as a reader's pipe holds
 Sink = Callable[[SampledFrame], None]
 
 
@@ -122,9 +122,8 @@ class ReaderLoop:
             reader.stderr(data)
             return
         now = time.monotonic()
-        for jpeg in reader.feed(data, now):
-            width, height = jpeg_size(jpeg)
-            self.sink(SampledFrame(reader.camera.id, jpeg, time.time(), width, height))
+        for yuv in reader.feed(data, now):
+            self.sink(SampledFrame(reader.camera.id, yuv, time.time(), reader.options.jpeg_quality))
 
     def _close(self, reader: Reader, pipe) -> None:
         self._selector.unregister(pipe)
