@@ -104,11 +104,12 @@ def _config(args: argparse.Namespace):
 def run_capture(args: argparse.Namespace) -> int:
     """`maskwatch capture`."""
     from services.capture.service import CaptureService
-    from services.lifecycle import stop_on_signals
+    from services.lifecycle import single_threaded_opencv, stop_on_signals
 
     config = _config(args)
     if config is None:
         return USAGE
+    single_threaded_opencv()
     stop = stop_on_signals()
     return CaptureService(args.config, config).run(stop)
 
@@ -116,13 +117,14 @@ def run_capture(args: argparse.Namespace) -> int:
 def run_detector(args: argparse.Namespace) -> int:
     """`maskwatch detector`."""
     from services.detector.worker import DetectorWorker, default_worker_name
-    from services.lifecycle import stop_on_signals
+    from services.lifecycle import single_threaded_opencv, stop_on_signals
     from shared.live_pipeline import LivePipeline
     from shared.model_store import ModelError, ModelStore
 
     config = _config(args)
     if config is None:
         return USAGE
+    single_threaded_opencv()
     stop = stop_on_signals()
     try:
         models = LivePipeline(ModelStore(args.models), **config.detector.detector_options())
