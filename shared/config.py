@@ -131,7 +131,8 @@ class DetectorConfig(_Strict):
     max_pixels: int | None = Field(None, ge=64 * 64, description="upscaling budget of the scale policy (pixels); "
                                    "default: the detector version's own")
     threads: int = Field(1, ge=0, description="ONNX Runtime threads per worker (0 = all cores)")
-    classifier_threads: int = Field(0, ge=0, description="TFLite threads of the classifier (0 = the cores, at most 4)")
+    classifier_threads: int = Field(1, ge=0, description="threads of the classifier (0 = the cores, at most 4); "
+                                    "with overlap, detection runs beside it on a thread of its own")
     overlap: bool = Field(True, description="detect the next frames on a second thread while these are classified "
                           "(1 worker, 4 cameras: 22 instead of 18 frames/s answered here; see docs/speed.md)")
     detector_backend: Literal["auto", "onnxruntime", "openvino-fp32", "openvino-bf16", "openvino-int8"] = Field(

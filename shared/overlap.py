@@ -4,6 +4,9 @@ One background thread loads each item (decodes a frame) and runs the face detect
 calling thread crops and classifies. Items whose detection is already done when the classifier is free
 are classified together in one batch (up to `max_batch` images), so a classifier that falls behind
 catches up with bigger, cheaper batches. ONNX Runtime and TFLite release the GIL while they run.
+
+`run(items, load)` goes through an iterable; a service that reads its work in batches uses `submit(items,
+load)` and `collect(keep)`, keeping the newest item in detection while it reads the next batch.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class OverlappedPipeline:
         """`inline`: no second thread, each item loaded, detected and classified in turn (for comparison)."""
         self.pipeline, self.ahead, self.max_batch = pipeline, max(1, ahead), max(1, max_batch)
         self._executor = _InlineExecutor() if inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
+        self._queued: deque[tuple[T, Future, FrameHints | None]] = deque()
 
     def close(self) -> None:
         """Stop the detection thread (after the item it is on)."""
@@ -83,21 +87,46 @@ class OverlappedPipeline:
             while pending and len(ready) < self.max_batch and pending[0][1].done():
                 ready.append(pending.popleft())
             refill()
-            fronts = [(item, *future.result()) for item, future in ready]
-            good = [(image, found) for _item, image, found, error in fronts if error is None]
-            known = [hints(item) if hints else None for item, _image, _found, error in fronts if error is None]
-            try:
-                classified = iter(self.pipeline.classify(good, known))
-                error = None
-            except Exception as exc:  # noqa: BLE001
-                classified, error = iter([]), exc
-            for item, image, _found, front_error in fronts:
-                if front_error is not None:
-                    yield Done(item, image, error=front_error)
-                elif error is not None:
-                    yield Done(item, image, error=error)
-                else:
-                    yield Done(item, image, faces=next(classified))
+            yield from self._classify(ready, [hints(item) if hints else None for item, _future in ready])
+
+    def submit(self, items: Iterable[T], load: Callable[[T], np.ndarray],
+               hints: Callable[[T], FrameHints | None] | None = None) -> None:
+        """Queue items for `collect`: their loading and detection start on the background thread now."""
+        for item in items:
+            self._queued.append((item, self._executor.submit(self._front, item, load), hints(item) if hints else None))
+
+    def collect(self, keep: int = 0) -> Iterator[Done[T]]:
+        """Classify the queued items and yield them in order, all but the newest `keep`: those stay queued, and
+        their detection goes on while the caller fetches more work (no idle core between two batches)."""
+        queued = self._queued
+        while len(queued) > keep:
+            ready = [queued.popleft()]
+            while len(queued) > keep and len(ready) < self.max_batch and queued[0][1].done():
+                ready.append(queued.popleft())
+            yield from self._classify([(item, future) for item, future, _hint in ready], [h for *_rest, h in ready])
+
+    @property
+    def queued(self) -> int:
+        """Items submitted and not yet collected."""
+        return len(self._queued)
+
+    def _classify(self, ready: list[tuple[T, Future]], hints: list[FrameHints | None]) -> Iterator[Done[T]]:
+        """Classify detected items together (one classifier batch); yield each with its faces or its error."""
+        fronts = [(item, *future.result()) for item, future in ready]
+        good = [(image, found) for _item, image, found, error in fronts if error is None]
+        known = [hint for (_item, _image, _found, error), hint in zip(fronts, hints) if error is None]
+        try:
+            classified = iter(self.pipeline.classify(good, known))
+            error = None
+        except Exception as exc:  # noqa: BLE001
+            classified, error = iter([]), exc
+        for item, image, _found, front_error in fronts:
+            if front_error is not None:
+                yield Done(item, image, error=front_error)
+            elif error is not None:
+                yield Done(item, image, error=error)
+            else:
+                yield Done(item, image, faces=next(classified))
 
 
 _END = object()

@@ -92,12 +92,15 @@ class DetectorWorker:
         self.streams: list[str] = []
         self.processed = self.skipped = 0
         self._next_refresh = self._next_claim = 0.0
+        self._overlapped: OverlappedPipeline | None = None  # frames in detection, across reads
 
     def run(self, stop: threading.Event) -> int:
         """Work until `stop` is set; the frame in hand is finished and acked before returning."""
         log.info("detector %s: started with %s", self.name, self.models.pipeline.model_version)
         run_steps(self.step, stop, f"detector {self.name}", on_error=self._redis_failed)
         self._drain_on_stop()
+        if self._overlapped is not None:
+            self._overlapped.close()
         self._leave()
         log.info("detector %s: stopped after %d processed, %d skipped frames", self.name, self.processed,
                  self.skipped)
@@ -124,7 +127,9 @@ class DetectorWorker:
                 return
 
     def step(self, block_ms: int = 1000) -> int:
-        """Refresh cameras and models, claim abandoned frames, then handle one read; returns frames handled."""
+        """Refresh cameras and models, claim abandoned frames, then handle one read; returns frames handled.
+
+        The newest full frame read may still be in detection when it returns: the next step answers it."""
         now = time.monotonic()
         self.models.refresh()
         if now >= self._next_refresh:
@@ -137,8 +142,9 @@ class DetectorWorker:
         if now >= self._next_claim:
             handled += self._claim()
             self._next_claim = now + self.options.claim_idle / 2
+        in_detection = self._overlapped is not None and self._overlapped.queued > 0
         reply = self.client.xreadgroup(keys.DETECTOR_GROUP, self.name, {s: ">" for s in self.streams},
-                                       count=READ_COUNT, block=block_ms)
+                                       count=READ_COUNT, block=1 if in_detection else block_ms)
         newest = []
         for stream, entries in reply or []:
             batch = self._drain(decode_str(stream), entries)
@@ -147,7 +153,7 @@ class DetectorWorker:
                        "superseded by a newer frame")
             newest += [*still, batch[-1]]
             handled += len(batch)
-        self.handle_many(newest)
+        self.handle_many(newest, keep_one=True)
         return handled
 
     def _drain(self, stream: str, entries: list) -> list[Entry]:
@@ -159,17 +165,24 @@ class DetectorWorker:
             batch += [Entry(stream, entry_id, fields) for entry_id, fields in entries]
         return batch
 
+    def flush(self) -> None:
+        """Answer the frames still in detection now (the loop's next step would)."""
+        if self._overlapped is not None:
+            self._collect(self._overlapped, 0)
+
     def handle(self, entry: Entry) -> None:
         """Process one frame and publish its result, or skip it when it is malformed or too old."""
         self.handle_many([entry])
 
-    def handle_many(self, entries: Sequence[Entry]) -> None:
+    def handle_many(self, entries: Sequence[Entry], keep_one: bool = False) -> None:
         """Process frames (the newest of each camera) and publish each result, or skip the unusable ones.
 
         A frame capture marked still (no motion) is answered as unchanged without decoding it. The others
         are detected and their faces classified in one batch, except faces that continue a settled track
         (`keys.settled_tracks`, read for every camera in one round trip); with `detector.overlap`, decoding
-        and detecting the next frame on a second thread overlaps classifying this one (`shared.overlap`).
+        and detecting the next frame on a second thread overlaps classifying this one (`shared.overlap`), and
+        with `keep_one` (the worker's loop) the newest of these frames stays in detection while the worker
+        reads its next batch, to be answered with that batch (or alone, when the read brings no full frame).
         """
         pipeline = self.models.pipeline
         entries = self._with_images(entries)
@@ -187,17 +200,35 @@ class DetectorWorker:
                 full.append(entry)
         self._publish_unchanged(unchanged)
         hints = self._settled(full)
-        with OverlappedPipeline(pipeline, inline=not self.options.overlap) as overlapped:
-            for done in overlapped.run(full, self._load, lambda entry: hints.get((entry.stream, entry.id))):
-                entry, error = done.item, done.error
-                if isinstance(error, UnusableFrame):
-                    self._skip([entry], str(error), warn=error.warn)
-                elif error is not None:
-                    reason = " ".join(str(error).split())
-                    frame = FrameMessage.from_fields(entry.fields).frame
-                    self._skip([entry], f"frame {frame}: the pipeline failed: {reason}", warn=True)
-                else:
-                    self._answer(entry, FrameMessage.from_fields(entry.fields), done.image, done.faces, pipeline)
+        overlapped = self._overlap(pipeline)
+        overlapped.submit(full, self._load, lambda entry: hints.get((entry.stream, entry.id)))
+        self._collect(overlapped, 1 if keep_one and full and self.options.overlap else 0)
+
+    def _overlap(self, pipeline: Pipeline) -> OverlappedPipeline:
+        """The overlapped pipeline of the models in use (frames still in detection with older ones are answered
+        first)."""
+        current = self._overlapped
+        if current is not None and current.pipeline is pipeline:
+            return current
+        if current is not None:
+            self._collect(current, 0)
+            current.close()
+        self._overlapped = OverlappedPipeline(pipeline, inline=not self.options.overlap)
+        return self._overlapped
+
+    def _collect(self, overlapped: OverlappedPipeline, keep: int) -> None:
+        """Classify and answer the frames in detection, all but the newest `keep`."""
+        for done in overlapped.collect(keep):
+            entry, error = done.item, done.error
+            if isinstance(error, UnusableFrame):
+                self._skip([entry], str(error), warn=error.warn)
+            elif error is not None:
+                reason = " ".join(str(error).split())
+                frame = FrameMessage.from_fields(entry.fields).frame
+                self._skip([entry], f"frame {frame}: the pipeline failed: {reason}", warn=True)
+            else:
+                self._answer(entry, FrameMessage.from_fields(entry.fields), done.image, done.faces,
+                             overlapped.pipeline)
 
     def _settled(self, entries: Sequence[Entry]) -> dict[tuple[str, bytes], FrameHints]:
         """The settled tracks each frame's faces may take their labels from (one MGET for all cameras)."""

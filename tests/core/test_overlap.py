@@ -34,6 +34,22 @@ def test_overlap_matches_serial_and_keeps_order(tiny_store: ModelStore, scene_ph
     assert sum(len(f) for f in serial) > 0
 
 
+def test_submitted_batches_keep_the_newest_in_detection_and_stay_in_order(tiny_store: ModelStore,
+                                                                          scene_photos) -> None:
+    pipeline = load_pipeline(tiny_store)
+    paths = [str(p) for p in scene_photos[:5]]
+    serial = [pipeline.process(cv2.imread(p)) for p in paths]
+    with OverlappedPipeline(pipeline, max_batch=2) as overlapped:
+        overlapped.submit(paths[:3], cv2.imread)
+        first = list(overlapped.collect(keep=1))
+        assert [d.item for d in first] == paths[:2] and overlapped.queued == 1  # the newest is kept
+        assert list(overlapped.collect(keep=1)) == [] and overlapped.queued == 1
+        overlapped.submit(paths[3:], cv2.imread)
+        rest = list(overlapped.collect())
+        assert [d.item for d in rest] == paths[2:] and overlapped.queued == 0
+    assert [d.faces for d in first + rest] == serial
+
+
 def test_frames_classified_in_one_batch_match_one_by_one(tiny_store: ModelStore, scene_photos) -> None:
     pipeline = load_pipeline(tiny_store)
     images = [cv2.imread(str(p)) for p in scene_photos[:4]]

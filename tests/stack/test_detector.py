@@ -69,6 +69,8 @@ def test_result_matches_the_pipeline_and_latest_state(worker: DetectorWorker, de
     register(detector_db, "hall")
     push(detector_db, "hall", 41, jpeg)
     assert worker.step(block_ms=100) == 1
+    assert results(detector_db) == []  # still in detection while the worker reads on: the next step answers it
+    assert worker.step(block_ms=100) == 0
     [result] = results(detector_db)
     [(frame_id, _fields)] = detector_db.xrange(keys.frames_stream("hall"))
     [(_id, detection)] = detector_db.xrange(keys.detections_stream("hall"))
@@ -102,6 +104,7 @@ def test_old_superseded_and_broken_frames_are_skipped_and_counted(
     for frame in range(2, 42):  # a backlog (longer than one read): only the newest is answered
         push(detector_db, "gate", frame, plain_jpeg)
     assert worker.step(block_ms=100) == 40
+    worker.flush()
     assert [r.frame for r in results(detector_db)] == [41]
     detector_db.xadd(keys.frames_stream("gate"), {"camera": "gate", "frame": 99})
     assert worker.step(block_ms=100) == 1
@@ -109,6 +112,7 @@ def test_old_superseded_and_broken_frames_are_skipped_and_counted(
     assert worker.step(block_ms=100) == 1
     push(detector_db, "gate", 43, plain_jpeg)
     assert worker.step(block_ms=100) == 1
+    worker.flush()
     assert [r.frame for r in results(detector_db)] == [41, 43]
     state = fields_text(detector_db, keys.camera_state("gate"))
     assert (state["frames_skipped"], state["frames_processed"]) == ("42", "2")  # 1 old + 39 superseded + 2 bad
@@ -126,6 +130,7 @@ def test_switches_model_when_a_new_version_is_promoted(tmp_path: Path, tiny_stor
     register(detector_db, "c")
     push(detector_db, "c", 1, plain_jpeg)
     worker.step(block_ms=100)
+    worker.flush()
     folder = store.kind_dir("classifier") / "tiny-v2"
     shutil.copytree(store.kind_dir("classifier") / "tiny-test", folder)
     (folder / "meta.json").unlink()
@@ -134,6 +139,7 @@ def test_switches_model_when_a_new_version_is_promoted(tmp_path: Path, tiny_stor
     store.promote("classifier", "tiny-v2")
     push(detector_db, "c", 2, plain_jpeg)
     worker.step(block_ms=100)
+    worker.flush()
     detector = store.current("detector")
     assert [r.model_version for r in results(detector_db)] == [f"tiny-test+{detector}", f"tiny-v2+{detector}"]
     # a broken promote keeps the running model
@@ -142,6 +148,7 @@ def test_switches_model_when_a_new_version_is_promoted(tmp_path: Path, tiny_stor
     (store.kind_dir("classifier") / "tiny-test" / "model.tflite").write_bytes(b"garbage")
     push(detector_db, "c", 3, plain_jpeg)
     worker.step(block_ms=100)
+    worker.flush()
     assert results(detector_db)[-1].model_version == f"tiny-v2+{detector}"
 
 

@@ -46,6 +46,7 @@ def send(client: redis.Redis, worker: DetectorWorker, frame: int, jpeg: bytes, s
     message = FrameMessage(CAMERA, frame, time.time(), 640, 480, b"" if still else jpeg, still)
     add_frame_counted(client, message, 100, 1, 0)
     assert worker.step(block_ms=2000) == 1
+    worker.flush()
     entry_id, fields = client.xrevrange(keys.detections_stream(CAMERA), count=1)[0]
     return Detection.from_entry(entry_id, fields)
 
@@ -137,6 +138,7 @@ def test_a_worker_that_fell_behind_skips_old_full_frames_but_answers_every_still
         message = FrameMessage(CAMERA, frame, time.time(), 640, 480, b"" if still else photo, still)
         add_frame_counted(detector_db, message, 100, 1, 0)
     assert worker.step(block_ms=2000) == 5
+    worker.flush()
     answered = [Detection.from_entry(i, f).result for i, f in detector_db.xrange(keys.detections_stream(CAMERA))]
     assert sorted(r.frame for r in answered) == [2, 4, 5]  # frames 1 and 3 were superseded by frame 5
     assert [r.frame for r in answered if r.unchanged] == [2, 4]
