@@ -78,3 +78,9 @@ class Leases:
         key = self.key(camera)
         pipe.watch(key)
         return decode_str(pipe.get(key)) == self.name
+
+    def watch_all_owned(self, pipe: redis.client.Pipeline, cameras: list[str]) -> bool:
+        """WATCH the leases of `cameras` on `pipe` (two round trips for all); False unless every one is ours."""
+        lease_keys = [self.key(camera) for camera in cameras]
+        pipe.watch(*lease_keys)
+        return all(decode_str(owner) == self.name for owner in pipe.mget(lease_keys))

@@ -102,14 +102,13 @@ class TrackerService:
         *pending, reply = pipe.execute(raise_on_error=False)
         full = self._take(reply)
         wall = time.time()
+        outcomes = []
         for camera, held in zip(cameras, pending):
             watermark = _watermark(held)
             if camera in full:  # more entries than one read: the watermark may not cover them yet
                 watermark = StreamId(0, 0)
-            try:
-                self._commit(camera, self.cameras[camera].step(watermark, wall))
-            except LeaseLost:
-                continue
+            outcomes.append((camera, self.cameras[camera].step(watermark, wall)))
+        self._commit_all(outcomes)
 
     def _drain(self) -> None:
         """Keep tracking while the workers still hold frames of our cameras (they drain on SIGTERM too)."""
@@ -188,6 +187,36 @@ class TrackerService:
         pipe.xpending_range(keys.frames_stream(camera), keys.DETECTOR_GROUP, min=low, max="+", count=1)
 
     # -- publishing ----------------------------------------------------------------------------------------
+    def _commit_all(self, outcomes: list[tuple[str, Outcome]]) -> None:
+        """Publish the step of every camera and their checkpoints in one transaction, while all the leases are
+        ours (three round trips, not three a camera); a lease in doubt sends each camera through `_commit`."""
+        ready = [(camera, outcome) for camera, outcome in outcomes if outcome]
+        if len(ready) > 1:
+            try:
+                with self.client.pipeline(transaction=True) as pipe:
+                    if self.leases.watch_all_owned(pipe, [camera for camera, _outcome in ready]):
+                        pipe.multi()
+                        saved = [self._queue(pipe, camera, outcome) for camera, outcome in ready]
+                        pipe.execute()
+                        for (camera, outcome), checkpoint in zip(ready, saved):
+                            self._committed(camera, outcome, checkpoint)
+                        return
+            except redis.WatchError:  # a lease changed meanwhile: nothing was written
+                log.warning("tracker %s: a lease changed while publishing; cameras %s resume from their "
+                            "checkpoints", self.name, ", ".join(camera for camera, _outcome in ready))
+                for camera, _outcome in ready:
+                    del self.cameras[camera]
+                return
+            except redis.RedisError:  # unknown whether the transaction ran: resumed from their checkpoints
+                for camera, _outcome in ready:
+                    del self.cameras[camera]
+                raise
+        for camera, outcome in ready:  # one camera, or a lease that is not ours (taken back or dropped there)
+            try:
+                self._commit(camera, outcome)
+            except LeaseLost:
+                continue
+
     def _commit(self, camera: str, outcome: Outcome) -> None:
         """Publish one camera's step and its checkpoint in one transaction, only while the lease is ours."""
         tracker = self.cameras[camera]
@@ -198,38 +227,8 @@ class TrackerService:
                 if not self.leases.watch_owned(pipe, camera) and not self._reclaim(camera, tracker, pipe):
                     raise LeaseLost
                 pipe.multi()
-                maxlen = self.config.detector.results_maxlen
-                for message in outcome.messages:
-                    pipe.xadd(keys.RESULTS_STREAM, {"data": message.to_json()}, maxlen=maxlen, approximate=True)
-                for key, value in outcome.keys.items():
-                    pipe.set(key, value)
-                if outcome.latest is not None:
-                    frame_id, latest = outcome.latest
-                    pipe.set(keys.latest_result(camera), latest.without_crops().to_json())
-                    if self.frames is None:
-                        pipe.copy(keys.frame_jpeg(camera, str(frame_id)), keys.latest_jpeg(camera), replace=True)
-                if outcome.tracked:  # what the detector workers need not classify again (shared/settled.py)
-                    pipe.set(keys.settled_tracks(camera), tracker.people.settled().to_json(), px=settled.TTL_MS)
-                for event in outcome.events:
-                    pipe.lpush(keys.ALERTS_LIST, json.dumps(event, separators=(",", ":")))
-                    pipe.xadd(keys.RESULTS_STREAM, {"data": alert_record(camera, event).to_json()}, maxlen=maxlen,
-                              approximate=True)  # for the recorder (history), in the same transaction
-                if outcome.events:
-                    pipe.ltrim(keys.ALERTS_LIST, 0, MAX_ALERTS - 1)
-                state = keys.camera_state(camera)
-                if outcome.tracked:
-                    pipe.hincrby(state, "frames_tracked", outcome.tracked)
-                if outcome.late:
-                    pipe.hincrby(state, "frames_late", outcome.late)
-                for observer in tracker.observers:
-                    queue = getattr(observer, "queue_writes", None)
-                    if queue is not None:
-                        queue(pipe)
-                checkpoint = encode_checkpoint(tracker.checkpoint())
-                if checkpoint != tracker.saved_checkpoint:
-                    pipe.set(keys.tracker_checkpoint(camera), checkpoint)
+                checkpoint = self._queue(pipe, camera, outcome)
                 pipe.execute()
-                tracker.saved_checkpoint = checkpoint
         except (LeaseLost, redis.WatchError):
             log.warning("tracker %s: camera %s was taken over by %s; dropping it", self.name, camera,
                         self.leases.owner(camera) or "nobody")
@@ -239,6 +238,46 @@ class TrackerService:
             # Unknown whether the transaction ran: drop the camera, it is resumed from its checkpoint.
             del self.cameras[camera]
             raise
+        self._committed(camera, outcome, checkpoint)
+
+    def _queue(self, pipe: redis.client.Pipeline, camera: str, outcome: Outcome) -> bytes:
+        """Queue one camera's writes on a transaction (after MULTI); returns the checkpoint it writes."""
+        tracker = self.cameras[camera]
+        maxlen = self.config.detector.results_maxlen
+        for message in outcome.messages:
+            pipe.xadd(keys.RESULTS_STREAM, {"data": message.to_json()}, maxlen=maxlen, approximate=True)
+        for key, value in outcome.keys.items():
+            pipe.set(key, value)
+        if outcome.latest is not None:
+            frame_id, latest = outcome.latest
+            pipe.set(keys.latest_result(camera), latest.without_crops().to_json())
+            if self.frames is None:
+                pipe.copy(keys.frame_jpeg(camera, str(frame_id)), keys.latest_jpeg(camera), replace=True)
+        if outcome.tracked:  # what the detector workers need not classify again (shared/settled.py)
+            pipe.set(keys.settled_tracks(camera), tracker.people.settled().to_json(), px=settled.TTL_MS)
+        for event in outcome.events:
+            pipe.lpush(keys.ALERTS_LIST, json.dumps(event, separators=(",", ":")))
+            pipe.xadd(keys.RESULTS_STREAM, {"data": alert_record(camera, event).to_json()}, maxlen=maxlen,
+                      approximate=True)  # for the recorder (history), in the same transaction
+        if outcome.events:
+            pipe.ltrim(keys.ALERTS_LIST, 0, MAX_ALERTS - 1)
+        state = keys.camera_state(camera)
+        if outcome.tracked:
+            pipe.hincrby(state, "frames_tracked", outcome.tracked)
+        if outcome.late:
+            pipe.hincrby(state, "frames_late", outcome.late)
+        for observer in tracker.observers:
+            queue = getattr(observer, "queue_writes", None)
+            if queue is not None:
+                queue(pipe)
+        checkpoint = encode_checkpoint(tracker.checkpoint())
+        if checkpoint != tracker.saved_checkpoint:
+            pipe.set(keys.tracker_checkpoint(camera), checkpoint)
+        return checkpoint
+
+    def _committed(self, camera: str, outcome: Outcome, checkpoint: bytes) -> None:
+        """After a camera's transaction ran: its checkpoint is the saved one, its frames are counted."""
+        self.cameras[camera].saved_checkpoint = checkpoint
         self.tracked += outcome.tracked
         self.late += outcome.late
         if self.frames is not None and outcome.latest is not None:

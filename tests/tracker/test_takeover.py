@@ -206,3 +206,44 @@ def test_a_lease_that_expired_during_a_long_step_is_taken_back_only_while_unused
             break
     assert CAMERA not in slow.cameras  # dropped, to resume from the other replica's checkpoint
     assert db.xlen(keys.RESULTS_STREAM) == published
+
+
+def test_cameras_publish_in_one_transaction_and_a_lost_lease_drops_only_its_camera(db: redis.Redis) -> None:
+    base, cameras = time.time(), ["door", "hall"]
+    config = Config.model_validate({"cameras": [{"id": c, "url": "x.mp4", "fps": 10} for c in cameras],
+                                    "tracker": {"lease_ttl_s": 5.0, "reorder_window_s": 0.2}})
+    service = TrackerService(db, config, "one")
+    db.sadd(keys.CAMERAS_SET, *cameras)
+
+    def feed_both(frames: list[FrameResult]) -> None:
+        for result in frames:
+            for camera in cameras:
+                frame_id = db.xadd(keys.frames_stream(camera), {"frame": result.frame}).decode()
+                pipe = db.pipeline(transaction=False)  # no EXEC: those counted below are the tracker's
+                publish_detection(pipe, camera, frame_id, result.model_copy(update={"camera": camera,
+                                                                                    "source": camera}), b"")
+                pipe.execute()
+
+    def tracked(camera: str) -> int:
+        return int(db.hget(keys.camera_state(camera), "frames_tracked") or 0)
+
+    def step_until(done, what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not done():
+            assert time.monotonic() < deadline, what
+            service.step(block_ms=50)
+
+    frames = script(base)
+    feed_both(frames[:20])
+    service.step(block_ms=50)  # takes both leases
+    assert sorted(service.cameras) == cameras
+    step_until(lambda: tracked("door") == tracked("hall") == 20, "both cameras tracked")
+    execs = db.info("commandstats")["cmdstat_exec"]["calls"]
+    for n in range(21, 31):  # a frame of each camera at a time: both go out in the step's one transaction
+        feed_both(frames[n - 1:n])
+        step_until(lambda n=n: tracked("door") == tracked("hall") == n, f"frame {n} tracked")
+    assert db.info("commandstats")["cmdstat_exec"]["calls"] - execs <= 12  # not two a step
+    db.set(keys.tracker_lease("hall"), "another-replica")  # taken over elsewhere
+    feed_both(frames[30:])
+    step_until(lambda: tracked("door") == FRAMES, "the door camera tracked to the end")
+    assert sorted(service.cameras) == ["door"] and tracked("hall") == 30  # nothing published for hall since
