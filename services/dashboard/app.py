@@ -41,6 +41,7 @@ from shared.schemas import MASK_LABELS, FrameResult
 from shared.streams import describe_redis_error
 
 log = logging.getLogger(__name__)
+READ_PACE_S = 0.1  # the live pages refresh at feed_fps (4/s): fewer, larger reads cost less, nobody sees it
 REDIS_CONNECTIONS = 64
 STATIC = Path(__file__).parent / "static"
 PAGES = {"/": "index.html", "/upload": "upload.html", "/review": "review.html", "/history": "history.html",
@@ -86,7 +87,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         app.state.reader = ResultsReader(app.state.redis, [c for c in (aggregator and aggregator.count,
                                                                        feed.consume) if c],
                                          start=aggregator.cursor if aggregator else None,
-                                         on_error=feed.redis_state)
+                                         on_error=feed.redis_state, pace_s=READ_PACE_S)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(feed.run(stop), name="feed"),
                  asyncio.create_task(app.state.reader.run(stop), name="results-reader"),

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 READ_COUNT = 500
 LEASE_REFRESH_S = 1.0
 DRAIN_S = 5.0  # at shutdown, wait this long at most for frames the detector workers are still finishing
+READ_PACE_S = 0.05  # reads at most this often: a few frames a round trip, not one (results stay within 50 ms)
 
 
 class LeaseLost(Exception):
@@ -62,7 +63,7 @@ class TrackerService:
         self.leases = Leases(client, name, self.options.lease_ttl_s)
         self.cameras: dict[str, CameraTracker] = {}
         self._fps = {cam.id: cam.fps for cam in config.cameras}
-        self._next_refresh = 0.0
+        self._next_refresh = self._next_read = 0.0
         self.tracked = self.late = 0
         self.config_path = config_path
         self._watch = FileWatch(config_path) if config_path is not None else None
@@ -93,7 +94,9 @@ class TrackerService:
             return
         # Block until something arrives, then take a consistent look: the oldest frame each camera's detector
         # workers still hold, and everything published before that (a frame acked earlier is in the stream).
+        time.sleep(max(0.0, self._next_read - time.monotonic()))
         self._read(self.cameras, block_ms)
+        self._next_read = time.monotonic() + READ_PACE_S
         cameras = list(self.cameras)
         pipe = self.client.pipeline(transaction=False)
         for camera in cameras:
