@@ -79,7 +79,7 @@ def heartbeat_age(path: str | Path) -> float | None:
 def single_threaded_opencv() -> None:
     """OpenCV on the calling thread only, in a service that shares the cores with the others and with its own
     inference threads: OpenCV's pool spent about as much CPU waiting as working (a 640x480 frame converted from
-    I420 and JPEG-encoded: 1.49 ms of CPU with the pool, 0.80 ms without, for the same 0.8 ms of wall time)."""
+    I420 and JPEG-encoded: 1.50 ms of CPU with the pool, 0.80 ms without; `python benchmarks/capture_cost.py`)."""
     import cv2
 
     cv2.setNumThreads(1)

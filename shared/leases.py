@@ -4,7 +4,7 @@ Public API:
 - `Leases(client, name, ttl_s, key=keys.tracker_lease)`: `.acquire(camera) -> bool` (free, or already ours),
   `.acquire_many(cameras) -> list` (one round trip), `.renew(cameras) -> set` (the cameras still held;
   PEXPIRE only where the key still names this replica), `.release(camera)` / `.release_many(cameras)` (delete
-  only if still ours), `.owner(camera)`, `.watch_owned(pipe, camera) -> bool` (WATCH the key on a
+  only if still ours), `.owner(camera)`, `.watch_owned(pipe, *cameras) -> bool` (WATCH the keys on a
   pipeline and check it is still ours: queued writes then commit only while the lease holds).
 
 A replica that dies stops renewing; its leases expire after `ttl_s` and another replica acquires them.
@@ -73,14 +73,8 @@ class Leases:
         """The replica holding the camera, if any."""
         return decode_str(self.client.get(self.key(camera)))
 
-    def watch_owned(self, pipe: redis.client.Pipeline, camera: str) -> bool:
-        """WATCH the lease on `pipe` (then call `pipe.multi()`); False when it is no longer ours."""
-        key = self.key(camera)
-        pipe.watch(key)
-        return decode_str(pipe.get(key)) == self.name
-
-    def watch_all_owned(self, pipe: redis.client.Pipeline, cameras: list[str]) -> bool:
-        """WATCH the leases of `cameras` on `pipe` (two round trips for all); False unless every one is ours."""
+    def watch_owned(self, pipe: redis.client.Pipeline, *cameras: str) -> bool:
+        """WATCH the leases of `cameras` on `pipe` (then call `pipe.multi()`); False unless every one is ours."""
         lease_keys = [self.key(camera) for camera in cameras]
         pipe.watch(*lease_keys)
         return all(decode_str(owner) == self.name for owner in pipe.mget(lease_keys))

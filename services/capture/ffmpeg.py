@@ -14,8 +14,8 @@ and ended a 2 s clip after 1.5 s, where Debian's 5.1 paced them; the filter pace
 The decoder runs on one thread (a camera's frames are small, and a machine watching many cameras has no
 core to spare). Frames go out as YUV4MPEG2 (I420, even sizes): capture encodes a JPEG only for the frames it
 publishes with a picture, with libjpeg-turbo, instead of ffmpeg's MJPEG encoder on every frame (the 26 s
-airport clip at 10 fps: 0.38 CPU seconds of ffmpeg against 0.77-1.0 with MJPEG, FFmpeg 5.1, AMD EPYC; a
-640x480 JPEG then costs OpenCV 0.85 ms, and only for frames with motion).
+airport clip at 10 fps: 0.40 CPU seconds of ffmpeg against 0.93 with MJPEG, FFmpeg 5.1, AMD EPYC; a 640x480
+JPEG then costs OpenCV 0.8 ms, and only for frames with motion: `python benchmarks/capture_cost.py`).
 """
 
 from __future__ import annotations

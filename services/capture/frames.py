@@ -85,36 +85,34 @@ class Y4mSplitter:
         self._buffer += data
         frames: list[np.ndarray] = []
         if self._shape is None:
-            header = self._line()
-            if header is None:
+            end = self._line_end("no YUV4MPEG2 stream header")
+            if end is None:
                 return frames
-            self._shape = self._parse_header(header)
+            self._shape = self._parse_header(bytes(self._buffer[:end]))
+            del self._buffer[:end + 1]
         rows, width = self._shape
         size = rows * width
         while True:
-            end = self._buffer.find(b"\n", 0, LINE_MAX)
-            if end < 0:
-                if len(self._buffer) >= LINE_MAX:
-                    raise BadStream("a frame does not start with a FRAME line")
+            end = self._line_end("a frame does not start with a FRAME line")
+            if end is None:
                 return frames
             if not self._buffer.startswith(b"FRAME"):
                 raise BadStream("a frame does not start with a FRAME line")
             if len(self._buffer) < end + 1 + size:
                 return frames
-            picture = bytes(self._buffer[end + 1:end + 1 + size])
+            # one copy out of the buffer (the view is gone before the buffer shrinks)
+            frames.append(np.frombuffer(self._buffer, np.uint8, size, end + 1).reshape(rows, width).copy())
             del self._buffer[:end + 1 + size]
-            frames.append(np.frombuffer(picture, np.uint8).reshape(rows, width))
 
-    def _line(self) -> bytes | None:
-        """The first line of the buffer, removed from it (None while incomplete)."""
+    def _line_end(self, missing: str) -> int | None:
+        """Where the buffer's first line ends (None while incomplete); raises BadStream(missing) when no line
+        can be that long."""
         end = self._buffer.find(b"\n", 0, LINE_MAX)
-        if end < 0:
-            if len(self._buffer) >= LINE_MAX:
-                raise BadStream("no YUV4MPEG2 stream header")
-            return None
-        line = bytes(self._buffer[:end])
-        del self._buffer[:end + 1]
-        return line
+        if end >= 0:
+            return end
+        if len(self._buffer) >= LINE_MAX:
+            raise BadStream(missing)
+        return None
 
     def _parse_header(self, header: bytes) -> tuple[int, int]:
         tokens = header.split()

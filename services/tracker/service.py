@@ -197,7 +197,7 @@ class TrackerService:
         if len(ready) > 1:
             try:
                 with self.client.pipeline(transaction=True) as pipe:
-                    if self.leases.watch_all_owned(pipe, [camera for camera, _outcome in ready]):
+                    if self.leases.watch_owned(pipe, *(camera for camera, _outcome in ready)):
                         pipe.multi()
                         saved = [self._queue(pipe, camera, outcome) for camera, outcome in ready]
                         pipe.execute()
