@@ -207,8 +207,10 @@ class OpenVinoModel:
                 shape = graph.inputs[0].get_partial_shape()
                 shape[0] = -1
                 graph.reshape({graph.inputs[0]: shape})
+            # no pinning: OpenVINO pins each model's stream to the first core, so a detector and a classifier run
+            # side by side (shared/overlap.py) or two workers on one machine would share one core between them
             config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
-                                      "NUM_STREAMS": 1}
+                                      "NUM_STREAMS": 1, "ENABLE_CPU_PINNING": False}
             if threads:
                 config["INFERENCE_NUM_THREADS"] = threads
             self.compiled = core.compile_model(graph, "CPU", config)

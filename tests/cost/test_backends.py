@@ -149,3 +149,13 @@ def test_the_config_validates_back_end_names() -> None:
     assert config.detector.detector_options()["backend"] == "openvino-bf16"
     with pytest.raises(ConfigError, match="detector_backend"):
         parse_config("detector: {detector_backend: cuda}\n")
+
+
+
+def test_openvino_models_are_not_pinned_to_a_core() -> None:
+    """Pinned (OpenVINO's default), the detection thread of the overlapped pipeline and the classifier's stream
+    land on the same core and take turns there: half the frames per second on two cores (docs/speed.md)."""
+    store = ModelStore(REPO / "models")
+    detector = next(store.load("detector").path.glob("*.onnx"))
+    model = backends.OpenVinoModel(detector, "f32", threads=1)
+    assert model.compiled.get_property("ENABLE_CPU_PINNING") is False
