@@ -14,8 +14,8 @@ Public API:
   values (the tracker service checkpoints them to Redis so another replica can take over).
 - `.last_t`: the time of the last frame tracked (None before the first, and after a flush).
 - `.track_ids`: ids of the tracks alive now.
-- `.settled() -> SettledTracks`: the tracks of the last frame whose label is settled, with their velocity, for
-  classify-once (shared/settled.py).
+- `.settled() -> SettledTracks`: the tracks of the last frame whose label is settled, for classify-once
+  (shared/settled.py).
 
 A frame marked `unchanged` (motion gating: the face detector did not run) gets the previous frame's
 faces: ByteTrack is updated with their boxes again (tracks in view stay alive, lost ones keep ageing), and
@@ -43,8 +43,6 @@ from shared.settled import SettledTrack, SettledTracks
 from shared.tracking import FaceTracker
 from shared.voting import LabelVote
 
-VELOCITY_SMOOTHING = 0.5  # a track's velocity: this share of the old estimate, the rest from the newest step
-
 
 @dataclass
 class _Track:
@@ -62,16 +60,12 @@ class _Track:
     checked_area: int = 0
     checked_label: str | None = None
     since_checked: int = 0  # frames since then whose face took the track's label (reused)
-    box: list[int] | None = None  # the face's box in the last frame it was seen, and that frame's number
-    frame: int | None = None
-    velocity: list[float] | None = None  # the box's movement per frame (None until it was seen twice)
 
     def add(self, face: Face, t: float, image: np.ndarray | None, crop_size: int | None,
             frame: int | None = None) -> str:
         """Count one frame of this track; return the track label."""
         self.frames += 1
         self.last_seen = t
-        self._move(face.box, frame)
         if face.reused and self.vote.label is not None:  # its label came from this track: no vote of its own
             self.since_checked += 1
             self._keep_best(face, image, crop_size)
@@ -80,15 +74,6 @@ class _Track:
         self.checked_area = (face.box[2] - face.box[0]) * (face.box[3] - face.box[1])
         self._keep_best(face, image, crop_size)
         return self.vote.add(face.label, face.confidence)
-
-    def _move(self, box: list[int], frame: int | None) -> None:
-        """Follow the face's box; its velocity is smoothed over the frames (detected boxes jitter)."""
-        if frame is not None and self.box is not None and self.frame is not None and frame > self.frame:
-            step = [(new - old) / (frame - self.frame) for new, old in zip(box, self.box)]
-            old_velocity = step if self.velocity is None else self.velocity
-            self.velocity = [round(VELOCITY_SMOOTHING * v + (1 - VELOCITY_SMOOTHING) * s, 2)
-                             for v, s in zip(old_velocity, step)]
-        self.box, self.frame = list(box), frame
 
     def settled(self, min_votes: int, min_share: float) -> bool:
         """Enough votes, a clear leader, and the last classified face agreeing with it."""
@@ -114,8 +99,7 @@ class _Track:
         return {"label": self.vote.label, "votes": self.vote.frames, "evidence": dict(self.vote.evidence),
                 "first_seen": self.first_seen, "last_seen": self.last_seen, "best_box": self.best_box,
                 "best_key": list(self.best_key), "frames": self.frames,
-                "checked": [self.checked_frame, self.checked_area, self.checked_label, self.since_checked],
-                "motion": [self.frame, self.box, self.velocity]}
+                "checked": [self.checked_frame, self.checked_area, self.checked_label, self.since_checked]}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], switch_margin: float) -> _Track:
@@ -124,15 +108,12 @@ class _Track:
         vote.evidence.update({str(k): float(v) for k, v in state["evidence"].items()})
         score, area = state["best_key"]
         checked_frame, checked_area, checked_label, *since = state.get("checked", [None, 0, None])  # older ones
-        frame, box, velocity = state.get("motion", [None, None, None])  # older checkpoints have none
         return cls(vote, first_seen=float(state["first_seen"]), last_seen=float(state["last_seen"]),
                    best_box=[int(v) for v in state["best_box"]], best_key=(float(score), int(area)),
                    best_jpeg=state.get("best_jpeg"), frames=int(state["frames"]),  # older checkpoints had it
                    checked_frame=None if checked_frame is None else int(checked_frame),
                    checked_area=int(checked_area), checked_label=checked_label,
-                   since_checked=int(since[0]) if since else 0,
-                   box=None if box is None else [int(v) for v in box], frame=None if frame is None else int(frame),
-                   velocity=None if velocity is None else [float(v) for v in velocity])
+                   since_checked=int(since[0]) if since else 0)
 
 
 class PeopleTracker:
@@ -206,8 +187,7 @@ class PeopleTracker:
             tracks.append(SettledTrack(id=face.track_id, box=face.box, label=track.vote.label,
                                        confidence=probs[track.vote.label], probs=probs,
                                        checked=track.checked_frame, area=track.checked_area,
-                                       seen=track.since_checked,
-                                       velocity=track.velocity or [0.0, 0.0, 0.0, 0.0]))
+                                       seen=track.since_checked))
         return SettledTracks(frame=self._last_frame if self._last_frame is not None else -1, tracks=tracks)
 
     def expire(self, t: float) -> list[PersonRecord]:

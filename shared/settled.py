@@ -1,12 +1,11 @@
 """Classify each person a few times, not every frame: the settled tracks of a camera and the faces they cover.
 
 A track whose label is settled (enough agreeing votes, the last classified face agreeing too) lends its
-label to the faces that continue it (its box moved on by its velocity to the frame at hand: in the stack
-the tracker's state is a few frames behind the frame a worker detects), so the classifier runs on them only
-every `RECHECK_FRAMES` frames the detector answered for the camera (an overloaded worker that skips frames
-does not re-check more often), at the latest every `RECHECK_MAX_FRAMES` frames captured, or when the face
-has grown (a better view). A re-check that disagrees unsettles the track, and its faces are classified on
-every frame again until the vote settles, so a mask pulled down is still seen.
+label to the faces that continue it, so the classifier runs on them only every `RECHECK_FRAMES` frames the
+detector answered for the camera (an overloaded worker that skips frames does not re-check more often), at
+the latest every `RECHECK_MAX_FRAMES` frames captured, or when the face has grown (a better view). A re-check
+that disagrees unsettles the track, and its faces are classified on every frame again until the vote settles,
+so a mask pulled down is still seen.
 
 In `maskwatch detect` the people tracker is in the same process; in the stack the tracker publishes each
 camera's `SettledTracks` to Redis (`keys.settled_tracks`, short-lived) and the detector workers read them.
@@ -46,7 +45,6 @@ class SettledTrack(BaseModel):
     checked: int  # the last frame whose face of this track was classified
     area: int  # that face's box area
     seen: int = 0  # frames of this track answered since then (its faces took this label)
-    velocity: list[float] = [0.0, 0.0, 0.0, 0.0]  # the box's movement per frame (x1, y1, x2, y2)
 
 
 class SettledTracks(BaseModel):
@@ -82,9 +80,7 @@ class FrameHints:
         out: list[SettledTrack | None] = [None] * len(boxes)
         if self.frame is None or not self.tracks.tracks or not 0 < self.frame - self.tracks.frame <= MAX_AGE_FRAMES:
             return out
-        ahead = self.frame - self.tracks.frame
-        known = np.array([[v + d * ahead for v, d in zip(t.box, t.velocity)] for t in self.tracks.tracks],
-                         dtype=np.float32).reshape(-1, 4)
+        known = np.array([t.box for t in self.tracks.tracks], dtype=np.float32).reshape(-1, 4)
         overlap = box_iou(np.asarray(boxes, dtype=np.float32).reshape(-1, 4), known)
         pairs = sorted(((overlap[i, j], i, j) for i, j in zip(*np.nonzero(overlap >= MATCH_IOU))), reverse=True)
         faces_done: set[int] = set()

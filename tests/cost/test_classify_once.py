@@ -57,29 +57,6 @@ def test_a_grown_face_far_face_and_stale_or_missing_state_are_classified() -> No
     assert SettledTracks.parse(b'{"frame": 1}') is None
 
 
-def test_a_moving_face_is_matched_where_its_track_has_moved_to_by_now() -> None:
-    """The tracker's state is a few frames old when a worker detects: a small face walking 4 px a frame has
-    left its box of 3 frames ago (IoU 0.25), but not its box moved on by the track's velocity."""
-    state = settled(20, [100, 100, 120, 120])
-    here = np.array([[112, 100, 132, 120]], np.float32)
-    assert FrameHints(state, 23).match(here) == [None]
-    state.tracks[0].velocity = [4.0, 0.0, 4.0, 0.0]
-    assert FrameHints(state, 23).match(here)[0].id == 1
-    assert FrameHints(state, 26).match(here) == [None]  # the track would be further on by frame 26: classified
-
-
-def test_the_tracker_publishes_each_settled_track_with_its_velocity_and_keeps_it_in_checkpoints() -> None:
-    people = PeopleTracker("c", 10.0)
-    for i in range(0, 12, 2):  # answered every other frame, walking 2 px a frame (4 px a step)
-        people.update(FrameResult(source="c", frame=i, time=i / 10, width=640, height=360,
-                                  faces=[face(100 + 2 * i, 100, label="with_mask", confidence=0.9)]), i / 10)
-    (track,) = people.settled().tracks
-    assert track.velocity == [2.0, 0.0, 2.0, 0.0] and track.box[0] == 120
-    copy = PeopleTracker("c", 10.0)
-    copy.restore(json.loads(json.dumps(people.state())))
-    assert copy.settled() == people.settled()
-
-
 def test_two_faces_never_take_the_same_track() -> None:
     state = settled(20, [100, 100, 160, 160])
     both = np.array([[100, 100, 160, 160], [102, 100, 162, 160]], np.float32)
