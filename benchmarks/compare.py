@@ -10,8 +10,9 @@ held-out ilc2021 photos; all as JPEG bytes, so every pipeline decodes them too),
 - `current-overlap`: the same with `shared.overlap` (detection of the next frames on a second thread
   while this one is classified, ready frames classified in one batch);
 - `current-tracked`: the same models the way `maskwatch detect` runs a video (issue 30): motion gate,
-  faces of settled tracks reuse their label, people tracker; each timed batch of frames starts with fresh
-  tracks, so the first votes of every track are paid for again in every round (`tracked_fps_vs_seed`);
+  faces of settled tracks reuse their label, people tracker, the next frame detected on a second thread;
+  each timed batch of frames starts with fresh tracks, so the first votes of every track are paid for again
+  in every round (`tracked_fps_vs_seed`);
 - `current-float` (when the promoted classifier is quantized): the same code with the float classifier
   it came from (`source_version`), to separate the code's gain from the model's;
 - `current+VERSION` for each `--also VERSION`: the same code with another classifier (an int8 build's

@@ -5,8 +5,9 @@ file only uses `load_pipeline`, `Pipeline.process` and `Pipeline.times`, which t
 too). It reads the frame sets (JPEG bytes) from a pickle, prints `ready`, then answers each stdin line
 `SET N` with one JSON line: seconds spent decoding, detecting and classifying N frames of that set, and
 the faces found. Kinds: `maskwatch` (the checkout's pipeline, optionally overlapped), `tracked` (the same
-pipeline as `maskwatch detect` runs a video: motion gate, classify-once, people tracker; the faces that reused a
-track's label and the frames the gate answered as unchanged are counted too) and `seed` (the same face detector
+pipeline as `maskwatch detect` runs a video: motion gate, classify-once, people tracker, the next frame detected
+on a second thread; the faces that reused a track's label and the frames the gate answered as unchanged are
+counted too) and `seed` (the same face detector
 at 2x upscale, Keras MobileNetV2 224 with `model.predict` per frame).
 """
 
@@ -88,23 +89,46 @@ class TrackedPipeline:
         from shared.motion import MotionGate
         from shared.people import PeopleTracker
 
-        self.gate, self.people, self.index = MotionGate(), PeopleTracker("clip", self.fps), 0
+        self.gate, self.people = MotionGate(), PeopleTracker("clip", self.fps)
 
-    def process(self, image: np.ndarray) -> int:
+    def run(self, frames: list[bytes]) -> tuple[int, float]:
+        """Track the JPEG frames as `maskwatch detect` does (the next frame decoded and detected on a second
+        thread while this one is classified and tracked); returns the faces tracked and the seconds decoding."""
+        from shared.overlap import OverlappedPipeline
         from shared.schemas import FrameResult
         from shared.settled import FrameHints
 
-        t, h, w = self.index / self.fps, *image.shape[:2]
-        result = FrameResult(source="clip", frame=self.index, time=t, width=w, height=h)
-        if self.index and not self.gate.needs_detector(image, t):
-            result.unchanged = True
-            self.unchanged += 1
-        else:
-            result.faces = self.pipe.process(image, FrameHints(self.people.settled(), self.index))
-            self.reused += sum(bool(f.reused) for f in result.faces)
-        tracked, _ended = self.people.update(result, t)
-        self.index += 1
-        return len(tracked.faces)
+        decoded: dict[int, np.ndarray] = {}
+        decode = 0.0
+
+        def load(index: int) -> np.ndarray:
+            nonlocal decode
+            t0 = time.perf_counter()
+            image = decoded.pop(index, None)
+            if image is None:
+                image = cv2.imdecode(np.frombuffer(frames[index], np.uint8), cv2.IMREAD_COLOR)
+            decode += time.perf_counter() - t0
+            return image
+
+        def needs_detector(index: int) -> bool:
+            decoded[index] = load(index)  # the gate looks at the image, as detect's decoded frames
+            return index == 0 or self.gate.needs_detector(decoded[index], index / self.fps)
+
+        faces = 0
+        with OverlappedPipeline(self.pipe, ahead=1, max_batch=1) as overlapped:
+            for done in overlapped.run(range(len(frames)), load, lambda i: FrameHints(self.people.settled(), i),
+                                       needs_detector):
+                t, (h, w) = done.item / self.fps, done.image.shape[:2]
+                result = FrameResult(source="clip", frame=done.item, time=t, width=w, height=h)
+                if done.faces is None:
+                    result.unchanged = True
+                    self.unchanged += 1
+                else:
+                    result.faces = done.faces
+                    self.reused += sum(bool(f.reused) for f in done.faces)
+                tracked, _ended = self.people.update(result, t)
+                faces += len(tracked.faces)
+        return faces, decode
 
 
 def main() -> int:
@@ -179,7 +203,9 @@ def process(pipe: object, overlap: object, frames: list[bytes]) -> dict:
     decode = 0.0
     faces = 0
     start = time.perf_counter()
-    if overlap is None:
+    if isinstance(pipe, TrackedPipeline):
+        faces, decode = pipe.run(frames)
+    elif overlap is None:
         for jpeg in frames:
             t0 = time.perf_counter()
             image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)

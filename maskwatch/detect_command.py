@@ -19,11 +19,22 @@ from shared.face_detector import load_detector
 from shared.imaging import DEFAULT_MAX_PIXELS
 from shared.model_store import ModelError, ModelStore
 from shared.motion import MotionConfig, MotionGate
+from shared.overlap import OverlappedPipeline
 from shared.pipeline import Pipeline, load_pipeline, scale_faces
 from shared.privacy import blur_faces
 from shared.schemas import FrameResult, LineCrossing, PersonRecord
 from shared.settled import FrameHints
-from shared.sources import READ_TIMEOUT_S, Source, SourceError, SourceKind, describe, expand, frame_count, iter_frames
+from shared.sources import (
+    READ_TIMEOUT_S,
+    Frame,
+    Source,
+    SourceError,
+    SourceKind,
+    describe,
+    expand,
+    frame_count,
+    iter_frames,
+)
 from shared.stats import StatsAccumulator
 from shared.tracker_config import TrackerConfig
 from shared.zones import CameraGeometry
@@ -230,19 +241,29 @@ class DetectRun:
         people: PeopleTracker | None = None
         entrances: EntranceCounter | None = None
         gate = self.tracking.motion_gate(self.full)
+        video = source.kind != SourceKind.IMAGE
+
+        def needs_detector(frame: Frame) -> bool:
+            return not video or gate.needs_detector(frame.image, frame.time)  # never the first frame
+
+        def hints(frame: Frame) -> FrameHints | None:  # read after the frame before was tracked
+            return FrameHints(people.settled(), frame.index) if people is not None and not self.full else None
+
+        # the next frame is detected on a second thread while this one is classified and tracked
+        overlapped = OverlappedPipeline(pipeline, ahead=1, max_batch=1)
         try:
-            for frame in frames:
+            for done in overlapped.run(frames, lambda frame: frame.image, hints, needs_detector):
+                if done.error is not None:
+                    raise done.error
+                frame = done.item
                 h, w = frame.image.shape[:2]
-                video = source.kind != SourceKind.IMAGE
                 width, height = frame.size or (w, h)  # a huge JPEG, decoded smaller: answered in its pixels
                 result = FrameResult(source=name, frame=frame.index, time=frame.time, width=width, height=height,
                                      model_version=pipeline.model_version)
-                faces = []  # in the decoded image's pixels
-                if video and not gate.needs_detector(frame.image, frame.time):  # never the first frame
+                faces = done.faces or []  # in the decoded image's pixels
+                if done.faces is None:
                     result.unchanged = True  # no motion: the tracker gives it the previous frame's faces
                 else:
-                    hints = FrameHints(people.settled(), frame.index) if people is not None and not self.full else None
-                    faces = pipeline.process(frame.image, hints)
                     result.faces = scale_faces(faces, 1 / frame.scale)
                 if video:
                     if people is None:
@@ -278,6 +299,7 @@ class DetectRun:
                         if self.window.quit:
                             break
         finally:
+            overlapped.close()
             if people is not None:
                 self._people(source, end_tracks(people, entrances, people.flush()), people.ended_crops)
             if self.saver:

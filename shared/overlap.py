@@ -5,8 +5,11 @@ calling thread crops and classifies. Items whose detection is already done when 
 are classified together in one batch (up to `max_batch` images), so a classifier that falls behind
 catches up with bigger, cheaper batches. ONNX Runtime and TFLite release the GIL while they run.
 
-`run(items, load)` goes through an iterable; a service that reads its work in batches uses `submit(items,
-load)` and `collect(keep)`, keeping the newest item in detection while it reads the next batch.
+`run(items, load)` goes through an iterable (`maskwatch detect` runs a video so, one frame at a time with
+`max_batch=1`: each frame's settled-track hints are read after the frame before it was tracked, as when
+the frames ran one after the other, and frames the motion gate finds still skip detection); a service that
+reads its work in batches uses `submit(items, load)` and `collect(keep)`, keeping the newest item in
+detection while it reads the next batch.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class Done(Generic[T]):
 
     item: T
     image: np.ndarray | None = None
-    faces: list[Face] | None = None
+    faces: list[Face] | None = None  # None for an item `run` was told not to detect (and on an error)
     error: Exception | None = None
 
 
@@ -68,23 +71,32 @@ class OverlappedPipeline:
             return image, None, exc
 
     def run(self, items: Iterable[T], load: Callable[[T], np.ndarray],
-            hints: Callable[[T], FrameHints | None] | None = None) -> Iterator[Done[T]]:
+            hints: Callable[[T], FrameHints | None] | None = None,
+            detect: Callable[[T], bool] | None = None) -> Iterator[Done[T]]:
         """Yield every item, in order, with its faces or its error; `load` turns an item into a BGR image,
-        `hints` gives an item's settled tracks (whose faces reuse their label)."""
+        `hints` gives an item's settled tracks (whose faces reuse their label), read when the item is
+        classified. `detect` (called in order, as the items are read ahead) says whether an item needs the
+        detector at all: one that does not is yielded with its image and no faces."""
         source = iter(items)
-        pending: deque[tuple[T, Future]] = deque()
+        pending: deque[tuple[T, Future | None]] = deque()  # None: not to be detected
 
         def refill() -> None:
             while len(pending) < self.ahead + 1:
                 item = next(source, _END)
                 if item is _END:
                     return
-                pending.append((item, self._executor.submit(self._front, item, load)))
+                wanted = detect is None or detect(item)
+                pending.append((item, self._executor.submit(self._front, item, load) if wanted else None))
 
         refill()
         while pending:
-            ready = [pending.popleft()]
-            while pending and len(ready) < self.max_batch and pending[0][1].done():
+            item, future = pending.popleft()
+            if future is None:
+                refill()
+                yield _undetected(item, load)
+                continue
+            ready = [(item, future)]
+            while pending and len(ready) < self.max_batch and pending[0][1] is not None and pending[0][1].done():
                 ready.append(pending.popleft())
             refill()
             yield from self._classify(ready, [hints(item) if hints else None for item, _future in ready])
@@ -130,6 +142,14 @@ class OverlappedPipeline:
 
 
 _END = object()
+
+
+def _undetected(item: T, load: Callable[[T], np.ndarray]) -> Done[T]:
+    """An item loaded without detection (no faces), or its loading error."""
+    try:
+        return Done(item, load(item))
+    except Exception as exc:  # noqa: BLE001 - handed to the caller with its item
+        return Done(item, error=exc)
 
 
 class _InlineExecutor:

@@ -11,7 +11,7 @@ import numpy as np
 from shared.model_store import ModelStore
 from shared.people import PeopleTracker
 from shared.pipeline import load_pipeline
-from shared.schemas import FrameResult
+from shared.schemas import Face, FrameResult
 from shared.settled import (
     GROWTH,
     MAX_AGE_FRAMES,
@@ -21,6 +21,7 @@ from shared.settled import (
     SettledTrack,
     SettledTracks,
 )
+from tests.conftest import REPO
 from tests.tracking.synthetic import face
 
 
@@ -173,3 +174,47 @@ def test_maskwatch_detect_gates_still_frames_and_reuses_labels_unless_full(tiny_
     assert not any(face.get("reused") for f in full for face in f["faces"])
     assert len(gated_people) == len(full_people) == 1
     assert gated_people[0]["label"] == full_people[0]["label"]
+
+
+def test_a_video_run_overlapped_gives_the_answers_of_one_frame_after_the_other(airport_video) -> None:
+    """`maskwatch detect` detects the next frame while this one is classified and tracked (shared/overlap.py,
+    one frame a batch): each frame still reads the settled tracks after the frame before it, so the faces,
+    labels and reused flags are those of the frames run in turn; frames the gate skips are not detected."""
+    from shared.overlap import OverlappedPipeline
+
+    pipeline = load_pipeline(ModelStore(REPO / "models"))
+    capture, frames = cv2.VideoCapture(str(airport_video)), []
+    while len(frames) < 24:
+        ok, image = capture.read()
+        assert ok
+        frames.append((len(frames), image))
+    skipped = {5, 6, 13}  # frames a motion gate found still
+
+    def in_turn() -> list[list[Face] | None]:
+        people, out = PeopleTracker("c", 25.0), []
+        for index, image in frames:
+            faces = None if index in skipped else pipeline.process(image, FrameHints(people.settled(), index))
+            people.update(FrameResult(source="c", frame=index, width=640, height=360, faces=faces or [],
+                                      unchanged=faces is None), index / 25)
+            out.append(faces)
+        return out
+
+    def overlapped() -> list[list[Face] | None]:
+        people, out, detected = PeopleTracker("c", 25.0), [], []
+        detect = pipeline.detect
+        pipeline.detect = lambda image: (detected.append(image), detect(image))[1]
+        with OverlappedPipeline(pipeline, ahead=1, max_batch=1) as run:
+            for done in run.run(frames, lambda item: item[1], lambda item: FrameHints(people.settled(), item[0]),
+                                lambda item: item[0] not in skipped):
+                assert done.error is None and done.image is not None
+                people.update(FrameResult(source="c", frame=done.item[0], width=640, height=360,
+                                          faces=done.faces or [], unchanged=done.faces is None), done.item[0] / 25)
+                out.append(done.faces)
+        pipeline.detect = detect
+        assert len(detected) == len(frames) - len(skipped)
+        return out
+
+    expected, got = in_turn(), overlapped()
+    assert [f is None for f in got] == [i in skipped for i, _image in frames]
+    assert got == expected
+    assert sum(face.reused for faces in got if faces for face in faces) >= 20  # classify-once at work
