@@ -92,31 +92,26 @@ class TrackedPipeline:
         self.gate, self.people = MotionGate(), PeopleTracker("clip", self.fps)
 
     def run(self, frames: list[bytes]) -> tuple[int, float]:
-        """Track the JPEG frames as `maskwatch detect` does (the next frame decoded and detected on a second
-        thread while this one is classified and tracked); returns the faces tracked and the seconds decoding."""
+        """Track the JPEG frames as `maskwatch detect` does (decoded and gated in order on this thread, the next
+        frame detected on a second thread while this one is classified and tracked); returns the faces tracked
+        and the seconds decoding."""
         from shared.overlap import OverlappedPipeline
         from shared.schemas import FrameResult
         from shared.settled import FrameHints
 
-        decoded: dict[int, np.ndarray] = {}
+        decoded: dict[int, np.ndarray] = {}  # read ahead by the gate, taken by the pipeline
         decode = 0.0
 
-        def load(index: int) -> np.ndarray:
+        def needs_detector(index: int) -> bool:
             nonlocal decode
             t0 = time.perf_counter()
-            image = decoded.pop(index, None)
-            if image is None:
-                image = cv2.imdecode(np.frombuffer(frames[index], np.uint8), cv2.IMREAD_COLOR)
+            decoded[index] = cv2.imdecode(np.frombuffer(frames[index], np.uint8), cv2.IMREAD_COLOR)
             decode += time.perf_counter() - t0
-            return image
-
-        def needs_detector(index: int) -> bool:
-            decoded[index] = load(index)  # the gate looks at the image, as detect's decoded frames
             return index == 0 or self.gate.needs_detector(decoded[index], index / self.fps)
 
         faces = 0
         with OverlappedPipeline(self.pipe, ahead=1, max_batch=1) as overlapped:
-            for done in overlapped.run(range(len(frames)), load, lambda i: FrameHints(self.people.settled(), i),
+            for done in overlapped.run(range(len(frames)), decoded.pop, lambda i: FrameHints(self.people.settled(), i),
                                        needs_detector):
                 t, (h, w) = done.item / self.fps, done.image.shape[:2]
                 result = FrameResult(source="clip", frame=done.item, time=t, width=w, height=h)

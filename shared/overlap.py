@@ -61,10 +61,9 @@ class OverlappedPipeline:
 
     def _front(self, item: T, load: Callable[[T], np.ndarray]) -> tuple[np.ndarray | None, Detections | None,
                                                                           Exception | None]:
-        try:
-            image = load(item)
-        except Exception as exc:  # noqa: BLE001 - handed to the caller with its item
-            return None, None, exc
+        image, error = _load(item, load)
+        if error is not None:
+            return None, None, error
         try:
             return image, self.pipeline.detect(image), None
         except Exception as exc:  # noqa: BLE001
@@ -144,12 +143,18 @@ class OverlappedPipeline:
 _END = object()
 
 
+def _load(item: T, load: Callable[[T], np.ndarray]) -> tuple[np.ndarray | None, Exception | None]:
+    """The item's image, or the error loading it (handed to the caller with its item)."""
+    try:
+        return load(item), None
+    except Exception as exc:  # noqa: BLE001
+        return None, exc
+
+
 def _undetected(item: T, load: Callable[[T], np.ndarray]) -> Done[T]:
     """An item loaded without detection (no faces), or its loading error."""
-    try:
-        return Done(item, load(item))
-    except Exception as exc:  # noqa: BLE001 - handed to the caller with its item
-        return Done(item, error=exc)
+    image, error = _load(item, load)
+    return Done(item, image, error=error)
 
 
 class _InlineExecutor:
