@@ -56,3 +56,61 @@ def test_train_detector_refuses_bad_input(detector_store, generated_voc, tmp_pat
     assert main(["eval-detector", str(voc), *common, "--detector", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 5 and all(line.startswith("error: ") for line in err)
+
+
+def test_train_detector_pastes_faces_and_promotes_on_the_crowd_set(generated_voc, tmp_path, capsys) -> None:
+    import shutil
+
+    import cv2
+
+    from shared.model_store import ModelStore
+    from tests.conftest import REPO
+    from training.detector.cli import wins
+    from training.detector.crowd import CROWD_SPEC
+
+    voc, val_list = generated_voc
+    base = "retinaface-masked-ilc2021-small2"  # a base with serving policies
+    shutil.copytree(REPO / "models" / "detector" / base, tmp_path / "store" / "detector" / base)
+    store = ModelStore(tmp_path / "store")
+    store.promote("detector", base)
+    spec = tmp_path / "crowd.json"  # the shipped recipe over the generated validation photos (listed beside it)
+    spec.write_text(json.dumps(json.loads(CROWD_SPEC.read_text()) | {"photos": val_list.name, "rounds": 2}))
+    crops = tmp_path / "crops" / "with_mask"
+    crops.mkdir(parents=True)
+    for i in range(3):
+        image = next(iter(sorted((voc / "images").glob("*.jpg"))))
+        cv2.imwrite(str(crops / f"{i}.jpg"), cv2.imread(str(image)))
+    rc = main([
+        "train-detector", str(voc), "--val-list", str(val_list), "--models", str(store.root), "--base", base,
+        "--name", "paste-test", "--size", "64", "--batch-size", "2", "--epochs", "1", "--threads", "1",
+        "--workdir", str(tmp_path / "work"), "--paste", "1", "--paste-crops", str(tmp_path / "crops"),
+        "--crowd", str(spec),
+    ])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    version = store.load("detector", "paste-test")
+    metrics = json.loads((version.path / "metrics.json").read_text())
+    base_meta = store.load("detector", base).meta
+    for key in ("crowd_base", "crowd_candidate"):
+        assert metrics[key]["dataset"] == "crowd" and 0 <= metrics[key]["ap50"] <= 1
+        assert metrics[key]["min_face"] == base_meta["policies"]["photos"]["min_face"]
+    assert store.current("detector") == ("paste-test" if wins(metrics) else base)
+    assert f"{base} @crowd" in out and "paste-test @crowd" in out  # the crowd rows of the table
+    # served as its base until calibrated; the run remembers how it was trained
+    assert version.meta["policies"] == base_meta["policies"] and version.meta["policies_from"] == base
+    assert json.loads((version.path / "training.json").read_text())["config"]["paste"] == 1.0
+
+
+def test_promotion_on_the_crowd_set_needs_a_crowd_win_and_no_1x_loss() -> None:
+    from training.detector.cli import wins
+
+    def row(ap: float, fp: float, masked: float = 0.9) -> dict:
+        return {"ap50": ap, "fp_per_image": fp, "recall": {"with_mask": masked}}
+
+    plain = {"base": row(0.89, 0.4), "candidate": row(0.89, 0.4)}
+    assert not wins(plain)  # without crowd scores: strictly better 1x AP needed
+    crowd = plain | {"crowd_base": row(0.77, 0.8), "crowd_candidate": row(0.80, 0.8)}
+    assert wins(crowd)  # equal 1x, better crowd AP at no more false positives
+    assert not wins(crowd | {"crowd_candidate": row(0.80, 0.9)})  # more crowd false positives
+    assert not wins(crowd | {"candidate": row(0.88, 0.4)})  # loses 1x AP
+    assert not wins(crowd | {"candidate": row(0.89, 0.4, masked=0.85)})  # loses masked recall

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -66,12 +68,15 @@ def low_resolution(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def augment(
     image: np.ndarray, boxes: np.ndarray, size: int, rng: np.random.Generator, mean_bgr: tuple[float, float, float],
     scale_range: tuple[float, float] = SCALE_RANGE, lowres: float = 0.0,
+    paste: Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A `size` x `size` training image, its boxes, their input indices and a mask of boxes not to learn from.
 
     Boxes not to learn from are faces that end up tinier than MIN_BOX or mostly cut off by the crop
     (a clipped box would teach the model to fire on face parts). A share `lowres` of the images goes
-    through a low-resolution round trip (`low_resolution`).
+    through a low-resolution round trip (`low_resolution`). `paste(image, boxes, area, rng)` may add faces to
+    the cropped image (in place) inside `area`, the photo's part of it, and return their boxes: those follow
+    the kept ones in the boxes and the mask, and `kept` still indexes the input boxes only.
     """
     # log-uniform scale jitter around the scale the detector runs at: small faces get smaller, big ones bigger
     scale = float(np.exp(rng.uniform(np.log(scale_range[0]), np.log(scale_range[1]))))
@@ -82,12 +87,19 @@ def augment(
     out = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
                          borderValue=tuple(float(m) for m in mean_bgr))
     out_boxes = crop_boxes * scale
+    h, w = image.shape[:2]
+    area = np.clip(np.array([-origin[0], -origin[1], w - origin[0], h - origin[1]]) * scale, 0, size)
     if rng.random() < 0.5:
         out = out[:, ::-1].copy()
         out_boxes = np.stack([size - out_boxes[:, 2], out_boxes[:, 1], size - out_boxes[:, 0], out_boxes[:, 3]], 1)
+        area = np.array([size - area[2], area[1], size - area[0], area[3]])
+    cut = _area(crop_boxes) < MIN_VISIBLE * _area(boxes[kept])
+    if paste is not None:
+        pasted = paste(out, out_boxes, area, rng)
+        out_boxes = np.vstack([out_boxes.reshape(-1, 4), pasted])
+        cut = np.concatenate([cut, np.zeros(len(pasted), bool)])
     if lowres and rng.random() < lowres:  # no draw when off: a seed gives the same images as before
         out = low_resolution(out, rng)
     out = photometric(out, rng)
     sides = np.minimum(out_boxes[:, 2] - out_boxes[:, 0], out_boxes[:, 3] - out_boxes[:, 1])
-    cut = _area(crop_boxes) < MIN_VISIBLE * _area(boxes[kept])
     return out, out_boxes.astype(np.float32).reshape(-1, 4), kept, (sides < MIN_BOX) | cut

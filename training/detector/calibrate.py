@@ -77,6 +77,6 @@ def write_defaults(store: ModelStore, version: str, result: dict[str, Any]) -> N
     """Store the chosen defaults in the version's meta.json and the sweep in calibration.json."""
     loaded = store.load("detector", version)
     (loaded.path / "calibration.json").write_text(json.dumps(result, indent=2) + "\n")
-    meta = {k: v for k, v in loaded.meta.items() if k not in ("files", "kind", "version")}
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("files", "kind", "version", "policies_from")}
     meta["defaults"] = result["defaults"]
     store.finalize("detector", loaded.path, meta)

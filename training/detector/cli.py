@@ -8,9 +8,11 @@ import logging
 import time
 from pathlib import Path
 
+from shared.backends import BACKENDS
 from shared.exit_codes import USAGE, fail
 
 log = logging.getLogger("maskwatch.detector_training")
+
 CROWD_SPEC_PATH = Path(__file__).resolve().parent.parent / "splits" / "crowd_ilc2021.json"  # crowd.CROWD_SPEC
 BASE_VERSION = "retinaface-stock"
 
@@ -47,6 +49,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lowres", type=float, default=0.0,
                    help="share of training images shown as a small photo upscaled back (down 1.5-3.5x, then up), "
                    "as the scale policy serves low-resolution photos (default 0)")
+    p.add_argument("--paste", type=float, default=0.0,
+                   help="share of training images given small faces (7-28 px) pasted in: the training photos' "
+                   "labelled faces, and faces found in --paste-crops (default 0)")
+    p.add_argument("--paste-crops", type=Path, nargs="+", default=[], metavar="DIR",
+                   help="folders of face crops to paste from too (e.g. ../shared/data/faces/fm12k)")
+    p.add_argument("--paste-crop-limit", type=int, default=3000, metavar="N",
+                   help="crops drawn from --paste-crops (default 3000)")
+    p.add_argument("--distractors", type=int, default=2, metavar="N",
+                   help="background patches cut per training photo and pasted like the faces, with no box, so "
+                   "the paste itself is no cue (default 2)")
+    p.add_argument("--hard-negatives", metavar="VERSION",
+                   help="with --paste: also paste, as background, what this detector version (e.g. an earlier "
+                   "pasted run that fires on hands, lights and logos) finds in the training photos where neither "
+                   "a label nor the base detector (score >= 0.3) sees a face")
+    p.add_argument("--unlabelled-score", type=float, default=0.8,
+                   help="base detections at least this sure that overlap no label are ignored in the loss, "
+                   "not learned as background (default 0.8)")
+    p.add_argument("--crowd", nargs="?", type=Path, const=CROWD_SPEC_PATH, metavar="SPEC",
+                   help="also score both versions on the crowd-like set (default recipe "
+                   "training/splits/crowd_ilc2021.json) at the base's photo policy, and promote only a version "
+                   "that wins there (higher AP@0.5, no more false positives per frame) without losing on the 1x "
+                   "photos")
     p.add_argument("--seed", type=int, default=0)
     _common(p)
     p.set_defaults(func=train_command)
@@ -65,6 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--scales", type=parse_scales, default=(1.0,), metavar="LIST",
                    help="also downscale the photos and boxes by these factors, e.g. 1,0.5,0.33 (default 1)")
     e.add_argument("--max-pixels", type=int, help="upscaling budget of the scale policy (default: the version's)")
+    e.add_argument("--backend", choices=("auto", *BACKENDS["detector"]), default="auto",
+                   help="inference back end (default auto: the fastest that passed the version's accuracy guard; "
+                   "name one to compare versions on the same runtime)")
     e.add_argument("--crowd", nargs="?", type=Path, const=CROWD_SPEC_PATH, metavar="SPEC",
                    help="also score the crowd-like frames made from the validation photos by the recipe SPEC "
                    "(default training/splits/crowd_ilc2021.json): small faces in the mix crowd cameras see")
@@ -155,13 +182,24 @@ def format_metrics(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def beats(candidate: dict, base: dict) -> bool:
-    """Higher face AP, no lower masked-face recall and no more false positives per image than the base."""
+def beats(candidate: dict, base: dict, strict: bool = True) -> bool:
+    """Higher face AP (`strict`; else no lower), no lower masked-face recall and no more false positives per
+    image than the base."""
     return (
-        candidate["ap50"] > base["ap50"]
+        (candidate["ap50"] > base["ap50"] if strict else candidate["ap50"] >= base["ap50"])
         and candidate["recall"].get("with_mask", 0) >= base["recall"].get("with_mask", 0)
         and candidate["fp_per_image"] <= base["fp_per_image"]
     )
+
+
+def wins(metrics: dict) -> bool:
+    """Promotion rule of `train-detector`: beat the base on the 1x photos; with crowd scores, win on the crowd-like
+    set (higher AP, no more false positives per frame) and lose nothing on the 1x photos."""
+    if "crowd_candidate" not in metrics:
+        return beats(metrics["candidate"], metrics["base"])
+    crowd, crowd_base = metrics["crowd_candidate"], metrics["crowd_base"]
+    return (beats(metrics["candidate"], metrics["base"], strict=False) and crowd["ap50"] > crowd_base["ap50"]
+            and crowd["fp_per_image"] <= crowd_base["fp_per_image"])
 
 
 def _limit_threads(threads: int) -> None:
@@ -186,11 +224,17 @@ def train_command(args: argparse.Namespace) -> int:
         return _fail("--size must be a multiple of 32 (>= 64); --batch-size, --epochs and --lr must be positive")
     if not 0 < args.scale_range[0] <= args.scale_range[1]:
         return _fail("--scale-range needs 0 < LO <= HI")
-    if not 0 <= args.lowres <= 1:
-        return _fail("--lowres is a share: 0 to 1")
+    if not (0 <= args.lowres <= 1 and 0 <= args.paste <= 1):
+        return _fail("--lowres and --paste are shares: 0 to 1")
+    if not 0 < args.unlabelled_score < 1 or args.distractors < 0:
+        return _fail("--unlabelled-score must be between 0 and 1, --distractors at least 0")
+    missing = [str(d) for d in args.paste_crops if not d.is_dir()]
+    if missing:
+        return _fail(f"--paste-crops: no such folder: {', '.join(missing)}")
     store = ModelStore(args.models)
     try:
         base = store.load("detector", args.base)
+        hard = store.load("detector", args.hard_negatives).file() if args.hard_negatives else None
         train_set, val_set = split_scenes(args.voc_dirs, args.val_list)
     except (ModelError, TrainingError) as exc:
         return _fail(str(exc))
@@ -207,7 +251,7 @@ def train_command(args: argparse.Namespace) -> int:
     if base.meta.get("format") == "yunet-onnx":
         summary = _train_yunet(args, base, train_set, workdir, folder)
     else:
-        summary = _train_retinaface(args, base, train_set, workdir, folder)
+        summary = _train_retinaface(args, base, train_set, workdir, folder, hard)
 
     metrics = {"min_face": args.min_face, "val_photos": len(val_set), "val_list": args.val_list.name}
     if val_set:
@@ -216,23 +260,50 @@ def train_command(args: argparse.Namespace) -> int:
             detector = open_detector(path, min_face=args.min_face, threads=args.threads,
                                      fmt=base.meta.get("format", "retinaface-onnx"), meta=base.meta)
             metrics[key] = evaluate_detector(detector, val_set).as_dict()
+        if args.crowd:
+            metrics |= _crowd_scores(args, base, folder / "model.onnx")
     summary.update(base_version=base.name, train_photos=len(train_set))
     version = finish_version(store, folder, base, summary, metrics)
     print(f"detector version {version.name} written to {version.path} ({summary['minutes']} min training)")
     if not val_set:
         print("no held-out photos: not evaluated, not promoted")
         return 0
-    print(format_metrics({base.name: metrics["base"], version.name: metrics["candidate"]}))
-    if beats(metrics["candidate"], metrics["base"]) and not args.no_promote:
+    rows = {base.name: metrics["base"], version.name: metrics["candidate"]}
+    if "crowd_base" in metrics:
+        rows |= {f"{base.name}@crowd": metrics["crowd_base"], f"{version.name}@crowd": metrics["crowd_candidate"]}
+    print(format_metrics(rows))
+    if wins(metrics) and not args.no_promote:
         store.promote("detector", version.name)
-        print(f"promoted {version.name} (beats {base.name} on the held-out photos)")
+        where = "the crowd-like set, not losing on the held-out photos" if "crowd_base" in metrics else \
+            "the held-out photos"
+        print(f"promoted {version.name} (beats {base.name} on {where})")
     else:
         print(f"not promoted ({'--no-promote' if args.no_promote else 'does not beat ' + base.name})")
     return 0
 
 
-def _train_retinaface(args: argparse.Namespace, base, train_set: list, workdir: Path, folder: Path) -> dict:
-    """RetinaFace (Keras) fine-tuning into `folder`; returns the run summary."""
+def _crowd_scores(args: argparse.Namespace, base, candidate: Path) -> dict:
+    """Base and candidate scored on the crowd-like frames, both at the base's photo policy."""
+    from shared.detectors.registry import policy_defaults
+    from training.detector.evaluate import evaluate_frames, open_detector
+
+    crowd = _crowd_set(args.voc_dirs, args.crowd)
+    serve = policy_defaults(base.meta, "photos")
+    settings = {"min_face": serve.get("min_face", 16), "max_pixels": serve.get("max_pixels")}
+    scores = {}
+    for key, path in (("crowd_base", base.file()), ("crowd_candidate", candidate)):
+        detector = open_detector(path, threads=args.threads, fmt=base.meta.get("format", "retinaface-onnx"),
+                                 meta=base.meta, **settings)
+        metrics = evaluate_frames(detector, zip(crowd.images, crowd.scenes), serve.get("score_threshold", 0.5))
+        metrics.dataset = "crowd"
+        scores[key] = metrics.as_dict() | {"policy": "photos of " + base.name, **settings}
+    return scores
+
+
+def _train_retinaface(args: argparse.Namespace, base, train_set: list, workdir: Path, folder: Path,
+                      hard_negatives: Path | None = None) -> dict:
+    """RetinaFace (Keras) fine-tuning into `folder` (pasting hard negatives of that ONNX detector too); returns the
+    run summary."""
     from shared.face_detector import RetinaFaceSpec
     from training.detector.export import write_model
 
@@ -240,9 +311,12 @@ def _train_retinaface(args: argparse.Namespace, base, train_set: list, workdir: 
     from training.detector.train import TrainConfig, train
 
     cfg = TrainConfig(size=args.size, batch=args.batch_size, epochs=args.epochs, lr=args.lr,
-                      scale_range=tuple(args.scale_range), lowres=args.lowres, max_minutes=args.max_minutes,
-                      seed=args.seed)
-    model, summary = train(train_set, base.file(), workdir, cfg, RetinaFaceSpec.from_meta(base.meta))
+                      scale_range=tuple(args.scale_range), lowres=args.lowres, paste=args.paste,
+                      distractors=args.distractors,
+                      unlabelled_score=args.unlabelled_score, max_minutes=args.max_minutes, seed=args.seed)
+    model, summary = train(train_set, base.file(), workdir, cfg, RetinaFaceSpec.from_meta(base.meta),
+                           args.paste_crops, args.paste_crop_limit, hard_negatives)
+    summary.update(paste_crops=[str(d) for d in args.paste_crops], hard_negatives=args.hard_negatives)
     write_model(model, base, folder)
     return summary
 
@@ -277,7 +351,7 @@ def eval_command(args: argparse.Namespace) -> int:
         return _fail("--min-face must be at least 2")
     store = ModelStore(args.models)
     rows = {}
-    options = {"max_pixels": args.max_pixels} if args.max_pixels else {}
+    options = ({"max_pixels": args.max_pixels} if args.max_pixels else {}) | {"backend": args.backend}
     try:
         crowd = _crowd_set(args.voc_dirs, args.crowd) if args.crowd else None
         classifier = _classifier(store, args.threads) if args.labels else None

@@ -53,4 +53,7 @@ def finish_version(
     for key in ("retinaface", "yunet"):  # the format's own settings carry over from the base
         if key in base.meta:
             meta[key] = base.meta[key]
+    if "defaults" in base.meta or "policies" in base.meta:  # served as the base was until calibrated
+        meta |= {k: base.meta[k] for k in ("defaults", "policies") if k in base.meta}
+        meta["policies_from"] = base.name
     return store.finalize("detector", folder, meta)

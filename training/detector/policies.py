@@ -144,7 +144,7 @@ def write_policies(store: ModelStore, version: str, result: dict[str, Any]) -> M
     calibration_crowd.json; the files meta.json already lists are checksummed again, others left unlisted."""
     loaded = store.load("detector", version)
     (loaded.path / CALIBRATION_FILE).write_text(json.dumps(result, indent=2) + "\n")
-    meta = dict(loaded.meta)
+    meta = {k: v for k, v in loaded.meta.items() if k != "policies_from"}
     meta["policies"] = result["policies"]
     meta["defaults"] = result["policies"]["photos"]
     listed = [*meta["files"], CALIBRATION_FILE]
