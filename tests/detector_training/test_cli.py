@@ -54,8 +54,12 @@ def test_train_detector_refuses_bad_input(detector_store, generated_voc, tmp_pat
     assert main(["train-detector", str(voc), *common, "--name", "retinaface-stock"]) == 2
     assert main(["train-detector", str(voc), *common, "--base", "nope"]) == 2
     assert main(["eval-detector", str(voc), *common, "--detector", "nope"]) == 2
+    assert main(["train-detector", str(voc), *common, "--paste", "1.5"]) == 2
+    assert main(["train-detector", str(voc), *common, "--paste", "0.5", "--hard-negative-repeat", "0"]) == 2
+    assert main(["train-detector", str(voc), *common, "--paste-crops", str(tmp_path / "no-crops")]) == 2
+    assert main(["train-detector", str(voc), *common, "--hard-negatives", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 5 and all(line.startswith("error: ") for line in err)
+    assert len(err) == 9 and all(line.startswith("error: ") for line in err)
 
 
 def test_train_detector_pastes_faces_and_promotes_on_the_crowd_set(generated_voc, tmp_path, capsys) -> None:

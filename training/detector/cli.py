@@ -63,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --paste: also paste, as background, what this detector version (e.g. an earlier "
                    "pasted run that fires on hands, lights and logos) finds in the training photos where neither "
                    "a label nor the base detector (score >= 0.3) sees a face")
+    p.add_argument("--hard-negative-repeat", type=int, default=1, metavar="N",
+                   help="draw each hard negative N times as often as another patch (they are few; default 1)")
     p.add_argument("--unlabelled-score", type=float, default=0.8,
                    help="base detections at least this sure that overlap no label are ignored in the loss, "
                    "not learned as background (default 0.8)")
@@ -226,8 +228,9 @@ def train_command(args: argparse.Namespace) -> int:
         return _fail("--scale-range needs 0 < LO <= HI")
     if not (0 <= args.lowres <= 1 and 0 <= args.paste <= 1):
         return _fail("--lowres and --paste are shares: 0 to 1")
-    if not 0 < args.unlabelled_score < 1 or args.distractors < 0:
-        return _fail("--unlabelled-score must be between 0 and 1, --distractors at least 0")
+    if not 0 < args.unlabelled_score < 1 or args.distractors < 0 or args.hard_negative_repeat < 1:
+        return _fail("--unlabelled-score must be between 0 and 1, --distractors at least 0, "
+                     "--hard-negative-repeat at least 1")
     missing = [str(d) for d in args.paste_crops if not d.is_dir()]
     if missing:
         return _fail(f"--paste-crops: no such folder: {', '.join(missing)}")
@@ -312,7 +315,7 @@ def _train_retinaface(args: argparse.Namespace, base, train_set: list, workdir: 
 
     cfg = TrainConfig(size=args.size, batch=args.batch_size, epochs=args.epochs, lr=args.lr,
                       scale_range=tuple(args.scale_range), lowres=args.lowres, paste=args.paste,
-                      distractors=args.distractors,
+                      distractors=args.distractors, hard_negative_repeat=args.hard_negative_repeat,
                       unlabelled_score=args.unlabelled_score, max_minutes=args.max_minutes, seed=args.seed)
     model, summary = train(train_set, base.file(), workdir, cfg, RetinaFaceSpec.from_meta(base.meta),
                            args.paste_crops, args.paste_crop_limit, hard_negatives)

@@ -48,6 +48,7 @@ class TrainConfig:
     paste: float = 0.0  # share of images given pasted small faces (training/detector/paste.py)
     paste_count: int = 12  # patches tried per pasted image (fewer fit where the photo is crowded)
     distractors: int = 2  # background patches cut per training photo, pasted like faces but learned as background
+    hard_negative_repeat: int = 1  # each hard negative is drawn this many times as often as another patch
     unlabelled_score: float = UNLABELLED_SCORE  # base detections this sure, on no label, are ignored
     max_minutes: float = 0.0  # stop (and keep the last weights) after this long; 0 = no limit
     seed: int = 0
@@ -135,7 +136,7 @@ def paste_patches(scenes: list[Scene], unlabelled: list[np.ndarray], base_onnx: 
         over = RetinaFaceDetector(hard_negatives, spec, score_threshold=HARD_NEGATIVE_SCORE, threads=2)
         base = RetinaFaceDetector(base_onnx, spec, score_threshold=HARD_NEGATIVE_BASE_SCORE, threads=2)
         patches += hard_negative_patches(scenes, lambda image: over.detect(image).boxes,
-                                         lambda image: base.detect(image).boxes)
+                                         lambda image: base.detect(image).boxes) * cfg.hard_negative_repeat
     faces = sum(p.face for p in patches)
     log.info("%d face patches and %d background patches to paste", faces, len(patches) - faces)
     return patches
