@@ -1,12 +1,19 @@
 """Missing labels (issue 26, part 3): confident detections on the *training* photos that match no labelled face.
 
     python benchmarks/missing_labels.py [--detector VERSION] [--crops DIR] [--sample 48]
+    python benchmarks/missing_labels.py --validation --detector NEW --not-found-by OLD [...] --sample-score 0.6 \
+        --backend onnxruntime --crops DIR --out FILE
 
 Runs the detector (the promoted one at its photo policy) over every ilc2021 photo that is not on the
 validation list, keeps detections scoring at least 0.6 and 0.8 that overlap no labelled face (IoU < 0.3,
 so boxes drawn unlike the label do not count) and counts them per face size. With --crops, a seeded
 sample of the >= 0.8 ones is written there as one contact sheet (numbered crops with some context) for
 review by eye; the images stay outside the repository. Writes benchmarks/results/missing_labels.json.
+
+The second form asks what a new detector finds that nothing else does: on the held-out photos (--validation),
+detections that overlap neither a label nor any detection (score >= 0.5) of the --not-found-by versions, the
+sample drawn from those scoring at least --sample-score (issue 26: what pasting small faces taught the detector
+to fire on).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_report  # noqa: E402
+from shared.backends import BACKENDS  # noqa: E402
 from shared.face_detector import load_detector  # noqa: E402
 from shared.imaging import ImageError, read_image  # noqa: E402
 from shared.model_store import ModelStore  # noqa: E402
@@ -39,8 +47,9 @@ NO_LABEL_IOU = 0.3
 CELL = 96  # contact-sheet cell (px)
 
 
-def unlabelled(detector: Any, scenes: list) -> list[dict[str, Any]]:
-    """Every detection (score >= min threshold) whose best IoU with the photo's labels is under NO_LABEL_IOU."""
+def unlabelled(detector: Any, scenes: list, others: list[Any] = ()) -> list[dict[str, Any]]:
+    """Every detection (score >= min threshold) whose best IoU with the photo's labels, and with what the `others`
+    detect in it, is under NO_LABEL_IOU."""
     found = []
     for scene in scenes:
         try:
@@ -50,7 +59,8 @@ def unlabelled(detector: Any, scenes: list) -> list[dict[str, Any]]:
         det = detector.detect(image)
         if not len(det):
             continue
-        labels = np.asarray(scene.boxes, float).reshape(-1, 4)
+        labels = np.vstack([np.asarray(scene.boxes, float).reshape(-1, 4),
+                            *(np.asarray(o.detect(image).boxes, float).reshape(-1, 4) for o in others)])
         iou = sv.box_iou_batch(np.asarray(det.boxes, float), labels) if len(labels) else np.zeros((len(det), 1))
         for box, score, best in zip(det.boxes, det.scores, iou.max(axis=1)):
             if best < NO_LABEL_IOU:
@@ -94,29 +104,41 @@ def main() -> int:
     p.add_argument("--models", type=Path)
     p.add_argument("--crops", type=Path, metavar="DIR", help="write a contact sheet of a sample here (not the repo)")
     p.add_argument("--sample", type=int, default=48)
+    p.add_argument("--sample-score", type=float, default=max(THRESHOLDS),
+                   help="draw the sample from detections scoring at least this (default %(default)s)")
+    p.add_argument("--validation", action="store_true", help="the held-out photos instead of the training ones")
+    p.add_argument("--not-found-by", action="append", default=[], metavar="VERSION",
+                   help="leave out detections that overlap one of this version's (score >= 0.5; repeatable)")
+    p.add_argument("--backend", default="auto", choices=("auto", *BACKENDS["detector"]),
+                   help="inference back end of every detector (default auto)")
     p.add_argument("--seed", type=int, default=26)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "missing_labels.json")
     args = p.parse_args()
     store = ModelStore(args.models)
     detector = load_detector(store, args.detector, policy="photos", score_threshold=min(THRESHOLDS),
-                             threads=args.threads)
-    train, _ = split_scenes([SCENES])
-    found = unlabelled(detector, train)
+                             threads=args.threads, backend=args.backend)
+    others = [load_detector(store, v, policy="photos", score_threshold=0.5, threads=args.threads,
+                            backend=args.backend) for v in args.not_found_by]
+    train, val = split_scenes([SCENES])
+    photos = val if args.validation else train
+    found = unlabelled(detector, photos, others)
     results: dict[str, Any] = {
         "machine": {"cpu": platform.processor() or platform.machine(), "load_average_1m": round(os.getloadavg()[0], 2)},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "detector": detector.name,
-        "training_photos": len(train), "labelled_faces": int(sum(len(s.boxes) for s in train)),
+        "not_found_by": args.not_found_by, "backend": args.backend,
+        f"{'validation' if args.validation else 'training'}_photos": len(photos),
+        "labelled_faces": int(sum(len(s.boxes) for s in photos)),
         "no_label_iou": NO_LABEL_IOU, "unlabelled": {}}
     for threshold in THRESHOLDS:
         kept = [f for f in found if f["score"] >= threshold]
         results["unlabelled"][str(threshold)] = {"detections": len(kept),
                                                  "photos": len({f["photo"] for f in kept}), "by_size": by_size(kept)}
         print(f"score >= {threshold}: {len(kept)} detections matching no label in "
-              f"{results['unlabelled'][str(threshold)]['photos']} of {len(train)} training photos; by size "
+              f"{results['unlabelled'][str(threshold)]['photos']} of {len(photos)} photos; by size "
               f"{results['unlabelled'][str(threshold)]['by_size']}")
     if args.crops:
-        confident = [f for f in found if f["score"] >= max(THRESHOLDS)]
+        confident = [f for f in found if f["score"] >= args.sample_score]
         rng = np.random.default_rng(args.seed)
         pick = sorted(rng.choice(len(confident), min(args.sample, len(confident)), replace=False).tolist())
         sample = [confident[i] for i in pick]

@@ -81,9 +81,9 @@ def test_train_detector_pastes_faces_and_promotes_on_the_crowd_set(generated_voc
     spec.write_text(json.dumps(json.loads(CROWD_SPEC.read_text()) | {"photos": val_list.name, "rounds": 2}))
     crops = tmp_path / "crops" / "with_mask"
     crops.mkdir(parents=True)
+    image = cv2.imread(str(sorted((voc / "images").glob("*.jpg"))[0]))
     for i in range(3):
-        image = next(iter(sorted((voc / "images").glob("*.jpg"))))
-        cv2.imwrite(str(crops / f"{i}.jpg"), cv2.imread(str(image)))
+        cv2.imwrite(str(crops / f"{i}.jpg"), image)
     rc = main([
         "train-detector", str(voc), "--val-list", str(val_list), "--models", str(store.root), "--base", base,
         "--name", "paste-test", "--size", "64", "--batch-size", "2", "--epochs", "1", "--threads", "1",

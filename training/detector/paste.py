@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from shared.imaging import ImageError, read_image
+from shared.imaging import IMAGE_SUFFIXES, ImageError, read_image
 from training.detector.data import Scene
 from training.detector.targets import iou_matrix
 
@@ -26,7 +26,6 @@ NO_FACE_IOU = 0.3  # a detection overlapping a face this much is that face
 KEEP_SIDE = 48.0  # patches are stored with the face at most this big (all a 28 px paste needs)
 MARGIN = 0.35  # context kept around the face box on each side (hair, neck, shoulders), as a share of its side
 SIDE_RANGE = (7.0, 28.0)  # pasted face side in training-input pixels (log-uniform)
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,7 @@ def patches_from_crops(folders: list[Path], detect: Callable[[np.ndarray], np.nd
                        rng: np.random.Generator) -> list[FacePatch]:
     """Face patches from folders of face crops (e.g. ../shared/data/faces/*/<class>/): up to `limit` crops drawn
     at random, each kept when `detect` finds exactly one face in it (the face box comes from the detector)."""
-    files = sorted(p for d in folders for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = sorted(p for d in folders for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         return []
     chosen = rng.choice(len(files), size=min(limit, len(files)), replace=False)

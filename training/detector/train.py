@@ -129,8 +129,8 @@ def paste_patches(scenes: list[Scene], unlabelled: list[np.ndarray], base_onnx: 
     what that detector fires on where the base detector sees no face even at HARD_NEGATIVE_BASE_SCORE."""
     rng = np.random.default_rng(cfg.seed)
     patches = patches_from_scenes(scenes, unlabelled, cfg.distractors, rng)
-    detector = RetinaFaceDetector(base_onnx, spec, score_threshold=UNLABELLED_SCORE, threads=2)
     if crop_dirs and crop_limit:
+        detector = RetinaFaceDetector(base_onnx, spec, score_threshold=UNLABELLED_SCORE, threads=2)
         patches += patches_from_crops(crop_dirs, lambda image: detector.detect(image).boxes, crop_limit, rng)
     if hard_negatives is not None:
         over = RetinaFaceDetector(hard_negatives, spec, score_threshold=HARD_NEGATIVE_SCORE, threads=2)
