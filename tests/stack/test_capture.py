@@ -101,7 +101,8 @@ def test_config_edits_apply_without_restart(tmp_path: Path, capture_db: redis.Re
     assert not capture_db.exists(keys.camera_state("b"), keys.frames_stream("b"))
     assert "b" not in service.readers.readers and reader_b.proc is None
     wait_for(lambda: process_b is None or process_b.poll() is not None, 10, "camera b's reader process to end")
-    assert state(capture_db, "a")["fps"] == "2.0"
+    # a's state shows its new rate (written by the next tick, and again by every full sync, 10 s)
+    wait_for(lambda: state(capture_db, "a")["fps"] == "2.0", 15, "camera a's state to show its new fps")
 
     # a broken edit keeps the running cameras
     path.write_text("cameras: [\n")
