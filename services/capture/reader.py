@@ -3,7 +3,8 @@
 Public API:
 - `Reader(camera, options)`: `.spawn(now)`, `.kill()`, `.feed(data, now) -> list[bytes]`, `.stderr(data)`,
   `.exited(now)` (decide what the end of the process means), `.check(now)` (kill it when a deadline passed),
-  `.starting`, `.status`, `.error`, `.changed` (since the state was last written), `.proc`, `.restart_at`, `.finished`.
+  `.starting`, `.state` ((status, error), set as one value), `.status`, `.error`, `.changed` (since the state was
+  last written), `.proc`, `.restart_at`, `.finished`.
 
 The reader never blocks the caller: the process is started without waiting for the camera, its pipes
 are read by `ReaderLoop` when they have data, and a camera that does not answer within `open_timeout`
@@ -50,8 +51,8 @@ class Reader:
         self.camera, self.options = camera, options
         self.name = redact_url(camera.url)
         self.is_file = is_file_source(camera.url)
-        self.status, self.error = CameraStatus.RETRYING, ""
-        self.changed = True  # status or error changed since the state hash was last written
+        self.state: tuple[str, str] = (CameraStatus.RETRYING, "")  # (status, error): one value, read whole by
+        self.changed = True  # the service's thread; changed since the state hash was last written
         self.proc: subprocess.Popen | None = None
         self.restart_at = 0.0
         self.finished = False  # a file that ended (no loop): not started again
@@ -167,11 +168,22 @@ class Reader:
         self._set(CameraStatus.FAILED, error)
         self.restart_at = now + self.backoff.delay()
 
+    @property
+    def status(self) -> str:
+        """The camera's status (CameraStatus)."""
+        return self.state[0]
+
+    @property
+    def error(self) -> str:
+        """Why the camera is not live ("" when it is)."""
+        return self.state[1]
+
     def _set(self, status: str, error: str) -> None:
         error = redact_text(error)  # messages name the source: never with its credentials
-        if (status, error) == (self.status, self.error):
+        if (status, error) == self.state:
             return
-        self.status, self.error, self.changed = status, error, True
+        self.state = (status, error)  # one assignment: never a new status with the old error
+        self.changed = True
         if error:
             log.warning("camera %s: %s: %s", self.camera.id, status, error)
         else:

@@ -72,7 +72,7 @@ class ReaderLoop:
         for reader in readers:
             if reader.changed or not only_changed:
                 reader.changed = False  # first: a change made while we read is written next time, never lost
-                found[reader.camera.id] = (reader.status, reader.error)
+                found[reader.camera.id] = reader.state
         return found
 
     @property
