@@ -18,7 +18,7 @@ def test_train_detector_writes_an_evaluated_version(detector_store, generated_vo
     rc = main([
         "train-detector", str(voc), "--val-list", str(val_list), "--models", str(detector_store.root),
         "--name", "ft-test", "--size", "64", "--batch-size", "2", "--epochs", "1", "--threads", "1",
-        "--workdir", str(tmp_path / "work"),
+        "--workdir", str(tmp_path / "work"), "--anchors", "8,16,32", "64,128", "256,512",
     ])
     out = capsys.readouterr().out
     assert rc == 0, out
@@ -26,6 +26,9 @@ def test_train_detector_writes_an_evaluated_version(detector_store, generated_vo
     assert version.meta["format"] == "retinaface-onnx" and version.meta["base_version"] == "retinaface-stock"
     training = json.loads((version.path / "training.json").read_text())
     assert training["steps"] == 3 and training["train_photos"] == 7  # 7 photos // batch 2
+    # an 8 px anchor added at stride 8: the version serves with the anchors it was trained with
+    assert version.meta["retinaface"]["anchor_sizes"] == [[8, 16, 32], [64, 128], [256, 512]]
+    assert training["anchors"] == version.meta["retinaface"]["anchor_sizes"]
     assert all(h["loss"] > 0 for h in training["history"])
     metrics = json.loads((version.path / "metrics.json").read_text())
     assert metrics["val_photos"] == 3
@@ -58,8 +61,9 @@ def test_train_detector_refuses_bad_input(detector_store, generated_voc, tmp_pat
     assert main(["train-detector", str(voc), *common, "--paste", "0.5", "--hard-negative-repeat", "0"]) == 2
     assert main(["train-detector", str(voc), *common, "--paste-crops", str(tmp_path / "no-crops")]) == 2
     assert main(["train-detector", str(voc), *common, "--hard-negatives", "nope"]) == 2
+    assert main(["train-detector", str(voc), *common, "--anchors", "8,16,32", "64,128"]) == 2  # 3 levels
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 9 and all(line.startswith("error: ") for line in err)
+    assert len(err) == 10 and all(line.startswith("error: ") for line in err)
 
 
 def test_train_detector_pastes_faces_and_promotes_on_the_crowd_set(generated_voc, tmp_path, capsys) -> None:

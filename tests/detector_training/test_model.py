@@ -65,3 +65,31 @@ def test_load_rejects_a_model_with_missing_layers(stock_onnx: Path) -> None:
     tiny = keras.Model(inp, keras.layers.Conv2D(8, 3, name="fx_stage1_0_0")(inp))
     with pytest.raises((ValueError, KeyError)):
         load_onnx_weights(tiny, stock_onnx)
+
+
+def test_a_new_anchor_starts_as_its_nearest_and_serves_from_the_exported_graph(stock_onnx: Path,
+                                                                               tmp_path: Path) -> None:
+    from shared.face_detector import RetinaFaceSpec, anchor_grid
+    from training.detector.model import transfer_anchors
+
+    stock = build_retinaface()
+    load_onnx_weights(stock, stock_onnx)
+    old, new = ((16, 32), (64, 128), (256, 512)), ((8, 16, 32), (64, 128), (256, 512))
+    model = build_retinaface(anchors=(3, 2, 2))
+    transfer_anchors(stock, model, old, new)
+    blob = np.random.default_rng(2).uniform(-120, 130, (1, 3, 64, 96)).astype(np.float32)
+    before, after = _keras_outputs(stock, blob), _keras_outputs(model, blob)
+    cells = (64 // 8) * (96 // 8)
+    level0_before = [out[:, :cells * 2].reshape(1, cells, 2, -1) for out in before]
+    level0_after = [out[:, :cells * 3].reshape(1, cells, 3, -1) for out in after]
+    for b, a in zip(level0_before, level0_after):
+        np.testing.assert_allclose(a[:, :, 1:], b, atol=1e-5)  # the 16 and 32 px anchors behave as before
+        np.testing.assert_allclose(a[:, :, 0], b[:, :, 0], atol=1e-5)  # the 8 px one starts as the 16 px one
+    for b, a in zip(before, after):  # the coarser levels are untouched
+        np.testing.assert_allclose(a[:, cells * 3:], b[:, cells * 2:], atol=1e-5)
+
+    exported = export_onnx(model, stock_onnx, tmp_path / "model.onnx")
+    served = ort.InferenceSession(str(exported)).run(None, {"input": blob})
+    assert served[0].shape[1] == len(anchor_grid(RetinaFaceSpec(anchor_sizes=new), 96, 64))
+    for ours, theirs in zip(after, served):
+        assert np.abs(ours - theirs).max() < 1e-4

@@ -7,9 +7,13 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.backends import BACKENDS
 from shared.exit_codes import USAGE, fail
+
+if TYPE_CHECKING:
+    from shared.model_store import ModelVersion
 
 log = logging.getLogger("maskwatch.detector_training")
 
@@ -22,6 +26,17 @@ def parse_scales(text: str) -> tuple[float, ...]:
     from training.scales import parse_scales as parse
 
     return parse(text)
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """'8,16,32' -> (8, 16, 32): one level's anchor sizes in pixels."""
+    try:
+        sizes = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of whole pixel sizes: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"anchor sizes must be positive: {text!r}")
+    return sizes
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,6 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "training/splits/crowd_ilc2021.json) at the base's photo policy, and promote only a version "
                    "that wins there (higher AP@0.5, no more false positives per frame) without losing on the 1x "
                    "photos")
+    p.add_argument("--anchors", type=parse_sizes, nargs="+", metavar="PX,PX",
+                   help="RetinaFace anchor sizes per level (stride 8, 16 and 32), e.g. 8,16,32 64,128 256,512 for an "
+                   "8 px anchor at stride 8; an anchor the base lacks starts as the base's nearest one of its level "
+                   "(default: the base's)")
     p.add_argument("--seed", type=int, default=0)
     _common(p)
     p.set_defaults(func=train_command)
@@ -237,10 +256,16 @@ def train_command(args: argparse.Namespace) -> int:
     store = ModelStore(args.models)
     try:
         base = store.load("detector", args.base)
-        hard = store.load("detector", args.hard_negatives).file() if args.hard_negatives else None
+        hard = store.load("detector", args.hard_negatives) if args.hard_negatives else None
         train_set, val_set = split_scenes(args.voc_dirs, args.val_list)
     except (ModelError, TrainingError) as exc:
         return _fail(str(exc))
+    if args.anchors:
+        if base.meta.get("format", "retinaface-onnx") != "retinaface-onnx":
+            return _fail("--anchors applies to RetinaFace versions only")
+        levels = len(base.meta.get("retinaface", {}).get("strides", (8, 16, 32)))
+        if len(args.anchors) != levels:
+            return _fail(f"--anchors needs one list of sizes per level: {levels}, not {len(args.anchors)}")
     if not train_set:
         return _fail("no training photos left after holding out the validation list")
     name = args.name or time.strftime("retinaface-masked-%Y%m%d-%H%M", time.gmtime())
@@ -255,18 +280,19 @@ def train_command(args: argparse.Namespace) -> int:
         summary = _train_yunet(args, base, train_set, workdir, folder)
     else:
         summary = _train_retinaface(args, base, train_set, workdir, folder, hard)
+    candidate_meta = _with_anchors(base.meta, args.anchors)
 
     metrics = {"min_face": args.min_face, "val_photos": len(val_set), "val_list": args.val_list.name}
     if val_set:
         log.info("evaluating %s and %s on %d held-out photos", base.name, name, len(val_set))
-        for key, path in (("base", base.file()), ("candidate", folder / "model.onnx")):
+        for key, path, meta in (("base", base.file(), base.meta), ("candidate", folder / "model.onnx", candidate_meta)):
             detector = open_detector(path, min_face=args.min_face, threads=args.threads,
-                                     fmt=base.meta.get("format", "retinaface-onnx"), meta=base.meta)
+                                     fmt=base.meta.get("format", "retinaface-onnx"), meta=meta)
             metrics[key] = evaluate_detector(detector, val_set).as_dict()
         if args.crowd:
-            metrics |= _crowd_scores(args, base, folder / "model.onnx")
+            metrics |= _crowd_scores(args, base, folder / "model.onnx", candidate_meta)
     summary.update(base_version=base.name, train_photos=len(train_set))
-    version = finish_version(store, folder, base, summary, metrics)
+    version = finish_version(store, folder, base, summary, metrics, candidate_meta.get("retinaface"))
     print(f"detector version {version.name} written to {version.path} ({summary['minutes']} min training)")
     if not val_set:
         print("no held-out photos: not evaluated, not promoted")
@@ -285,7 +311,14 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _crowd_scores(args: argparse.Namespace, base, candidate: Path) -> dict:
+def _with_anchors(meta: dict, anchors: list[tuple[int, ...]] | None) -> dict:
+    """A version's meta.json with other RetinaFace anchor sizes (itself without)."""
+    if not anchors:
+        return meta
+    return meta | {"retinaface": meta.get("retinaface", {}) | {"anchor_sizes": [list(sizes) for sizes in anchors]}}
+
+
+def _crowd_scores(args: argparse.Namespace, base: ModelVersion, candidate: Path, candidate_meta: dict) -> dict:
     """Base and candidate scored on the crowd-like frames, both at the base's photo policy."""
     from shared.detectors.registry import policy_defaults
     from training.detector.evaluate import evaluate_frames, open_detector
@@ -294,19 +327,19 @@ def _crowd_scores(args: argparse.Namespace, base, candidate: Path) -> dict:
     serve = policy_defaults(base.meta, "photos")
     settings = {"min_face": serve.get("min_face", 16), "max_pixels": serve.get("max_pixels")}
     scores = {}
-    for key, path in (("crowd_base", base.file()), ("crowd_candidate", candidate)):
+    for key, path, meta in (("crowd_base", base.file(), base.meta), ("crowd_candidate", candidate, candidate_meta)):
         detector = open_detector(path, threads=args.threads, fmt=base.meta.get("format", "retinaface-onnx"),
-                                 meta=base.meta, **settings)
+                                 meta=meta, **settings)
         metrics = evaluate_frames(detector, zip(crowd.images, crowd.scenes), serve.get("score_threshold", 0.5))
         metrics.dataset = "crowd"
         scores[key] = metrics.as_dict() | {"policy": "photos of " + base.name, **settings}
     return scores
 
 
-def _train_retinaface(args: argparse.Namespace, base, train_set: list, workdir: Path, folder: Path,
-                      hard_negatives: Path | None = None) -> dict:
-    """RetinaFace (Keras) fine-tuning into `folder` (pasting hard negatives of that ONNX detector too); returns the
-    run summary."""
+def _train_retinaface(args: argparse.Namespace, base: ModelVersion, train_set: list, workdir: Path, folder: Path,
+                      hard_negatives: ModelVersion | None = None) -> dict:
+    """RetinaFace (Keras) fine-tuning into `folder` (pasting hard negatives of that detector version too); returns
+    the run summary."""
     from shared.face_detector import RetinaFaceSpec
     from training.detector.export import write_model
 
@@ -317,9 +350,11 @@ def _train_retinaface(args: argparse.Namespace, base, train_set: list, workdir: 
                       scale_range=tuple(args.scale_range), lowres=args.lowres, paste=args.paste,
                       distractors=args.distractors, hard_negative_repeat=args.hard_negative_repeat,
                       unlabelled_score=args.unlabelled_score, max_minutes=args.max_minutes, seed=args.seed)
+    hard = (hard_negatives.file(), RetinaFaceSpec.from_meta(hard_negatives.meta)) if hard_negatives else None
     model, summary = train(train_set, base.file(), workdir, cfg, RetinaFaceSpec.from_meta(base.meta),
-                           args.paste_crops, args.paste_crop_limit, hard_negatives)
-    summary.update(paste_crops=[str(d) for d in args.paste_crops], hard_negatives=args.hard_negatives)
+                           args.paste_crops, args.paste_crop_limit, hard, args.anchors and tuple(args.anchors))
+    summary.update(paste_crops=[str(d) for d in args.paste_crops], hard_negatives=args.hard_negatives,
+                   anchors=args.anchors and [list(sizes) for sizes in args.anchors])
     write_model(model, base, folder)
     return summary
 

@@ -36,8 +36,10 @@ def write_model(model: keras.Model, base: ModelVersion, folder: Path) -> Path:
 
 def finish_version(
     store: ModelStore, folder: Path, base: ModelVersion, training: dict[str, Any], metrics: dict[str, Any],
+    retinaface: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """Write training log and metrics, then meta.json last (which marks the version complete)."""
+    """Write training log and metrics, then meta.json last (which marks the version complete); `retinaface`: the
+    new version's anchor layout where it is not the base's."""
     (folder / "training.json").write_text(json.dumps(training, indent=2) + "\n")
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     fmt = base.meta.get("format", "retinaface-onnx")
@@ -53,6 +55,8 @@ def finish_version(
     for key in ("retinaface", "yunet"):  # the format's own settings carry over from the base
         if key in base.meta:
             meta[key] = base.meta[key]
+    if retinaface:
+        meta["retinaface"] = retinaface
     if "defaults" in base.meta or "policies" in base.meta:  # served as the base was until calibrated
         meta |= {k: base.meta[k] for k in ("defaults", "policies") if k in base.meta}
         meta["policies_from"] = base.name

@@ -22,7 +22,8 @@ STAGES: dict[str, list[tuple[int, int]]] = {
     "stage3": [(256, 2), (256, 1)],
 }
 FPN_CHANNELS = 64
-ANCHORS_PER_CELL = 2
+ANCHORS_PER_CELL = (2, 2, 2)  # anchors per cell of each level (stride 8, 16, 32) in the stock export
+HEADS = (("bbox_head", 4), ("class_head", 2), ("landmark_head", 10))
 
 
 def _name(key: str) -> str:
@@ -63,8 +64,10 @@ def _ssh(x, level: int):
     return keras.layers.ReLU(name=f"{p}_relu")(out)
 
 
-def build_retinaface(input_shape: tuple[int | None, int | None] = (None, None)) -> keras.Model:
-    """RetinaFace graph: NHWC BGR-minus-mean input -> (loc [N,A,4], conf logits [N,A,2], landmarks [N,A,10])."""
+def build_retinaface(input_shape: tuple[int | None, int | None] = (None, None),
+                     anchors: tuple[int, ...] = ANCHORS_PER_CELL) -> keras.Model:
+    """RetinaFace graph: NHWC BGR-minus-mean input -> (loc [N,A,4], conf logits [N,A,2], landmarks [N,A,10]);
+    `anchors`: anchors per cell of each level."""
     inp = keras.Input((*input_shape, 3), name="image")
     x = _conv(inp, "fx.stage1.0.0", 8, 3, 2)
     feats = []
@@ -83,13 +86,33 @@ def build_retinaface(input_shape: tuple[int | None, int | None] = (None, None)) 
     o1 = _conv(keras.layers.Add(name="fpn_add1")([o1, up2]), "fpn.merge1.0", FPN_CHANNELS, 3)
     levels = [_ssh(o, i + 1) for i, o in enumerate((o1, o2, o3))]
     outputs = []
-    for head, width in (("bbox_head", 4), ("class_head", 2), ("landmark_head", 10)):
+    for head, width in HEADS:
         parts = []
         for i, level in enumerate(levels):
-            y = _conv(level, f"{head}.{head}.{i}", ANCHORS_PER_CELL * width, act=False)
+            y = _conv(level, f"{head}.{head}.{i}", anchors[i] * width, act=False)
             parts.append(keras.layers.Reshape((-1, width), name=f"{head}_{i}_flat")(y))
         outputs.append(keras.layers.Concatenate(axis=1, name=head.split("_")[0])(parts))
     return keras.Model(inp, outputs, name="retinaface_mnet025")
+
+
+def transfer_anchors(source: keras.Model, target: keras.Model, source_sizes: tuple[tuple[int, ...], ...],
+                     target_sizes: tuple[tuple[int, ...], ...]) -> None:
+    """Copy `source`'s weights into `target`, whose levels may have other anchor sizes: each head's output block
+    of a target anchor starts as that of the source anchor of its level nearest in size (log scale), so the
+    anchors both have keep their behaviour and a new anchor starts from its nearest neighbour."""
+    heads = {_name(f"{head}.{head}.{i}"): (width, i) for head, width in HEADS for i in range(len(target_sizes))}
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        weights = source.get_layer(layer.name).get_weights()
+        if layer.name in heads and [w.shape for w in weights] != [w.shape for w in layer.get_weights()]:
+            width, level = heads[layer.name]
+            old = np.log(np.asarray(source_sizes[level], np.float64))
+            blocks = [int(np.abs(old - np.log(size)).argmin()) for size in target_sizes[level]]
+            kernel, bias = weights
+            pick = np.concatenate([np.arange(b * width, (b + 1) * width) for b in blocks])
+            weights = [kernel[..., pick], bias[pick]]
+        layer.set_weights(weights)
 
 
 def _conv_nodes(graph: onnx.GraphProto) -> list[tuple[str, str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -16,7 +16,7 @@ from shared.imaging import ImageError, read_image
 from training.detector.augment import SCALE_RANGE, augment
 from training.detector.data import Scene
 from training.detector.losses import detection_loss
-from training.detector.model import build_retinaface, load_onnx_weights
+from training.detector.model import build_retinaface, load_onnx_weights, transfer_anchors
 from training.detector.paste import (
     FacePatch,
     hard_negative_patches,
@@ -111,10 +111,15 @@ def make_dataset(
     return ds.batch(cfg.batch, drop_remainder=True).prefetch(2)
 
 
-def build_trainable(base_onnx: Path) -> keras.Model:
-    """The Keras RetinaFace with the base detector's weights; the landmark head stays frozen (no labels)."""
-    model = build_retinaface()
+def build_trainable(base_onnx: Path, base_spec: RetinaFaceSpec, spec: RetinaFaceSpec) -> keras.Model:
+    """The Keras RetinaFace with the base detector's weights, its anchors those of `spec` (a new anchor starts as
+    the base's nearest one of its level); the landmark head stays frozen (no labels)."""
+    model = build_retinaface(anchors=tuple(len(sizes) for sizes in base_spec.anchor_sizes))
     load_onnx_weights(model, base_onnx)
+    if spec.anchor_sizes != base_spec.anchor_sizes:
+        resized = build_retinaface(anchors=tuple(len(sizes) for sizes in spec.anchor_sizes))
+        transfer_anchors(model, resized, base_spec.anchor_sizes, spec.anchor_sizes)
+        model = resized
     for layer in model.layers:
         if layer.name.startswith("landmark_head"):
             layer.trainable = False
@@ -123,17 +128,17 @@ def build_trainable(base_onnx: Path) -> keras.Model:
 
 def paste_patches(scenes: list[Scene], unlabelled: list[np.ndarray], base_onnx: Path, spec: RetinaFaceSpec,
                   crop_dirs: list[Path], crop_limit: int, cfg: TrainConfig,
-                  hard_negatives: Path | None = None) -> list[FacePatch]:
+                  hard_negatives: tuple[Path, RetinaFaceSpec] | None = None) -> list[FacePatch]:
     """Patches to paste: the training photos' labelled faces and background away from any face, faces the base
-    detector finds alone in up to `crop_limit` crops of `crop_dirs`, and (`hard_negatives`, an ONNX detector)
-    what that detector fires on where the base detector sees no face even at HARD_NEGATIVE_BASE_SCORE."""
+    detector finds alone in up to `crop_limit` crops of `crop_dirs`, and (`hard_negatives`, an ONNX detector and
+    its spec) what that detector fires on where the base detector sees no face even at HARD_NEGATIVE_BASE_SCORE."""
     rng = np.random.default_rng(cfg.seed)
     patches = patches_from_scenes(scenes, unlabelled, cfg.distractors, rng)
     if crop_dirs and crop_limit:
         detector = RetinaFaceDetector(base_onnx, spec, score_threshold=UNLABELLED_SCORE, threads=2)
         patches += patches_from_crops(crop_dirs, lambda image: detector.detect(image).boxes, crop_limit, rng)
     if hard_negatives is not None:
-        over = RetinaFaceDetector(hard_negatives, spec, score_threshold=HARD_NEGATIVE_SCORE, threads=2)
+        over = RetinaFaceDetector(*hard_negatives, score_threshold=HARD_NEGATIVE_SCORE, threads=2)
         base = RetinaFaceDetector(base_onnx, spec, score_threshold=HARD_NEGATIVE_BASE_SCORE, threads=2)
         patches += hard_negative_patches(scenes, lambda image: over.detect(image).boxes,
                                          lambda image: base.detect(image).boxes) * cfg.hard_negative_repeat
@@ -144,14 +149,17 @@ def paste_patches(scenes: list[Scene], unlabelled: list[np.ndarray], base_onnx: 
 
 def train(
     scenes: list[Scene], base_onnx: Path, workdir: Path, cfg: TrainConfig, spec: RetinaFaceSpec | None = None,
-    crop_dirs: list[Path] | None = None, crop_limit: int = 0, hard_negatives: Path | None = None,
+    crop_dirs: list[Path] | None = None, crop_limit: int = 0, hard_negatives: tuple[Path, RetinaFaceSpec] | None = None,
+    anchor_sizes: tuple[tuple[int, ...], ...] | None = None,
 ) -> tuple[keras.Model, dict]:
-    """Fine-tune from `base_onnx` on `scenes` (pasting faces of `crop_dirs` crops too when `cfg.paste`);
-    checkpoints to `workdir`; returns the model and a run summary."""
+    """Fine-tune from `base_onnx` (whose anchors `spec` describes) on `scenes`, with the anchors `anchor_sizes`
+    when given (pasting faces of `crop_dirs` crops too when `cfg.paste`); checkpoints to `workdir`; returns the
+    model and a run summary."""
     spec = spec or RetinaFaceSpec()
+    learn = replace(spec, anchor_sizes=anchor_sizes) if anchor_sizes else spec
     keras.utils.set_random_seed(cfg.seed)
     workdir.mkdir(parents=True, exist_ok=True)
-    model = build_trainable(base_onnx)
+    model = build_trainable(base_onnx, spec, learn)
     steps_per_epoch = max(1, len(scenes) // cfg.batch)
     total = steps_per_epoch * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -172,7 +180,7 @@ def train(
     unlabelled = unlabelled_faces(scenes, base_onnx, spec, cfg.unlabelled_score)
     patches = paste_patches(scenes, unlabelled, base_onnx, spec, crop_dirs or [], crop_limit, cfg,
                             hard_negatives) if cfg.paste else None
-    dataset = make_dataset(scenes, unlabelled, cfg, spec, patches)
+    dataset = make_dataset(scenes, unlabelled, cfg, learn, patches)
     run = RunLog(total, steps_per_epoch, ("box", "cls"), "pos", cfg.log_every, cfg.max_minutes)
     for x, loc_t, labels in dataset.take(total):
         run.step(*(float(v) for v in step(x, loc_t, labels)))
