@@ -261,9 +261,11 @@ def train_command(args: argparse.Namespace) -> int:
     except (ModelError, TrainingError) as exc:
         return _fail(str(exc))
     if args.anchors:
+        from shared.face_detector import RetinaFaceSpec
+
         if base.meta.get("format", "retinaface-onnx") != "retinaface-onnx":
             return _fail("--anchors applies to RetinaFace versions only")
-        levels = len(base.meta.get("retinaface", {}).get("strides", (8, 16, 32)))
+        levels = len(RetinaFaceSpec.from_meta(base.meta).strides)
         if len(args.anchors) != levels:
             return _fail(f"--anchors needs one list of sizes per level: {levels}, not {len(args.anchors)}")
     if not train_set:

@@ -105,8 +105,8 @@ def transfer_anchors(source: keras.Model, target: keras.Model, source_sizes: tup
         if not layer.weights:
             continue
         weights = source.get_layer(layer.name).get_weights()
-        if layer.name in heads and [w.shape for w in weights] != [w.shape for w in layer.get_weights()]:
-            width, level = heads[layer.name]
+        width, level = heads.get(layer.name, (0, 0))
+        if width and source_sizes[level] != target_sizes[level]:  # (16, 32) -> (8, 16) keeps the shape, not the order
             old = np.log(np.asarray(source_sizes[level], np.float64))
             blocks = [int(np.abs(old - np.log(size)).argmin()) for size in target_sizes[level]]
             kernel, bias = weights
